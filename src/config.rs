@@ -1,0 +1,109 @@
+//! Settings from the Worker's bindings: `[vars]` in wrangler.toml, secrets from
+//! `wrangler secret put` (or `.dev.vars` locally). Parsing is pure and fails closed.
+
+use crate::security::password::DEFAULT_ITERATIONS;
+use crate::security::JwtSecret;
+
+/// The original's `ACCESS_TOKEN_EXPIRE_MINUTES`: 8 days.
+pub const DEFAULT_TOKEN_MINUTES: i64 = 60 * 24 * 8;
+/// Below this PBKDF2 is no protection at all; refuse to run with it.
+pub const MIN_ITERATIONS: u32 = 1_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `PASSWORD_ITERATIONS`: PBKDF2 rounds for new hashes; older hashes are upgraded.
+    pub password_iterations: u32,
+    /// `ACCESS_TOKEN_EXPIRE_MINUTES`: access token lifetime.
+    pub token_lifetime_seconds: i64,
+}
+
+impl Config {
+    /// Reads the plain settings; `var` looks a binding up by name.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let password_iterations = match var("PASSWORD_ITERATIONS") {
+            None => DEFAULT_ITERATIONS,
+            Some(value) => match value.trim().parse::<u32>() {
+                Ok(n) if n >= MIN_ITERATIONS => n,
+                _ => {
+                    return Err(format!(
+                        "PASSWORD_ITERATIONS is {value:?}; it must be a whole number of at \
+                         least {MIN_ITERATIONS} (default {DEFAULT_ITERATIONS})"
+                    ))
+                }
+            },
+        };
+        let token_lifetime_seconds = match var("ACCESS_TOKEN_EXPIRE_MINUTES") {
+            None => DEFAULT_TOKEN_MINUTES * 60,
+            Some(value) => match value.trim().parse::<i64>() {
+                Ok(minutes) if (1..=60 * 24 * 365).contains(&minutes) => minutes * 60,
+                _ => {
+                    return Err(format!(
+                        "ACCESS_TOKEN_EXPIRE_MINUTES is {value:?}; it must be a whole number \
+                         of minutes between 1 and 525600 (default {DEFAULT_TOKEN_MINUTES})"
+                    ))
+                }
+            },
+        };
+        Ok(Config {
+            password_iterations,
+            token_lifetime_seconds,
+        })
+    }
+
+    /// The signing key, from the `JWT_SECRET` secret.
+    pub fn jwt_secret(var: impl Fn(&str) -> Option<String>) -> Result<JwtSecret, String> {
+        JwtSecret::parse(var("JWT_SECRET").as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn defaults_match_owasp_and_the_original_lifetime() {
+        let config = Config::from_vars(vars(&[])).unwrap();
+        assert_eq!(config.password_iterations, 600_000);
+        assert_eq!(config.token_lifetime_seconds, 8 * 24 * 3600);
+    }
+
+    #[test]
+    fn reads_overrides() {
+        let config = Config::from_vars(vars(&[
+            ("PASSWORD_ITERATIONS", "310000"),
+            ("ACCESS_TOKEN_EXPIRE_MINUTES", "30"),
+        ]))
+        .unwrap();
+        assert_eq!(config.password_iterations, 310_000);
+        assert_eq!(config.token_lifetime_seconds, 1800);
+    }
+
+    #[test]
+    fn refuses_nonsense_with_a_message_naming_the_setting() {
+        for (name, value) in [
+            ("PASSWORD_ITERATIONS", "ten"),
+            ("PASSWORD_ITERATIONS", "10"),
+            ("ACCESS_TOKEN_EXPIRE_MINUTES", "0"),
+            ("ACCESS_TOKEN_EXPIRE_MINUTES", "-5"),
+        ] {
+            let error = Config::from_vars(vars(&[(name, value)])).unwrap_err();
+            assert!(error.contains(name), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_secret_is_checked_at_the_door() {
+        assert!(Config::jwt_secret(vars(&[])).is_err());
+        assert!(Config::jwt_secret(vars(&[("JWT_SECRET", "short")])).is_err());
+        assert!(Config::jwt_secret(vars(&[("JWT_SECRET", &"x".repeat(64))])).is_ok());
+    }
+}

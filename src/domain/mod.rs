@@ -1,0 +1,13 @@
+//! Parsed request types. Handlers only ever hold these, so an unchecked string cannot reach
+//! the store. Pure Rust: no `worker` types, tested natively.
+
+pub mod email;
+pub mod login;
+pub mod password;
+pub mod user;
+pub mod validation;
+
+pub use email::Email;
+pub use login::LoginForm;
+pub use password::Password;
+pub use user::{NewUser, User};

@@ -1,0 +1,111 @@
+//! Users: what signup accepts and what the API returns.
+
+use serde::Serialize;
+
+use super::validation::{bounded_text, json_object, FieldError, Fields};
+use super::{Email, Password};
+
+/// The original's `String(256)` name columns.
+pub const MAX_NAME_CHARS: usize = 256;
+
+/// A user as the API shows it: never a password or a hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub first_name: Option<String>,
+    pub surname: Option<String>,
+    pub email: String,
+    pub is_superuser: bool,
+}
+
+/// A signup request. Unknown members (`is_superuser`, `full_name`, `is_active`, …) are
+/// ignored: nobody makes themselves a superuser by asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub email: Email,
+    pub password: Password,
+    pub first_name: Option<String>,
+    pub surname: Option<String>,
+}
+
+impl NewUser {
+    pub fn from_json(body: &str) -> Result<NewUser, Vec<FieldError>> {
+        let object = json_object(body)?;
+        let mut fields = Fields::new(&object);
+        let first_name = fields.optional_str("first_name");
+        let first_name = fields.check("first_name", first_name, |v| {
+            bounded_text(v, MAX_NAME_CHARS)
+        });
+        let surname = fields.optional_str("surname");
+        let surname = fields.check("surname", surname, |v| bounded_text(v, MAX_NAME_CHARS));
+        let email = fields.required_str("email");
+        let email = fields.check("email", email, Email::parse);
+        let password = fields.required_str("password");
+        let password = fields.check("password", password, Password::parse);
+        fields.finish()?;
+        match (email, password) {
+            (Some(email), Some(password)) => Ok(NewUser {
+                email,
+                password,
+                first_name,
+                surname,
+            }),
+            // `finish` already failed for a missing required field.
+            _ => unreachable!("required fields were checked"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_a_full_signup_and_ignores_privilege_fields() {
+        let user = NewUser::from_json(
+            r#"{"email": "cook@example.com", "password": "s3cret-pass", "first_name": "Ada",
+                "surname": null, "is_superuser": true, "full_name": "x", "is_active": true}"#,
+        )
+        .unwrap();
+        assert_eq!(user.email.as_str(), "cook@example.com");
+        assert_eq!(user.first_name.as_deref(), Some("Ada"));
+        assert_eq!(user.surname, None);
+    }
+
+    #[test]
+    fn reports_every_invalid_field_at_its_location() {
+        let errors = NewUser::from_json(
+            &json!({"email": "nope", "password": "short", "first_name": "x".repeat(257)})
+                .to_string(),
+        )
+        .unwrap_err();
+        let locs: Vec<_> = errors.iter().map(|e| e.loc[1].clone()).collect();
+        assert_eq!(locs, vec![json!("first_name"), json!("email"), json!("password")]);
+        assert_eq!(errors[1].kind, "value_error.email");
+        assert_eq!(errors[2].kind, "value_error.any_str.min_length");
+    }
+
+    #[test]
+    fn missing_fields_are_reported_as_required() {
+        let errors = NewUser::from_json("{}").unwrap_err();
+        assert!(errors.iter().all(|e| e.kind == "value_error.missing"));
+        assert_eq!(errors.len(), 2);
+    }
+
+    #[test]
+    fn serialises_with_the_contract_field_names_only() {
+        let user = User {
+            id: 1,
+            first_name: None,
+            surname: Some("Lovelace".into()),
+            email: "a@b.co".into(),
+            is_superuser: false,
+        };
+        assert_eq!(
+            serde_json::to_value(&user).unwrap(),
+            json!({"id": 1, "first_name": null, "surname": "Lovelace", "email": "a@b.co",
+                   "is_superuser": false})
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! FastAPI's request-validation errors, and a reader that collects them field by field.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+/// One entry of a 422 `detail` list: `{"loc": ["body", "email"], "msg": "...", "type": "..."}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldError {
+    pub loc: Vec<Value>,
+    pub msg: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<Value>,
+}
+
+impl FieldError {
+    pub fn new(loc: Vec<Value>, msg: impl Into<String>, kind: impl Into<String>) -> Self {
+        FieldError {
+            loc,
+            msg: msg.into(),
+            kind: kind.into(),
+            ctx: None,
+        }
+    }
+
+    pub fn body(field: &str, msg: impl Into<String>, kind: impl Into<String>) -> Self {
+        Self::new(vec![json!("body"), json!(field)], msg, kind)
+    }
+
+    pub fn missing(field: &str) -> Self {
+        Self::body(field, "field required", "value_error.missing")
+    }
+
+    pub fn with_ctx(mut self, ctx: Value) -> Self {
+        self.ctx = Some(ctx);
+        self
+    }
+}
+
+/// Why a string was refused; turned into a `FieldError` once the field's name is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalid {
+    TooShort(usize),
+    TooLong(usize),
+    /// A refusal of the field's own kind: message and FastAPI error type.
+    Other(&'static str, &'static str),
+}
+
+impl Invalid {
+    pub fn at(&self, field: &str) -> FieldError {
+        match self {
+            Invalid::TooShort(limit) => FieldError::body(
+                field,
+                format!("ensure this value has at least {limit} characters"),
+                "value_error.any_str.min_length",
+            )
+            .with_ctx(json!({ "limit_value": limit })),
+            Invalid::TooLong(limit) => FieldError::body(
+                field,
+                format!("ensure this value has at most {limit} characters"),
+                "value_error.any_str.max_length",
+            )
+            .with_ctx(json!({ "limit_value": limit })),
+            Invalid::Other(msg, kind) => FieldError::body(field, *msg, *kind),
+        }
+    }
+}
+
+/// Parses a JSON request body that must be an object.
+pub fn json_object(body: &str) -> Result<Map<String, Value>, Vec<FieldError>> {
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(vec![FieldError::new(
+            vec![json!("body")],
+            "value is not a valid dict",
+            "type_error.dict",
+        )]),
+        Err(error) => Err(vec![FieldError::new(
+            vec![json!("body"), json!(error.column())],
+            format!("JSON decode error: {error}"),
+            "value_error.jsondecode",
+        )]),
+    }
+}
+
+/// Reads typed fields out of a JSON object, collecting every error rather than stopping at
+/// the first, as FastAPI does.
+pub struct Fields<'a> {
+    object: &'a Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(object: &'a Map<String, Value>) -> Self {
+        Fields {
+            object,
+            errors: Vec::new(),
+        }
+    }
+
+    /// A string that must be present and not null.
+    pub fn required_str(&mut self, name: &str) -> Option<&'a str> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => {
+                self.errors.push(FieldError::missing(name));
+                None
+            }
+            Some(value) => self.string(name, value),
+        }
+    }
+
+    /// A string that may be absent or null.
+    pub fn optional_str(&mut self, name: &str) -> Option<&'a str> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => None,
+            Some(value) => self.string(name, value),
+        }
+    }
+
+    fn string(&mut self, name: &str, value: &'a Value) -> Option<&'a str> {
+        match value {
+            Value::String(text) => Some(text),
+            _ => {
+                self.errors
+                    .push(FieldError::body(name, "str type expected", "type_error.str"));
+                None
+            }
+        }
+    }
+
+    /// Records a refusal of an already-read field.
+    pub fn refuse(&mut self, name: &str, why: Invalid) {
+        self.errors.push(why.at(name));
+    }
+
+    /// Parses a field with `parse`, recording its refusal.
+    pub fn check<T>(
+        &mut self,
+        name: &str,
+        value: Option<&str>,
+        parse: impl FnOnce(&str) -> Result<T, Invalid>,
+    ) -> Option<T> {
+        match parse(value?) {
+            Ok(parsed) => Some(parsed),
+            Err(why) => {
+                self.refuse(name, why);
+                None
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<(), Vec<FieldError>> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
+/// Checks a free-text field's length in characters, as the original's `String(256)` columns.
+pub fn bounded_text(value: &str, max_chars: usize) -> Result<String, Invalid> {
+    if value.chars().count() > max_chars {
+        Err(Invalid::TooLong(max_chars))
+    } else {
+        Ok(value.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_json_is_a_jsondecode_error_at_body() {
+        let errors = json_object("{\"email\": ").unwrap_err();
+        assert_eq!(errors[0].kind, "value_error.jsondecode");
+        assert_eq!(errors[0].loc[0], json!("body"));
+    }
+
+    #[test]
+    fn a_json_array_is_not_a_valid_dict() {
+        let errors = json_object("[1, 2]").unwrap_err();
+        assert_eq!(errors[0].kind, "type_error.dict");
+    }
+
+    #[test]
+    fn fields_collect_every_error_with_its_location() {
+        let object = json_object(r#"{"b": 3}"#).unwrap();
+        let mut fields = Fields::new(&object);
+        assert_eq!(fields.required_str("a"), None);
+        assert_eq!(fields.optional_str("b"), None);
+        assert_eq!(fields.optional_str("c"), None);
+        let errors = fields.finish().unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors[0].loc, vec![json!("body"), json!("a")]);
+        assert_eq!(errors[0].kind, "value_error.missing");
+        assert_eq!(errors[1].loc, vec![json!("body"), json!("b")]);
+        assert_eq!(errors[1].kind, "type_error.str");
+    }
+
+    #[test]
+    fn bounded_text_counts_characters_not_bytes() {
+        assert!(bounded_text(&"é".repeat(256), 256).is_ok());
+        assert_eq!(
+            bounded_text(&"a".repeat(257), 256),
+            Err(Invalid::TooLong(256))
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! One error type for every handler, and its single mapping to FastAPI-shaped responses.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use worker::Response;
+
+use crate::domain::validation::FieldError;
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 422: the request did not parse; FastAPI's `{"detail": [{loc, msg, type}]}`.
+    Validation(Vec<FieldError>),
+    /// 400: the request parsed but cannot be honoured (duplicate email, bad credentials).
+    BadRequest(&'static str),
+    /// 401 with `WWW-Authenticate: Bearer`: no usable access token.
+    Unauthorized(&'static str),
+    /// 404: no such route.
+    NotFound,
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed,
+    /// 500: the deployment lacks a required setting; the log line says which.
+    Misconfigured(String),
+    /// 500: anything else that is our fault; logged with context, never echoed.
+    Internal(String),
+}
+
+pub const NOT_AUTHENTICATED: &str = "Not authenticated";
+pub const INVALID_CREDENTIALS: &str = "Could not validate credentials";
+
+impl ApiError {
+    pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
+        ApiError::Internal(format!("{context}: {error}"))
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Validation(_) => 422,
+            ApiError::BadRequest(_) => 400,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::NotFound => 404,
+            ApiError::MethodNotAllowed => 405,
+            ApiError::Misconfigured(_) | ApiError::Internal(_) => 500,
+        }
+    }
+
+    /// The `detail` member of the response body.
+    pub fn detail(&self) -> Value {
+        match self {
+            ApiError::Validation(errors) => json!(errors),
+            ApiError::BadRequest(message) | ApiError::Unauthorized(message) => json!(message),
+            ApiError::NotFound => json!("Not Found"),
+            ApiError::MethodNotAllowed => json!("Method Not Allowed"),
+            ApiError::Misconfigured(_) => json!("Server misconfigured; see the worker's log"),
+            ApiError::Internal(_) => json!("Internal Server Error"),
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        match &self {
+            ApiError::Misconfigured(what) => worker::console_error!("misconfigured: {what}"),
+            ApiError::Internal(what) => worker::console_error!("internal error: {what}"),
+            _ => {}
+        }
+        let mut response = json_response(self.status(), &json!({ "detail": self.detail() }));
+        if let ApiError::Unauthorized(_) = self {
+            let _ = response.headers_mut().set("WWW-Authenticate", "Bearer");
+        }
+        response
+    }
+}
+
+impl From<Vec<FieldError>> for ApiError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        ApiError::Validation(errors)
+    }
+}
+
+/// A JSON response with the given status. Serialising our own types cannot fail, and building
+/// a response from a string cannot either, so this never errors.
+pub fn json_response(status: u16, body: &impl Serialize) -> Response {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "null".into());
+    let mut response = Response::ok(text)
+        .expect("a string body is always accepted")
+        .with_status(status);
+    let _ = response
+        .headers_mut()
+        .set("Content-Type", "application/json");
+    response
+}

@@ -1,0 +1,9 @@
+//! Password hashing and access tokens. Pure Rust: no `worker` types, tested natively.
+
+pub mod password;
+pub mod secret;
+pub mod token;
+
+pub use password::{hash_password, verify_password, Verified};
+pub use secret::JwtSecret;
+pub use token::{bearer_token, issue_access_token, verify_access_token, TokenError};

@@ -1,0 +1,175 @@
+//! PBKDF2-HMAC-SHA256 password hashes, stored as PHC strings:
+//! `$pbkdf2-sha256$i=600000,l=32$<salt>$<hash>`. The iteration count travels with each hash,
+//! so the configured count can rise and old hashes be upgraded at the next login.
+
+use pbkdf2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use pbkdf2::{Algorithm, Params, Pbkdf2};
+
+/// OWASP's 2023 figure for PBKDF2-HMAC-SHA256.
+pub const DEFAULT_ITERATIONS: u32 = 600_000;
+const SALT_BYTES: usize = 16;
+const HASH_BYTES: usize = 32;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verified {
+    /// Wrong password, unknown user or unreadable hash: all look the same to the caller.
+    No,
+    /// The password matches; `needs_rehash` when the hash has fewer iterations than configured.
+    Yes { needs_rehash: bool },
+}
+
+#[derive(Debug)]
+pub struct HashError(String);
+
+impl std::fmt::Display for HashError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "password hashing failed: {}", self.0)
+    }
+}
+
+/// Hashes with a fresh random 16-byte salt.
+pub fn hash_password(password: &str, iterations: u32) -> Result<String, HashError> {
+    let mut salt = [0u8; SALT_BYTES];
+    getrandom::getrandom(&mut salt).map_err(|e| HashError(e.to_string()))?;
+    hash_with_salt(password, iterations, &salt)
+}
+
+fn hash_with_salt(password: &str, iterations: u32, salt: &[u8]) -> Result<String, HashError> {
+    let salt = SaltString::encode_b64(salt).map_err(|e| HashError(e.to_string()))?;
+    let params = Params {
+        rounds: iterations,
+        output_length: HASH_BYTES,
+    };
+    Pbkdf2
+        .hash_password_customized(
+            password.as_bytes(),
+            Some(Algorithm::Pbkdf2Sha256.ident()),
+            None,
+            params,
+            &salt,
+        )
+        .map(|hash| hash.to_string())
+        .map_err(|e| HashError(e.to_string()))
+}
+
+/// Checks `password` against `stored`, in constant time. With no stored hash (an unknown
+/// user) it runs the same PBKDF2 against a dummy hash of the configured cost, so the answer
+/// and its timing match a wrong password.
+pub fn verify_password(password: &str, stored: Option<&str>, iterations: u32) -> Verified {
+    let dummy;
+    let phc = match stored {
+        Some(phc) => phc,
+        None => {
+            dummy = dummy_hash(iterations);
+            &dummy
+        }
+    };
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return Verified::No;
+    };
+    let matches = Pbkdf2
+        .verify_password(password.as_bytes(), &hash)
+        .is_ok();
+    if matches && stored.is_some() {
+        Verified::Yes {
+            needs_rehash: iterations_of(&hash).is_none_or(|stored| stored < iterations),
+        }
+    } else {
+        Verified::No
+    }
+}
+
+fn iterations_of(hash: &PasswordHash) -> Option<u32> {
+    hash.params.get_decimal("i")
+}
+
+/// A well-formed hash that no password matches (its output is all zeros).
+fn dummy_hash(iterations: u32) -> String {
+    format!(
+        "$pbkdf2-sha256$i={iterations},l=32$c2FsdHNhbHRzYWx0c2FsdA${}",
+        "A".repeat(43)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output_hex(phc: &str) -> String {
+        let hash = PasswordHash::new(phc).unwrap();
+        hash.hash
+            .unwrap()
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// RFC 7914 §11: PBKDF2-HMAC-SHA256 (P="passwd", S="salt", c=1), first 32 of 64 bytes.
+    #[test]
+    fn matches_the_rfc_7914_test_vector() {
+        let phc = hash_with_salt("passwd", 1, b"salt").unwrap();
+        assert_eq!(
+            output_hex(&phc),
+            "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+        );
+    }
+
+    /// RFC 7914 §11, second vector (P="Password", S="NaCl", c=80000), first 32 bytes.
+    #[test]
+    fn matches_the_rfc_7914_high_iteration_vector() {
+        let phc = hash_with_salt("Password", 80_000, b"NaCl").unwrap();
+        assert_eq!(
+            output_hex(&phc),
+            "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56"
+        );
+    }
+
+    #[test]
+    fn stores_algorithm_iterations_salt_and_hash_in_phc_format() {
+        let phc = hash_password("correct horse", 1_000).unwrap();
+        let parts: Vec<_> = phc.split('$').collect();
+        assert_eq!(parts[1], "pbkdf2-sha256");
+        assert_eq!(parts[2], "i=1000,l=32");
+        assert_eq!(parts[3].len(), 22, "16-byte salt in unpadded base64");
+        assert_eq!(parts[4].len(), 43, "32-byte hash in unpadded base64");
+    }
+
+    #[test]
+    fn salts_are_random() {
+        assert_ne!(hash_password("same", 1_000).unwrap(), hash_password("same", 1_000).unwrap());
+    }
+
+    #[test]
+    fn verifies_the_right_password_only() {
+        let phc = hash_password("correct horse", 1_000).unwrap();
+        assert_eq!(
+            verify_password("correct horse", Some(&phc), 1_000),
+            Verified::Yes { needs_rehash: false }
+        );
+        assert_eq!(verify_password("correct horsf", Some(&phc), 1_000), Verified::No);
+        assert_eq!(verify_password("", Some(&phc), 1_000), Verified::No);
+    }
+
+    #[test]
+    fn a_hash_with_fewer_iterations_than_configured_needs_rehash() {
+        let phc = hash_password("pw", 1_000).unwrap();
+        assert_eq!(
+            verify_password("pw", Some(&phc), 2_000),
+            Verified::Yes { needs_rehash: true }
+        );
+        assert_eq!(
+            verify_password("pw", Some(&phc), 500),
+            Verified::Yes { needs_rehash: false },
+            "a stronger stored hash is kept"
+        );
+    }
+
+    #[test]
+    fn an_unknown_user_or_unreadable_hash_never_verifies() {
+        assert_eq!(verify_password("anything", None, 1_000), Verified::No);
+        assert_eq!(verify_password("", None, 1_000), Verified::No);
+        assert_eq!(verify_password("pw", Some("not a phc string"), 1_000), Verified::No);
+        assert!(PasswordHash::new(&dummy_hash(600_000)).is_ok(), "dummy hash must parse");
+    }
+}
