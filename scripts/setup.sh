@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs everything the build, the local server and the tests need. Idempotent: a second
+# run checks versions and returns in seconds.
+set -euo pipefail
+source "$(dirname "$0")/toolchain.sh"
+cd "$ROOT"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+    local missing=()
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "setup: apt-get install ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# 1. A standard library for wasm32: rustup's if it can be had, else Debian's source.
+if ! rustup_has_wasm_std && ! debian_has_wasm_std; then
+    echo "setup: adding the wasm32 target with rustup"
+    if ! timeout 60 rustup target add wasm32-unknown-unknown; then
+        echo "setup: rustup cannot download; using Debian's rustc-web and building std from source"
+        # rust-lld from rustc-web is a link to lld-22.
+        apt_install rustc-web cargo-web rust-web-src lld-22
+    fi
+fi
+
+# 2. wrangler, workerd, esbuild and wasm-opt from the npm lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "setup: npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# 3. worker-build and the wasm-bindgen CLI, at the versions the crate needs.
+cargo_install() { # crate version [cargo install flags]
+    local crate=$1 version=$2 binary=$3
+    shift 3
+    if [ -x "$TOOLS_DIR/bin/$binary" ] && "$TOOLS_DIR/bin/$binary" --version 2>/dev/null | grep -Eq "(^|[ v])${version//./\\.}$"; then
+        return 0
+    fi
+    echo "setup: cargo install $crate@$version (a few minutes, once)"
+    cargo install --quiet --force "$crate" --version "=$version" --root "$TOOLS_DIR" "$@"
+}
+cargo_install worker-build "$WORKER_BUILD_VERSION" worker-build --locked
+# Without --locked: its lock file pins a yanked crate that registries no longer serve.
+cargo_install wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
+
+# 4. Local secrets, generated once.
+if [ ! -f .dev.vars ]; then
+    echo "setup: writing .dev.vars with a fresh random JWT_SECRET"
+    {
+        echo "JWT_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
+    } > .dev.vars
+    chmod 600 .dev.vars
+fi
+echo "setup: ready"

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Starts the worker under `wrangler dev` on a free 127.0.0.1 port with its own empty local
+# D1 and its own secrets, runs the given command with BASE_URL (and friends) set, then stops
+# the server by its process group. Used by the tests and the benchmark.
+set -euo pipefail
+source "$(dirname "$0")/toolchain.sh"
+cd "$ROOT"
+
+export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+state=$(mktemp -d "${TMPDIR:-/tmp}/recipe-api-test.XXXXXX")
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+inspector=$(free_port)
+server=""
+
+stop() {
+    if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
+        kill -TERM -- "-$server" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL -- "-$server" 2>/dev/null || true
+    fi
+    rm -rf "$state"
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+export TEST_JWT_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+printf 'JWT_SECRET=%s\n' "$TEST_JWT_SECRET" > "$state/test.vars"
+
+npx wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/migrations.log" 2>&1 \
+    || { cat "$state/migrations.log"; exit 1; }
+
+# A process group of its own, so stopping it stops workerd and the build too.
+setsid npx wrangler dev --local --ip 127.0.0.1 --port "$port" --inspector-port "$inspector" \
+    --persist-to "$state/d1" --env-file "$state/test.vars" \
+    --show-interactive-dev-session=false > "$state/wrangler.log" 2>&1 &
+server=$!
+
+export BASE_URL="http://127.0.0.1:$port" D1_PERSIST_DIR="$state/d1"
+# The first build compiles std for wasm (about a minute on two cores).
+for _ in $(seq 600); do
+    if curl -s -o /dev/null "$BASE_URL/"; then break; fi
+    if ! kill -0 "$server" 2>/dev/null; then
+        echo "wrangler dev exited:" >&2; cat "$state/wrangler.log" >&2; exit 1
+    fi
+    sleep 0.5
+done
+curl -s -o /dev/null "$BASE_URL/" || { echo "server did not start:" >&2; cat "$state/wrangler.log" >&2; exit 1; }
+
+status=0
+"$@" || status=$?
+if [ "$status" != 0 ]; then
+    echo "--- wrangler dev log (tail)" >&2; tail -n 40 "$state/wrangler.log" >&2
+fi
+exit "$status"
