@@ -48,12 +48,14 @@ cargo_install worker-build "$WORKER_BUILD_VERSION" worker-build --locked
 # Without --locked: its lock file pins a yanked crate that registries no longer serve.
 cargo_install wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
 
-# 4. Local secrets, generated once.
-if [ ! -f .dev.vars ]; then
-    echo "setup: writing .dev.vars with a fresh random JWT_SECRET"
-    {
-        echo "JWT_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
-    } > .dev.vars
-    chmod 600 .dev.vars
-fi
+# 4. Local secrets, generated once: the signing key and the seeded superuser's password.
+random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+touch .dev.vars
+chmod 600 .dev.vars
+add_var() { # name value
+    grep -q "^$1=" .dev.vars || { echo "$1=$2" >> .dev.vars; echo "setup: wrote $1 to .dev.vars"; }
+}
+add_var JWT_SECRET "$(random_hex 32)"
+add_var FIRST_SUPERUSER admin@recipeapi.com
+add_var FIRST_SUPERUSER_PASSWORD "$(random_hex 12)"
 echo "setup: ready"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Starts the worker under `wrangler dev` on a free 127.0.0.1 port with its own empty local
-# D1 and its own secrets, runs the given command with BASE_URL (and friends) set, then stops
-# the server by its process group. Used by the tests and the benchmark.
+# Starts the worker under `wrangler dev` on a free 127.0.0.1 port with its own new local D1
+# (migrated and seeded, as `make dev` does) and its own secrets, runs the given command with
+# BASE_URL (and friends) set, then stops the server by its process group.
 set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
 cd "$ROOT"
@@ -24,11 +24,14 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-export TEST_JWT_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+export TEST_JWT_SECRET=$(random_hex 32)
+export FIRST_SUPERUSER=admin@recipeapi.com FIRST_SUPERUSER_PASSWORD=$(random_hex 12)
 printf 'JWT_SECRET=%s\n' "$TEST_JWT_SECRET" > "$state/test.vars"
 
 npx wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/migrations.log" 2>&1 \
     || { cat "$state/migrations.log"; exit 1; }
+"$ROOT/scripts/seed.sh" --local --persist-to "$state/d1"
 
 # A process group of its own, so stopping it stops workerd and the build too.
 setsid npx wrangler dev --local --ip 127.0.0.1 --port "$port" --inspector-port "$inspector" \

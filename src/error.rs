@@ -13,11 +13,13 @@ pub enum ApiError {
     /// 422: the request did not parse; FastAPI's `{"detail": [{loc, msg, type}]}`.
     Validation(Vec<FieldError>),
     /// 400: the request parsed but cannot be honoured (duplicate email, bad credentials).
-    BadRequest(&'static str),
+    BadRequest(String),
     /// 401 with `WWW-Authenticate: Bearer`: no usable access token.
     Unauthorized(&'static str),
-    /// 404: no such route.
-    NotFound,
+    /// 403: authenticated, but not allowed to touch this (someone else's recipe).
+    Forbidden(&'static str),
+    /// 404: no such route or resource.
+    NotFound(String),
     /// 405: the route exists, the method does not.
     MethodNotAllowed,
     /// 500: the deployment lacks a required setting; the log line says which.
@@ -34,12 +36,18 @@ impl ApiError {
         ApiError::Internal(format!("{context}: {error}"))
     }
 
+    /// FastAPI's answer for a path that matches no route.
+    pub fn no_route() -> Self {
+        ApiError::NotFound("Not Found".into())
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Validation(_) => 422,
             ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized(_) => 401,
-            ApiError::NotFound => 404,
+            ApiError::Forbidden(_) => 403,
+            ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed => 405,
             ApiError::Misconfigured(_) | ApiError::Internal(_) => 500,
         }
@@ -49,8 +57,8 @@ impl ApiError {
     pub fn detail(&self) -> Value {
         match self {
             ApiError::Validation(errors) => json!(errors),
-            ApiError::BadRequest(message) | ApiError::Unauthorized(message) => json!(message),
-            ApiError::NotFound => json!("Not Found"),
+            ApiError::BadRequest(message) | ApiError::NotFound(message) => json!(message),
+            ApiError::Unauthorized(message) | ApiError::Forbidden(message) => json!(message),
             ApiError::MethodNotAllowed => json!("Method Not Allowed"),
             ApiError::Misconfigured(_) => json!("Server misconfigured; see the worker's log"),
             ApiError::Internal(_) => json!("Internal Server Error"),

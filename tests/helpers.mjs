@@ -87,3 +87,24 @@ export async function sql(command) {
 }
 
 export const sqlText = (value) => `'${String(value).replaceAll("'", "''")}'`;
+
+/** Runs the project's seed script against the server's local D1. */
+export async function seedAgain() {
+  await promisify(execFile)('scripts/seed.sh', ['--local', '--persist-to', process.env.D1_PERSIST_DIR], {
+    env: process.env,
+  });
+}
+
+export const SUPERUSER = { email: 'admin@recipeapi.com', password: process.env.FIRST_SUPERUSER_PASSWORD };
+
+/** A recipe body with a label unique to this run, so searches see only this test's rows. */
+export const recipeBody = (fields = {}) => ({
+  label: `Soup ${randomUUID().slice(0, 8)}`,
+  source: 'Gran',
+  url: 'https://example.com/soup',
+  ...fields,
+});
+
+export function createRecipe(token, fields = {}) {
+  return api('/api/v1/recipes/', { method: 'POST', token, json: recipeBody(fields) });
+}

@@ -22,7 +22,7 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
         .map_err(|e| ApiError::internal("signup", e))?;
     match users::insert(&app.db()?, &new_user, &hash).await? {
         Some(user) => Ok(json_response(201, &user)),
-        None => Err(ApiError::BadRequest(EMAIL_TAKEN)),
+        None => Err(ApiError::BadRequest(EMAIL_TAKEN.into())),
     }
 }
 
@@ -36,11 +36,11 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     let found = users::find_credentials(&db, &form.username).await?;
     let stored = found.as_ref().map(|(_, hash)| hash.as_str());
     let needs_rehash = match verify_password(&form.password, stored, config.password_iterations) {
-        Verified::No => return Err(ApiError::BadRequest(BAD_LOGIN)),
+        Verified::No => return Err(ApiError::BadRequest(BAD_LOGIN.into())),
         Verified::Yes { needs_rehash } => needs_rehash,
     };
     let Some((user, old_hash)) = found else {
-        return Err(ApiError::BadRequest(BAD_LOGIN));
+        return Err(ApiError::BadRequest(BAD_LOGIN.into()));
     };
     if needs_rehash {
         let new_hash = hash_password(&form.password, config.password_iterations)
@@ -60,7 +60,7 @@ pub async fn me(req: Request, app: &App<'_>) -> Result<Response> {
 }
 
 /// The body as text; bytes that are not UTF-8 are a client error, not ours.
-async fn read_text(req: &mut Request) -> Result<String> {
+pub(super) async fn read_text(req: &mut Request) -> Result<String> {
     req.text().await.map_err(|_| {
         ApiError::Validation(vec![FieldError::new(
             vec![json!("body")],

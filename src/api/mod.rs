@@ -3,6 +3,8 @@
 
 mod auth;
 mod current_user;
+mod pages;
+mod recipes;
 
 use worker::{D1Database, Env, Method, Request, Response};
 
@@ -35,7 +37,29 @@ async fn route(req: Request, app: &App<'_>) -> Result<Response> {
             allow(&method, Method::Get)?;
             auth::me(req, app).await
         }
-        _ => Err(ApiError::NotFound),
+        ["api", "v1", "recipes"] => match method {
+            Method::Post => recipes::create(req, app).await,
+            Method::Put => recipes::update(req, app).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        ["api", "v1", "recipes", "search"] => {
+            allow(&method, Method::Get)?;
+            recipes::search(&req, app).await
+        }
+        ["api", "v1", "recipes", "my-recipes"] => {
+            allow(&method, Method::Get)?;
+            recipes::mine(&req, app).await
+        }
+        ["api", "v1", "recipes", id] => match method {
+            Method::Get => recipes::get(id, app).await,
+            Method::Delete => recipes::delete(&req, id, app).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        [] => {
+            allow(&method, Method::Get)?;
+            pages::home(app).await
+        }
+        _ => Err(ApiError::no_route()),
     }
 }
 

@@ -41,7 +41,11 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_addresses() {
-        for ok in ["a@example.com", "First.Last+tag@sub.example.co.uk", "ADMIN@RecipeApi.com"] {
+        for ok in [
+            "a@example.com",
+            "First.Last+tag@sub.example.co.uk",
+            "ADMIN@RecipeApi.com",
+        ] {
             assert_eq!(Email::parse(ok).map(|e| e.0), Ok(ok.to_owned()), "{ok}");
         }
     }

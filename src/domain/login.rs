@@ -80,7 +80,10 @@ mod tests {
             ("client_id", "x"),
         ])
         .unwrap();
-        assert_eq!((form.username.as_str(), form.password.as_str()), ("a@b.co", "pw"));
+        assert_eq!(
+            (form.username.as_str(), form.password.as_str()),
+            ("a@b.co", "pw")
+        );
     }
 
     #[test]

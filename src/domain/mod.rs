@@ -4,10 +4,12 @@
 pub mod email;
 pub mod login;
 pub mod password;
+pub mod recipe;
 pub mod user;
 pub mod validation;
 
 pub use email::Email;
 pub use login::LoginForm;
 pub use password::Password;
+pub use recipe::{NewRecipe, Recipe, RecipeUpdate, RecipeUrl, SearchQuery};
 pub use user::{NewUser, User};

@@ -44,7 +44,10 @@ mod tests {
     fn accepts_eight_characters_and_long_unicode_passphrases() {
         assert!(Password::parse("12345678").is_ok());
         assert!(Password::parse("ünïcödé").is_err());
-        assert!(Password::parse("ünïcödé!").is_ok(), "8 characters, 12 bytes");
+        assert!(
+            Password::parse("ünïcödé!").is_ok(),
+            "8 characters, 12 bytes"
+        );
         assert!(Password::parse(&"correct horse battery staple ".repeat(30)).is_ok());
     }
 

@@ -43,16 +43,12 @@ impl NewUser {
         let password = fields.required_str("password");
         let password = fields.check("password", password, Password::parse);
         fields.finish()?;
-        match (email, password) {
-            (Some(email), Some(password)) => Ok(NewUser {
-                email,
-                password,
-                first_name,
-                surname,
-            }),
-            // `finish` already failed for a missing required field.
-            _ => unreachable!("required fields were checked"),
-        }
+        Ok(NewUser {
+            email: email.expect("checked by finish"),
+            password: password.expect("checked by finish"),
+            first_name,
+            surname,
+        })
     }
 }
 
@@ -81,7 +77,10 @@ mod tests {
         )
         .unwrap_err();
         let locs: Vec<_> = errors.iter().map(|e| e.loc[1].clone()).collect();
-        assert_eq!(locs, vec![json!("first_name"), json!("email"), json!("password")]);
+        assert_eq!(
+            locs,
+            vec![json!("first_name"), json!("email"), json!("password")]
+        );
         assert_eq!(errors[1].kind, "value_error.email");
         assert_eq!(errors[2].kind, "value_error.any_str.min_length");
     }

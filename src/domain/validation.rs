@@ -118,12 +118,46 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An integer that must be present and not null.
+    pub fn required_int(&mut self, name: &str) -> Option<i64> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => {
+                self.errors.push(FieldError::missing(name));
+                None
+            }
+            Some(value) => self.int(name, value),
+        }
+    }
+
+    /// An integer that may be absent or null.
+    pub fn optional_int(&mut self, name: &str) -> Option<i64> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => None,
+            Some(value) => self.int(name, value),
+        }
+    }
+
+    fn int(&mut self, name: &str, value: &Value) -> Option<i64> {
+        let parsed = value.as_i64();
+        if parsed.is_none() {
+            self.errors.push(FieldError::body(
+                name,
+                "value is not a valid integer",
+                "type_error.integer",
+            ));
+        }
+        parsed
+    }
+
     fn string(&mut self, name: &str, value: &'a Value) -> Option<&'a str> {
         match value {
             Value::String(text) => Some(text),
             _ => {
-                self.errors
-                    .push(FieldError::body(name, "str type expected", "type_error.str"));
+                self.errors.push(FieldError::body(
+                    name,
+                    "str type expected",
+                    "type_error.str",
+                ));
                 None
             }
         }

@@ -67,9 +67,7 @@ pub fn verify_password(password: &str, stored: Option<&str>, iterations: u32) ->
     let Ok(hash) = PasswordHash::new(phc) else {
         return Verified::No;
     };
-    let matches = Pbkdf2
-        .verify_password(password.as_bytes(), &hash)
-        .is_ok();
+    let matches = Pbkdf2.verify_password(password.as_bytes(), &hash).is_ok();
     if matches && stored.is_some() {
         Verified::Yes {
             needs_rehash: iterations_of(&hash).is_none_or(|stored| stored < iterations),
@@ -137,7 +135,10 @@ mod tests {
 
     #[test]
     fn salts_are_random() {
-        assert_ne!(hash_password("same", 1_000).unwrap(), hash_password("same", 1_000).unwrap());
+        assert_ne!(
+            hash_password("same", 1_000).unwrap(),
+            hash_password("same", 1_000).unwrap()
+        );
     }
 
     #[test]
@@ -145,9 +146,14 @@ mod tests {
         let phc = hash_password("correct horse", 1_000).unwrap();
         assert_eq!(
             verify_password("correct horse", Some(&phc), 1_000),
-            Verified::Yes { needs_rehash: false }
+            Verified::Yes {
+                needs_rehash: false
+            }
         );
-        assert_eq!(verify_password("correct horsf", Some(&phc), 1_000), Verified::No);
+        assert_eq!(
+            verify_password("correct horsf", Some(&phc), 1_000),
+            Verified::No
+        );
         assert_eq!(verify_password("", Some(&phc), 1_000), Verified::No);
     }
 
@@ -160,7 +166,9 @@ mod tests {
         );
         assert_eq!(
             verify_password("pw", Some(&phc), 500),
-            Verified::Yes { needs_rehash: false },
+            Verified::Yes {
+                needs_rehash: false
+            },
             "a stronger stored hash is kept"
         );
     }
@@ -169,7 +177,13 @@ mod tests {
     fn an_unknown_user_or_unreadable_hash_never_verifies() {
         assert_eq!(verify_password("anything", None, 1_000), Verified::No);
         assert_eq!(verify_password("", None, 1_000), Verified::No);
-        assert_eq!(verify_password("pw", Some("not a phc string"), 1_000), Verified::No);
-        assert!(PasswordHash::new(&dummy_hash(600_000)).is_ok(), "dummy hash must parse");
+        assert_eq!(
+            verify_password("pw", Some("not a phc string"), 1_000),
+            Verified::No
+        );
+        assert!(
+            PasswordHash::new(&dummy_hash(600_000)).is_ok(),
+            "dummy hash must parse"
+        );
     }
 }

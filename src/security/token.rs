@@ -51,7 +51,11 @@ pub fn issue_access_token(
     claims.issued_at = Some(at(now));
     claims.expiration = Some(at(now.saturating_add(lifetime_seconds)));
     Hs256
-        .token(&Header::empty().with_token_type("JWT"), &claims, secret.key())
+        .token(
+            &Header::empty().with_token_type("JWT"),
+            &claims,
+            secret.key(),
+        )
         .expect("serialising fixed claims cannot fail")
 }
 
@@ -119,7 +123,10 @@ mod tests {
         );
         let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
         mac.update(signing_input.as_bytes());
-        format!("{signing_input}.{}", B64.encode(mac.finalize().into_bytes()))
+        format!(
+            "{signing_input}.{}",
+            B64.encode(mac.finalize().into_bytes())
+        )
     }
 
     fn good_claims() -> Value {
@@ -144,8 +151,7 @@ mod tests {
             json!({"type": "access_token", "sub": "5", "iat": NOW, "exp": NOW + 8 * DAY})
         );
         let header: Value =
-            serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap())
-                .unwrap();
+            serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
         assert_eq!(header["alg"], "HS256");
     }
 
@@ -160,7 +166,11 @@ mod tests {
         let good = forge(json!({"alg": "HS256"}), good_claims(), KEY);
         let (head, payload, _) = {
             let mut parts = good.split('.');
-            (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap())
+            (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+            )
         };
         let none_header = B64.encode(json!({"alg": "none"}).to_string());
         let with = |claims: Value| forge(json!({"alg": "HS256"}), claims, KEY);
@@ -187,7 +197,11 @@ mod tests {
             ),
             (
                 "signed with another key",
-                forge(json!({"alg": "HS256"}), good_claims(), b"another-key-another-key-another-key!"),
+                forge(
+                    json!({"alg": "HS256"}),
+                    good_claims(),
+                    b"another-key-another-key-another-key!",
+                ),
                 TokenError::BadSignatureOrAlgorithm,
             ),
             (
@@ -199,20 +213,30 @@ mod tests {
                 "altered payload",
                 format!(
                     "{head}.{}.{}",
-                    B64.encode(json!({"type": "access_token", "sub": "1", "exp": NOW + DAY}).to_string()),
+                    B64.encode(
+                        json!({"type": "access_token", "sub": "1", "exp": NOW + DAY}).to_string()
+                    ),
                     good.rsplit('.').next().unwrap()
                 ),
                 TokenError::BadSignatureOrAlgorithm,
             ),
             (
                 "expired beyond leeway",
-                with(json!({"type": "access_token", "sub": "7", "iat": NOW - 2 * DAY, "exp": NOW - 61})),
+                with(
+                    json!({"type": "access_token", "sub": "7", "iat": NOW - 2 * DAY, "exp": NOW - 61}),
+                ),
                 TokenError::Expired,
             ),
-            ("missing exp", with(claims_without_exp), TokenError::MissingExpiry),
+            (
+                "missing exp",
+                with(claims_without_exp),
+                TokenError::MissingExpiry,
+            ),
             (
                 "iat in the future",
-                with(json!({"type": "access_token", "sub": "7", "iat": NOW + 3600, "exp": NOW + DAY})),
+                with(
+                    json!({"type": "access_token", "sub": "7", "iat": NOW + 3600, "exp": NOW + DAY}),
+                ),
                 TokenError::IssuedInTheFuture,
             ),
             (
@@ -230,7 +254,11 @@ mod tests {
                 with(json!({"type": "access_token", "sub": "07", "exp": NOW + DAY})),
                 TokenError::BadSubject,
             ),
-            ("oversized", "a".repeat(MAX_TOKEN_BYTES + 1), TokenError::Malformed),
+            (
+                "oversized",
+                "a".repeat(MAX_TOKEN_BYTES + 1),
+                TokenError::Malformed,
+            ),
         ];
         for (name, token, expected) in cases {
             assert_eq!(
@@ -244,7 +272,10 @@ mod tests {
     #[test]
     fn expiry_allows_only_the_leeway() {
         let token = issue_access_token(&secret(), 1, NOW, 100);
-        assert_eq!(verify_access_token(&secret(), &token, NOW + 100 + LEEWAY_SECONDS), Ok(1));
+        assert_eq!(
+            verify_access_token(&secret(), &token, NOW + 100 + LEEWAY_SECONDS),
+            Ok(1)
+        );
         assert_eq!(
             verify_access_token(&secret(), &token, NOW + 101 + LEEWAY_SECONDS),
             Err(TokenError::Expired)
@@ -266,15 +297,27 @@ mod bearer_tests {
 
     #[test]
     fn reads_the_token_after_a_case_insensitive_bearer_scheme() {
-        assert_eq!(bearer_token(Some("Bearer abc.def.ghi")), Some("abc.def.ghi"));
+        assert_eq!(
+            bearer_token(Some("Bearer abc.def.ghi")),
+            Some("abc.def.ghi")
+        );
         assert_eq!(bearer_token(Some("bearer abc")), Some("abc"));
         assert_eq!(bearer_token(Some("Bearer")), Some(""));
-        assert_eq!(bearer_token(Some("Bearer  abc")), Some(" abc"), "kept verbatim, so refused");
+        assert_eq!(
+            bearer_token(Some("Bearer  abc")),
+            Some(" abc"),
+            "kept verbatim, so refused"
+        );
     }
 
     #[test]
     fn anything_else_is_not_authenticated() {
-        for header in [None, Some(""), Some("Basic dXNlcjpwdw=="), Some("Token abc")] {
+        for header in [
+            None,
+            Some(""),
+            Some("Basic dXNlcjpwdw=="),
+            Some("Token abc"),
+        ] {
             assert_eq!(bearer_token(header), None, "{header:?}");
         }
     }

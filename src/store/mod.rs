@@ -1,5 +1,6 @@
 //! Every SQL statement lives here; D1 is touched nowhere else.
 
+pub mod recipes;
 pub mod users;
 
 use crate::error::ApiError;

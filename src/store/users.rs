@@ -40,7 +40,11 @@ fn text_or_null(value: Option<&str>) -> JsValue {
 }
 
 /// Inserts a user; `None` when the email is taken (the schema decides, case-insensitively).
-pub async fn insert(db: &D1Database, user: &NewUser, hashed_password: &str) -> Result<Option<User>> {
+pub async fn insert(
+    db: &D1Database,
+    user: &NewUser,
+    hashed_password: &str,
+) -> Result<Option<User>> {
     let statement = db
         .prepare(format!(
             "INSERT INTO users (first_name, surname, email, hashed_password) \
@@ -98,4 +102,3 @@ pub async fn upgrade_password_hash(db: &D1Database, id: i64, old: &str, new: &st
         .map_err(d1_error("upgrading password hash"))?;
     Ok(())
 }
-

@@ -1,0 +1,332 @@
+//! Recipes: what the API accepts and returns.
+
+use serde::Serialize;
+use serde_json::json;
+use url::Url;
+
+use super::validation::{bounded_text, json_object, FieldError, Fields, Invalid};
+
+/// The original's `String(256)` columns: label, source and url.
+pub const MAX_TEXT_CHARS: usize = 256;
+/// `max_results` when the query does not say.
+pub const DEFAULT_MAX_RESULTS: u32 = 10;
+/// The most a search returns; larger requests are refused with a 422.
+pub const MAX_MAX_RESULTS: u32 = 100;
+/// The shortest keyword a search accepts.
+pub const MIN_KEYWORD_CHARS: usize = 3;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recipe {
+    pub id: i64,
+    pub label: String,
+    pub source: String,
+    pub url: String,
+    pub submitter_id: i64,
+}
+
+/// An absolute http(s) URL with a host, at most 256 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipeUrl(String);
+
+impl RecipeUrl {
+    pub fn parse(value: &str) -> Result<RecipeUrl, Invalid> {
+        let invalid = Invalid::Other(
+            "invalid or missing URL scheme; only absolute http and https URLs are accepted",
+            "value_error.url.scheme",
+        );
+        bounded_text(value, MAX_TEXT_CHARS)?;
+        let url = Url::parse(value).map_err(|_| invalid.clone())?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+            return Err(invalid);
+        }
+        // Kept as sent: clients compare what they stored with what they read back.
+        Ok(RecipeUrl(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn label(value: &str) -> Result<String, Invalid> {
+    if value.trim().is_empty() {
+        return Err(Invalid::TooShort(1));
+    }
+    bounded_text(value, MAX_TEXT_CHARS)
+}
+
+fn source(value: &str) -> Result<String, Invalid> {
+    bounded_text(value, MAX_TEXT_CHARS)
+}
+
+/// `POST /recipes/`: `{label, source, url, submitter_id?}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecipe {
+    pub label: String,
+    pub source: String,
+    pub url: RecipeUrl,
+    /// Defaults to the caller; anyone else is refused by the handler.
+    pub submitter_id: Option<i64>,
+}
+
+impl NewRecipe {
+    pub fn from_json(body: &str) -> Result<NewRecipe, Vec<FieldError>> {
+        let object = json_object(body)?;
+        let mut fields = Fields::new(&object);
+        let label_value = fields.required_str("label");
+        let label = fields.check("label", label_value, label);
+        let source_value = fields.required_str("source");
+        let source = fields.check("source", source_value, source);
+        let url_value = fields.required_str("url");
+        let url = fields.check("url", url_value, RecipeUrl::parse);
+        let submitter_id = fields.optional_int("submitter_id");
+        fields.finish()?;
+        Ok(NewRecipe {
+            label: label.expect("checked by finish"),
+            source: source.expect("checked by finish"),
+            url: url.expect("checked by finish"),
+            submitter_id,
+        })
+    }
+}
+
+/// `PUT /recipes/`: `{id, label, source?, url?}`; absent fields keep their value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipeUpdate {
+    pub id: i64,
+    pub label: String,
+    pub source: Option<String>,
+    pub url: Option<RecipeUrl>,
+}
+
+impl RecipeUpdate {
+    pub fn from_json(body: &str) -> Result<RecipeUpdate, Vec<FieldError>> {
+        let object = json_object(body)?;
+        let mut fields = Fields::new(&object);
+        let id = fields.required_int("id");
+        let label_value = fields.required_str("label");
+        let label = fields.check("label", label_value, label);
+        let source_value = fields.optional_str("source");
+        let source = fields.check("source", source_value, source);
+        let url_value = fields.optional_str("url");
+        let url = fields.check("url", url_value, RecipeUrl::parse);
+        fields.finish()?;
+        Ok(RecipeUpdate {
+            id: id.expect("checked by finish"),
+            label: label.expect("checked by finish"),
+            source,
+            url,
+        })
+    }
+}
+
+/// A `{recipe_id}` path segment.
+pub fn parse_recipe_id(segment: &str) -> Result<i64, Vec<FieldError>> {
+    segment.parse::<i64>().map_err(|_| {
+        vec![FieldError::new(
+            vec![json!("path"), json!("recipe_id")],
+            "value is not a valid integer",
+            "type_error.integer",
+        )]
+    })
+}
+
+/// `GET /recipes/search/?keyword=&max_results=`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// `None` lists every recipe (the original crashed instead).
+    pub keyword: Option<String>,
+    pub max_results: u32,
+}
+
+impl SearchQuery {
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<SearchQuery, Vec<FieldError>> {
+        let (mut keyword, mut max_results) = (None, None);
+        for (name, value) in pairs {
+            match name {
+                // The last value wins, as in Starlette's query parsing for a scalar.
+                "keyword" => keyword = Some(value),
+                "max_results" => max_results = Some(value),
+                _ => {}
+            }
+        }
+        let query_error = |field: &str, msg: String, kind: &str| {
+            FieldError::new(vec![json!("query"), json!(field)], msg, kind)
+        };
+        let mut errors = Vec::new();
+        if keyword.is_some_and(|k| k.chars().count() < MIN_KEYWORD_CHARS) {
+            errors.push(
+                query_error(
+                    "keyword",
+                    format!("ensure this value has at least {MIN_KEYWORD_CHARS} characters"),
+                    "value_error.any_str.min_length",
+                )
+                .with_ctx(json!({ "limit_value": MIN_KEYWORD_CHARS })),
+            );
+        }
+        let max_results = match max_results.map(str::parse::<i64>) {
+            None => DEFAULT_MAX_RESULTS,
+            Some(Ok(n)) if (1..=i64::from(MAX_MAX_RESULTS)).contains(&n) => n as u32,
+            Some(Ok(n)) if n < 1 => {
+                errors.push(
+                    query_error(
+                        "max_results",
+                        "ensure this value is greater than or equal to 1".into(),
+                        "value_error.number.not_ge",
+                    )
+                    .with_ctx(json!({ "limit_value": 1 })),
+                );
+                0
+            }
+            Some(Ok(_)) => {
+                errors.push(
+                    query_error(
+                        "max_results",
+                        format!("ensure this value is less than or equal to {MAX_MAX_RESULTS}"),
+                        "value_error.number.not_le",
+                    )
+                    .with_ctx(json!({ "limit_value": MAX_MAX_RESULTS })),
+                );
+                0
+            }
+            Some(Err(_)) => {
+                errors.push(query_error(
+                    "max_results",
+                    "value is not a valid integer".into(),
+                    "type_error.integer",
+                ));
+                0
+            }
+        };
+        if errors.is_empty() {
+            Ok(SearchQuery {
+                keyword: keyword.map(str::to_owned),
+                max_results,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The keyword as a SQL `LIKE` pattern (escape character `\`): a substring match in which
+    /// `%` and `_` in the keyword match themselves.
+    pub fn like_pattern(&self) -> String {
+        let keyword = self.keyword.as_deref().unwrap_or("");
+        let mut pattern = String::with_capacity(keyword.len() + 2);
+        pattern.push('%');
+        for c in keyword.chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        pattern
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipe_urls_must_be_absolute_http_or_https() {
+        for ok in [
+            "http://www.seriouseats.com/recipes/2011/12/chicken-vesuvio-recipe.html",
+            "https://norecipes.com/recipe/chicken-paprikash/",
+        ] {
+            assert!(RecipeUrl::parse(ok).is_ok(), "{ok}");
+        }
+        let long = format!("https://example.com/{}", "a".repeat(256));
+        for bad in [
+            "",
+            "example.com/recipe",
+            "/relative/path",
+            "javascript:alert(1)",
+            "ftp://example.com/x",
+            "data:text/html,hi",
+            "http://",
+            long.as_str(),
+        ] {
+            assert!(RecipeUrl::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn a_new_recipe_needs_label_source_and_url() {
+        let errors =
+            NewRecipe::from_json(r#"{"url": "ftp://x", "submitter_id": "me"}"#).unwrap_err();
+        let locs: Vec<_> = errors
+            .iter()
+            .map(|e| e.loc[1].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(locs, ["label", "source", "url", "submitter_id"]);
+        let recipe = NewRecipe::from_json(
+            r#"{"label": "Soup", "source": "Gran", "url": "https://example.com/soup"}"#,
+        )
+        .unwrap();
+        assert_eq!(recipe.submitter_id, None);
+        assert_eq!(recipe.url.as_str(), "https://example.com/soup");
+    }
+
+    #[test]
+    fn an_update_needs_id_and_label_only() {
+        let update = RecipeUpdate::from_json(r#"{"id": 3, "label": "Stew"}"#).unwrap();
+        assert_eq!((update.id, update.source, update.url), (3, None, None));
+        let errors =
+            RecipeUpdate::from_json(r#"{"id": 1.5, "label": "", "url": "x"}"#).unwrap_err();
+        let kinds: Vec<_> = errors.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "type_error.integer",
+                "value_error.any_str.min_length",
+                "value_error.url.scheme"
+            ]
+        );
+    }
+
+    #[test]
+    fn recipe_ids_in_the_path_are_integers() {
+        assert_eq!(parse_recipe_id("42"), Ok(42));
+        for bad in ["abc", "1.5", "", "99999999999999999999"] {
+            let errors = parse_recipe_id(bad).unwrap_err();
+            assert_eq!(errors[0].loc, vec![json!("path"), json!("recipe_id")]);
+        }
+    }
+
+    #[test]
+    fn search_defaults_and_bounds() {
+        let q = SearchQuery::from_pairs([]).unwrap();
+        assert_eq!((q.keyword, q.max_results), (None, 10));
+        let q = SearchQuery::from_pairs([("keyword", "chi"), ("max_results", "100")]).unwrap();
+        assert_eq!((q.keyword.as_deref(), q.max_results), (Some("chi"), 100));
+        for (pairs, kind) in [
+            (vec![("keyword", "ch")], "value_error.any_str.min_length"),
+            (vec![("max_results", "101")], "value_error.number.not_le"),
+            (vec![("max_results", "0")], "value_error.number.not_ge"),
+            (vec![("max_results", "ten")], "type_error.integer"),
+        ] {
+            let errors = SearchQuery::from_pairs(pairs).unwrap_err();
+            assert_eq!(errors[0].kind, kind);
+            assert_eq!(errors[0].loc[0], json!("query"));
+        }
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        let q = |k: &str| SearchQuery {
+            keyword: Some(k.into()),
+            max_results: 10,
+        };
+        assert_eq!(q("chicken").like_pattern(), "%chicken%");
+        assert_eq!(q("50%_off\\").like_pattern(), "%50\\%\\_off\\\\%");
+        let all = SearchQuery {
+            keyword: None,
+            max_results: 10,
+        };
+        assert_eq!(all.like_pattern(), "%%");
+    }
+}

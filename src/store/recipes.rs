@@ -1,0 +1,157 @@
+//! The `recipes` table.
+
+use serde::Deserialize;
+use worker::wasm_bindgen::JsValue;
+use worker::D1Database;
+
+use super::d1_error;
+use crate::domain::{NewRecipe, Recipe, RecipeUpdate, SearchQuery};
+use crate::error::Result;
+
+const RECIPE_COLUMNS: &str = "id, label, source, url, submitter_id";
+
+#[derive(Deserialize)]
+struct RecipeRow {
+    id: i64,
+    label: String,
+    source: String,
+    url: String,
+    submitter_id: i64,
+}
+
+impl From<RecipeRow> for Recipe {
+    fn from(row: RecipeRow) -> Recipe {
+        Recipe {
+            id: row.id,
+            label: row.label,
+            source: row.source,
+            url: row.url,
+            submitter_id: row.submitter_id,
+        }
+    }
+}
+
+/// D1 binds numbers as JavaScript doubles; ids stay far below 2^53.
+fn int(value: i64) -> JsValue {
+    JsValue::from_f64(value as f64)
+}
+
+fn opt_text(value: Option<&str>) -> JsValue {
+    value.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+async fn one(
+    db: &D1Database,
+    sql: &str,
+    args: &[JsValue],
+    context: &'static str,
+) -> Result<Option<Recipe>> {
+    let row = db
+        .prepare(sql)
+        .bind(args)
+        .map_err(d1_error(context))?
+        .first::<RecipeRow>(None)
+        .await
+        .map_err(d1_error(context))?;
+    Ok(row.map(Recipe::from))
+}
+
+async fn many(
+    db: &D1Database,
+    sql: &str,
+    args: &[JsValue],
+    context: &'static str,
+) -> Result<Vec<Recipe>> {
+    let rows = db
+        .prepare(sql)
+        .bind(args)
+        .map_err(d1_error(context))?
+        .all()
+        .await
+        .map_err(d1_error(context))?
+        .results::<RecipeRow>()
+        .map_err(d1_error(context))?;
+    Ok(rows.into_iter().map(Recipe::from).collect())
+}
+
+pub async fn find(db: &D1Database, id: i64) -> Result<Option<Recipe>> {
+    let sql = format!("SELECT {RECIPE_COLUMNS} FROM recipes WHERE id = ?1");
+    one(db, &sql, &[int(id)], "reading recipe").await
+}
+
+/// Case-insensitive (ASCII) substring match on the label over all recipes, then the limit.
+pub async fn search(db: &D1Database, query: &SearchQuery) -> Result<Vec<Recipe>> {
+    let sql = format!(
+        "SELECT {RECIPE_COLUMNS} FROM recipes WHERE label LIKE ?1 ESCAPE '\\' ORDER BY id LIMIT ?2"
+    );
+    let args = [query.like_pattern().into(), int(query.max_results.into())];
+    many(db, &sql, &args, "searching recipes").await
+}
+
+pub async fn latest(db: &D1Database, limit: u32) -> Result<Vec<Recipe>> {
+    let sql = format!("SELECT {RECIPE_COLUMNS} FROM recipes ORDER BY id DESC LIMIT ?1");
+    many(db, &sql, &[int(limit.into())], "listing latest recipes").await
+}
+
+pub async fn by_submitter(db: &D1Database, submitter_id: i64) -> Result<Vec<Recipe>> {
+    let sql = format!("SELECT {RECIPE_COLUMNS} FROM recipes WHERE submitter_id = ?1 ORDER BY id");
+    many(db, &sql, &[int(submitter_id)], "listing a user's recipes").await
+}
+
+pub async fn insert(db: &D1Database, recipe: &NewRecipe, submitter_id: i64) -> Result<Recipe> {
+    let sql = format!(
+        "INSERT INTO recipes (label, source, url, submitter_id) VALUES (?1, ?2, ?3, ?4) \
+         RETURNING {RECIPE_COLUMNS}"
+    );
+    let args = [
+        recipe.label.as_str().into(),
+        recipe.source.as_str().into(),
+        recipe.url.as_str().into(),
+        int(submitter_id),
+    ];
+    one(db, &sql, &args, "inserting recipe")
+        .await?
+        .ok_or_else(|| crate::error::ApiError::Internal("INSERT … RETURNING gave no row".into()))
+}
+
+/// Updates a recipe if `editor` may: its submitter, or anyone when `any_owner`.
+/// `None` when no row was changed (missing or not theirs; the caller tells which).
+pub async fn update(
+    db: &D1Database,
+    change: &RecipeUpdate,
+    editor: i64,
+    any_owner: bool,
+) -> Result<Option<Recipe>> {
+    let sql = format!(
+        "UPDATE recipes SET label = ?1, source = COALESCE(?2, source), url = COALESCE(?3, url) \
+         WHERE id = ?4 AND (submitter_id = ?5 OR ?6) RETURNING {RECIPE_COLUMNS}"
+    );
+    let args = [
+        change.label.as_str().into(),
+        opt_text(change.source.as_deref()),
+        opt_text(change.url.as_ref().map(|u| u.as_str())),
+        int(change.id),
+        int(editor),
+        int(any_owner.into()),
+    ];
+    one(db, &sql, &args, "updating recipe").await
+}
+
+/// Deletes a recipe if `editor` may; `None` when nothing was deleted.
+pub async fn delete(
+    db: &D1Database,
+    id: i64,
+    editor: i64,
+    any_owner: bool,
+) -> Result<Option<Recipe>> {
+    let sql = format!(
+        "DELETE FROM recipes WHERE id = ?1 AND (submitter_id = ?2 OR ?3) RETURNING {RECIPE_COLUMNS}"
+    );
+    one(
+        db,
+        &sql,
+        &[int(id), int(editor), int(any_owner.into())],
+        "deleting recipe",
+    )
+    .await
+}

@@ -1,0 +1,254 @@
+// /api/v1/recipes: every row of the contract's recipes table, ownership and the search fix.
+import { test, describe, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { api, newUser, login, createRecipe, recipeBody, sql, SUPERUSER } from './helpers.mjs';
+
+const RECIPE_KEYS = ['id', 'label', 'source', 'submitter_id', 'url'];
+const tag = () => randomUUID().slice(0, 8);
+const count = async (table, where) => (await sql(`SELECT count(*) AS n FROM ${table} WHERE ${where}`))[0].n;
+
+let alice;
+let bob;
+let admin;
+before(async () => {
+  alice = await newUser({ first_name: 'Alice' });
+  bob = await newUser({ first_name: 'Bob' });
+  const res = await login(SUPERUSER.email, SUPERUSER.password);
+  assert.equal(res.status, 200, 'the seeded superuser logs in with the password from the secrets file');
+  admin = { token: res.body.access_token };
+});
+
+describe('GET /api/v1/recipes/{recipe_id}', () => {
+  test('returns the recipe', async () => {
+    const { body: created } = await createRecipe(alice.token);
+    const res = await api(`/api/v1/recipes/${created.id}`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body, created);
+    assert.deepEqual(Object.keys(res.body).sort(), RECIPE_KEYS);
+  });
+
+  test('404 with the contract message for a missing id', async () => {
+    const res = await api('/api/v1/recipes/987654');
+    assert.equal(res.status, 404);
+    assert.deepEqual(res.body, { detail: 'Recipe with ID 987654 not found' });
+  });
+
+  test('422 at path.recipe_id for a non-integer id', async () => {
+    for (const id of ['abc', '1.5', '99999999999999999999']) {
+      const res = await api(`/api/v1/recipes/${id}`);
+      assert.equal(res.status, 422, id);
+      assert.deepEqual(res.body.detail[0].loc, ['path', 'recipe_id']);
+      assert.equal(res.body.detail[0].type, 'type_error.integer');
+    }
+  });
+});
+
+describe('GET /api/v1/recipes/search/', () => {
+  test('matches a case-insensitive substring of the label', async () => {
+    const t = tag();
+    const { body: a } = await createRecipe(alice.token, { label: `Chicken ${t} Pie` });
+    await createRecipe(alice.token, { label: `Beef ${t} Stew` });
+    const res = await api(`/api/v1/recipes/search/?keyword=CHICKEN%20${t}`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body, { results: [a] });
+  });
+
+  test('finds a match beyond the first max_results rows (the original filtered after the limit)', async () => {
+    const t = tag();
+    for (let i = 0; i < 4; i++) await createRecipe(bob.token, { label: `Filler ${t} ${i}` });
+    const { body: late } = await createRecipe(bob.token, { label: `Needle ${t}` });
+    const res = await api(`/api/v1/recipes/search/?keyword=needle%20${t}&max_results=2`);
+    assert.deepEqual(res.body.results, [late]);
+    const all = await api('/api/v1/recipes/search/?keyword=needle&max_results=2');
+    assert.ok(all.body.results.length <= 2, 'max_results limits the results');
+  });
+
+  test('max_results limits after filtering', async () => {
+    const t = tag();
+    for (let i = 0; i < 3; i++) await createRecipe(bob.token, { label: `Limit ${t} ${i}` });
+    const res = await api(`/api/v1/recipes/search/?keyword=${t}&max_results=2`);
+    assert.equal(res.body.results.length, 2);
+    const every = await api(`/api/v1/recipes/search?keyword=${t}`);
+    assert.equal(every.body.results.length, 3, 'default 10, and no trailing slash needed');
+  });
+
+  test('% and _ in the keyword match literally', async () => {
+    const t = tag();
+    const { body: percent } = await createRecipe(alice.token, { label: `${t} 100% rye` });
+    const { body: underscore } = await createRecipe(alice.token, { label: `${t} snake_case` });
+    await createRecipe(alice.token, { label: `${t} 1000 rye` });
+    await createRecipe(alice.token, { label: `${t} snakeXcase` });
+    const p = await api(`/api/v1/recipes/search/?keyword=${encodeURIComponent(`${t} 100%`)}`);
+    assert.deepEqual(p.body.results, [percent]);
+    const u = await api(`/api/v1/recipes/search/?keyword=${encodeURIComponent('snake_case')}&max_results=100`);
+    assert.ok(u.body.results.some((r) => r.id === underscore.id));
+    assert.ok(u.body.results.every((r) => r.label.includes('snake_case')), JSON.stringify(u.body));
+  });
+
+  test('without a keyword lists recipes instead of failing', async () => {
+    const res = await api('/api/v1/recipes/search/?max_results=3');
+    assert.equal(res.status, 200);
+    assert.equal(res.body.results.length, 3);
+  });
+
+  test('422 for a keyword under 3 characters or max_results out of 1..100', async () => {
+    for (const [query, loc] of [['keyword=ab', 'keyword'], ['max_results=101', 'max_results'], ['max_results=0', 'max_results'], ['max_results=x', 'max_results']]) {
+      const res = await api(`/api/v1/recipes/search/?${query}`);
+      assert.equal(res.status, 422, query);
+      assert.deepEqual(res.body.detail[0].loc, ['query', loc]);
+    }
+  });
+});
+
+describe('POST /api/v1/recipes/', () => {
+  test('creates a recipe submitted by the caller, 201', async () => {
+    const body = recipeBody();
+    const res = await api('/api/v1/recipes/', { method: 'POST', token: alice.token, json: body });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.deepEqual({ ...res.body, id: 0 }, { ...body, id: 0, submitter_id: alice.user.id });
+    const again = await api(`/api/v1/recipes/${res.body.id}`);
+    assert.deepEqual(again.body, res.body);
+  });
+
+  test('accepts submitter_id when it is the caller', async () => {
+    const res = await createRecipe(alice.token, { submitter_id: alice.user.id });
+    assert.equal(res.status, 201);
+    assert.equal(res.body.submitter_id, alice.user.id);
+  });
+
+  test('403 for submitting as someone else, and nothing is written', async () => {
+    const body = recipeBody({ submitter_id: bob.user.id });
+    const res = await api('/api/v1/recipes/', { method: 'POST', token: alice.token, json: body });
+    assert.equal(res.status, 403);
+    assert.deepEqual(res.body, { detail: 'You can only submit recipes as yourself' });
+    assert.equal(await count('recipes', `label = '${body.label}'`), 0);
+  });
+
+  test('401 without a token', async () => {
+    const res = await api('/api/v1/recipes/', { method: 'POST', json: recipeBody() });
+    assert.equal(res.status, 401);
+    assert.deepEqual(res.body, { detail: 'Not authenticated' });
+  });
+
+  test('422 for a url that is not absolute http(s), a missing label or over-long text; nothing written', async () => {
+    const cases = [
+      [{ url: 'javascript:alert(1)' }, 'url'],
+      [{ url: '/relative' }, 'url'],
+      [{ url: 'ftp://example.com/x' }, 'url'],
+      [{ label: undefined }, 'label'],
+      [{ source: 's'.repeat(257) }, 'source'],
+      [{ submitter_id: 'me' }, 'submitter_id'],
+    ];
+    for (const [fields, field] of cases) {
+      const body = recipeBody(fields);
+      const res = await api('/api/v1/recipes/', { method: 'POST', token: alice.token, json: body });
+      assert.equal(res.status, 422, JSON.stringify(fields));
+      assert.deepEqual(res.body.detail.map((e) => e.loc.join('.')), [`body.${field}`]);
+      if (body.label) assert.equal(await count('recipes', `label = '${body.label}'`), 0);
+    }
+    const malformed = await api('/api/v1/recipes/', { method: 'POST', token: alice.token, body: '{', headers: { 'content-type': 'application/json' } });
+    assert.equal(malformed.status, 422);
+  });
+});
+
+describe('GET /api/v1/recipes/my-recipes/', () => {
+  test("returns the caller's recipes and only theirs", async () => {
+    const carol = await newUser();
+    const { body: mine } = await createRecipe(carol.token);
+    await createRecipe(bob.token);
+    const res = await api('/api/v1/recipes/my-recipes/', { token: carol.token });
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body, { results: [mine] });
+  });
+
+  test('401 without a token', async () => {
+    assert.equal((await api('/api/v1/recipes/my-recipes/')).status, 401);
+  });
+});
+
+describe('PUT /api/v1/recipes/', () => {
+  test("updates the label and keeps what is not sent; 201 as the original", async () => {
+    const { body: recipe } = await createRecipe(alice.token);
+    const res = await api('/api/v1/recipes/', { method: 'PUT', token: alice.token, json: { id: recipe.id, label: 'Renamed' } });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.deepEqual(res.body, { ...recipe, label: 'Renamed' });
+    const full = await api('/api/v1/recipes/', {
+      method: 'PUT', token: alice.token, json: { id: recipe.id, label: 'Again', source: 'Mum', url: 'http://example.org/r' },
+    });
+    assert.deepEqual(full.body, { ...recipe, label: 'Again', source: 'Mum', url: 'http://example.org/r' });
+  });
+
+  test('400 with the contract message for a missing recipe', async () => {
+    const res = await api('/api/v1/recipes/', { method: 'PUT', token: alice.token, json: { id: 987654, label: 'x' } });
+    assert.equal(res.status, 400);
+    assert.deepEqual(res.body, { detail: 'Recipe with ID: 987654 not found.' });
+  });
+
+  test("403 for someone else's recipe, which stays as it was", async () => {
+    const { body: recipe } = await createRecipe(alice.token);
+    const res = await api('/api/v1/recipes/', { method: 'PUT', token: bob.token, json: { id: recipe.id, label: 'Mine now' } });
+    assert.equal(res.status, 403);
+    assert.deepEqual(res.body, { detail: 'You can only update your recipes.' });
+    assert.deepEqual((await api(`/api/v1/recipes/${recipe.id}`)).body, recipe);
+  });
+
+  test('a superuser may update any recipe', async () => {
+    const { body: recipe } = await createRecipe(alice.token);
+    const res = await api('/api/v1/recipes/', { method: 'PUT', token: admin.token, json: { id: recipe.id, label: 'Moderated' } });
+    assert.equal(res.status, 201);
+    assert.equal(res.body.submitter_id, alice.user.id, 'ownership does not change');
+  });
+
+  test('401 without a token, 422 for a bad body', async () => {
+    assert.equal((await api('/api/v1/recipes/', { method: 'PUT', json: { id: 1, label: 'x' } })).status, 401);
+    const bad = await api('/api/v1/recipes/', { method: 'PUT', token: alice.token, json: { label: 'x', url: 'nope' } });
+    assert.equal(bad.status, 422);
+    assert.deepEqual(bad.body.detail.map((e) => e.loc.join('.')), ['body.id', 'body.url']);
+  });
+});
+
+describe('DELETE /api/v1/recipes/{recipe_id}', () => {
+  test('the owner deletes: 204, then 404', async () => {
+    const { body: recipe } = await createRecipe(alice.token);
+    const res = await api(`/api/v1/recipes/${recipe.id}`, { method: 'DELETE', token: alice.token });
+    assert.equal(res.status, 204);
+    assert.equal(res.body, '');
+    assert.equal((await api(`/api/v1/recipes/${recipe.id}`)).status, 404);
+    const again = await api(`/api/v1/recipes/${recipe.id}`, { method: 'DELETE', token: alice.token });
+    assert.equal(again.status, 404);
+    assert.deepEqual(again.body, { detail: `Recipe with ID ${recipe.id} not found` });
+  });
+
+  test("403 for someone else's recipe, which survives", async () => {
+    const { body: recipe } = await createRecipe(alice.token);
+    const res = await api(`/api/v1/recipes/${recipe.id}`, { method: 'DELETE', token: bob.token });
+    assert.equal(res.status, 403);
+    assert.deepEqual(res.body, { detail: 'You can only delete your recipes.' });
+    assert.equal((await api(`/api/v1/recipes/${recipe.id}`)).status, 200);
+  });
+
+  test('a superuser may delete any recipe', async () => {
+    const { body: recipe } = await createRecipe(bob.token);
+    assert.equal((await api(`/api/v1/recipes/${recipe.id}`, { method: 'DELETE', token: admin.token })).status, 204);
+  });
+
+  test('401 without a token', async () => {
+    const { body: recipe } = await createRecipe(alice.token);
+    assert.equal((await api(`/api/v1/recipes/${recipe.id}`, { method: 'DELETE' })).status, 401);
+  });
+});
+
+describe('users and their recipes', () => {
+  test("deleting a user deletes their recipes (foreign key, ON DELETE CASCADE)", async () => {
+    const dave = await newUser();
+    const { body: recipe } = await createRecipe(dave.token);
+    await sql(`DELETE FROM users WHERE id = ${dave.user.id}`);
+    assert.equal(await count('recipes', `submitter_id = ${dave.user.id}`), 0);
+    assert.equal((await api(`/api/v1/recipes/${recipe.id}`)).status, 404);
+  });
+
+  test('a recipe cannot point at a user who does not exist', async () => {
+    await assert.rejects(sql(`INSERT INTO recipes (label, source, url, submitter_id) VALUES ('x', 'y', 'http://z.io', 987654)`));
+  });
+});
