@@ -9,6 +9,48 @@ pub const DEFAULT_TOKEN_MINUTES: i64 = 60 * 24 * 8;
 /// Below this PBKDF2 is no protection at all; refuse to run with it.
 pub const MIN_ITERATIONS: u32 = 1_000;
 
+/// Browser origins allowed to call the API with credentials (`BACKEND_CORS_ORIGINS`, as in
+/// the original): a JSON list or a comma-separated list. `*` allows any origin, and then
+/// without credentials: a wildcard never comes with `Access-Control-Allow-Credentials`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CorsOrigins {
+    #[default]
+    None,
+    Any,
+    List(Vec<String>),
+}
+
+impl CorsOrigins {
+    pub fn parse(value: Option<&str>) -> CorsOrigins {
+        let value = value.unwrap_or("").trim();
+        let entries: Vec<String> = match serde_json::from_str::<Vec<String>>(value) {
+            Ok(list) => list,
+            Err(_) => value.split([',', ' ']).map(str::to_owned).collect(),
+        };
+        // An origin has no path: "http://localhost:3000/" and "http://localhost:3000" agree.
+        let entries: Vec<String> = entries
+            .iter()
+            .map(|e| e.trim().trim_end_matches('/').to_owned())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if entries.iter().any(|e| e == "*") {
+            CorsOrigins::Any
+        } else if entries.is_empty() {
+            CorsOrigins::None
+        } else {
+            CorsOrigins::List(entries)
+        }
+    }
+
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            CorsOrigins::None => false,
+            CorsOrigins::Any => true,
+            CorsOrigins::List(list) => list.iter().any(|allowed| allowed == origin),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// `PASSWORD_ITERATIONS`: PBKDF2 rounds for new hashes; older hashes are upgraded.
@@ -98,6 +140,23 @@ mod tests {
             let error = Config::from_vars(vars(&[(name, value)])).unwrap_err();
             assert!(error.contains(name), "{error}");
         }
+    }
+
+    #[test]
+    fn cors_origins_read_json_or_comma_lists() {
+        let list = CorsOrigins::parse(Some(r#"["http://localhost:3000/", "https://app.example"]"#));
+        assert!(list.allows("http://localhost:3000"));
+        assert!(list.allows("https://app.example"));
+        assert!(!list.allows("https://evil.example"));
+        assert!(!list.allows("null"));
+        let commas = CorsOrigins::parse(Some("http://a.example, http://b.example"));
+        assert!(commas.allows("http://b.example"));
+        assert_eq!(CorsOrigins::parse(None), CorsOrigins::None);
+        assert_eq!(CorsOrigins::parse(Some("")), CorsOrigins::None);
+        assert_eq!(
+            CorsOrigins::parse(Some("http://a.example,*")),
+            CorsOrigins::Any
+        );
     }
 
     #[test]

@@ -22,6 +22,12 @@ pub enum ApiError {
     NotFound(String),
     /// 405: the route exists, the method does not.
     MethodNotAllowed,
+    /// 413: the body is over the limit every route shares.
+    PayloadTooLarge,
+    /// 415: a JSON route was sent another media type (the one expected is named).
+    UnsupportedMediaType(&'static str),
+    /// 429 with `Retry-After` (seconds): too many failed logins.
+    TooManyRequests(i64),
     /// 500: the deployment lacks a required setting; the log line says which.
     Misconfigured(String),
     /// 500: anything else that is our fault; logged with context, never echoed.
@@ -49,6 +55,9 @@ impl ApiError {
             ApiError::Forbidden(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed => 405,
+            ApiError::PayloadTooLarge => 413,
+            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::TooManyRequests(_) => 429,
             ApiError::Misconfigured(_) | ApiError::Internal(_) => 500,
         }
     }
@@ -60,6 +69,13 @@ impl ApiError {
             ApiError::BadRequest(message) | ApiError::NotFound(message) => json!(message),
             ApiError::Unauthorized(message) | ApiError::Forbidden(message) => json!(message),
             ApiError::MethodNotAllowed => json!("Method Not Allowed"),
+            ApiError::PayloadTooLarge => json!("Request body too large"),
+            ApiError::UnsupportedMediaType(expected) => {
+                json!(format!("Unsupported media type; expected {expected}"))
+            }
+            ApiError::TooManyRequests(_) => {
+                json!("Too many failed login attempts; try again later")
+            }
             ApiError::Misconfigured(_) => json!("Server misconfigured; see the worker's log"),
             ApiError::Internal(_) => json!("Internal Server Error"),
         }
@@ -72,8 +88,15 @@ impl ApiError {
             _ => {}
         }
         let mut response = json_response(self.status(), &json!({ "detail": self.detail() }));
-        if let ApiError::Unauthorized(_) = self {
-            let _ = response.headers_mut().set("WWW-Authenticate", "Bearer");
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Unauthorized(_) => {
+                let _ = headers.set("WWW-Authenticate", "Bearer");
+            }
+            ApiError::TooManyRequests(seconds) => {
+                let _ = headers.set("Retry-After", &seconds.max(1).to_string());
+            }
+            _ => {}
         }
         response
     }

@@ -212,6 +212,9 @@ describe('GET /api/v1/auth/me', () => {
       'unknown user': forgeToken({ ...good, sub: '987654321' }),
       'non-numeric sub': forgeToken({ ...good, sub: 'admin' }),
       'extra whitespace': ` ${token}`,
+      'altered payload': `${head}.${Buffer.from(JSON.stringify({ ...good, sub: '1' })).toString('base64url')}.${token.split('.')[2]}`,
+      'iat in the future': forgeToken({ ...good, iat: now + 3600 }),
+      oversized: forgeToken({ ...good, padding: 'x'.repeat(8000) }),
     };
     assert.equal((await api('/api/v1/auth/me', { token: forgeToken(good) })).status, 200, 'the forging key is right');
     for (const [name, bad] of Object.entries(cases)) {

@@ -2,25 +2,37 @@
 //! they hold no SQL.
 
 mod auth;
+mod body;
 mod current_user;
+mod headers;
 mod pages;
 mod recipes;
 
 use worker::{D1Database, Env, Method, Request, Response};
 
-use crate::config::Config;
+use crate::config::{Config, CorsOrigins};
 use crate::error::{ApiError, Result};
 use crate::security::JwtSecret;
 
 pub async fn handle(req: Request, env: &Env) -> Response {
     let app = App { env };
-    route(req, &app)
-        .await
-        .unwrap_or_else(ApiError::into_response)
+    let path = req.path();
+    let origin = req.headers().get("Origin").ok().flatten();
+    let cors = CorsOrigins::parse(app.binding("BACKEND_CORS_ORIGINS").as_deref());
+    let mut response = if headers::is_preflight(&req) {
+        headers::preflight(&req, &cors)
+    } else {
+        route(req, &app)
+            .await
+            .unwrap_or_else(ApiError::into_response)
+    };
+    headers::finish(&mut response, &path, origin.as_deref(), &cors);
+    response
 }
 
 /// The one place that lists every route. Paths match with and without a trailing slash.
 async fn route(req: Request, app: &App<'_>) -> Result<Response> {
+    body::check_declared_length(&req)?;
     let path = req.path();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let method = req.method();

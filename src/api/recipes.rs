@@ -3,7 +3,7 @@
 use serde::Serialize;
 use worker::{Request, Response};
 
-use super::auth::read_text;
+use super::body::json_text;
 use super::current_user::CurrentUser;
 use super::App;
 use crate::domain::recipe::parse_recipe_id;
@@ -41,7 +41,7 @@ pub async fn search(req: &Request, app: &App<'_>) -> Result<Response> {
 
 pub async fn create(mut req: Request, app: &App<'_>) -> Result<Response> {
     let CurrentUser(user) = CurrentUser::authenticate(&req, app).await?;
-    let recipe = NewRecipe::from_json(&read_text(&mut req).await?)?;
+    let recipe = NewRecipe::from_json(&json_text(&mut req).await?)?;
     if recipe.submitter_id.is_some_and(|id| id != user.id) {
         return Err(ApiError::Forbidden(
             "You can only submit recipes as yourself",
@@ -60,7 +60,7 @@ pub async fn mine(req: &Request, app: &App<'_>) -> Result<Response> {
 /// The original answers an update with 201, and a missing recipe with 400; kept for clients.
 pub async fn update(mut req: Request, app: &App<'_>) -> Result<Response> {
     let CurrentUser(user) = CurrentUser::authenticate(&req, app).await?;
-    let change = RecipeUpdate::from_json(&read_text(&mut req).await?)?;
+    let change = RecipeUpdate::from_json(&json_text(&mut req).await?)?;
     let db = app.db()?;
     match recipes::update(&db, &change, user.id, user.is_superuser).await? {
         Some(updated) => Ok(json_response(201, &updated)),

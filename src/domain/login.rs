@@ -13,6 +13,12 @@ pub struct LoginForm {
 }
 
 impl LoginForm {
+    /// Parses an `application/x-www-form-urlencoded` body.
+    pub fn from_urlencoded(body: &[u8]) -> Result<LoginForm, Vec<FieldError>> {
+        let pairs: Vec<_> = form_urlencoded::parse(body).collect();
+        LoginForm::from_fields(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+    }
+
     /// Builds the form from its decoded fields, whatever the body's encoding was.
     pub fn from_fields<'a>(
         fields: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -84,6 +90,15 @@ mod tests {
             (form.username.as_str(), form.password.as_str()),
             ("a@b.co", "pw")
         );
+    }
+
+    #[test]
+    fn decodes_urlencoded_bodies() {
+        let form =
+            LoginForm::from_urlencoded(b"username=a%40b.co&password=p%C3%A4ss+word%26").unwrap();
+        assert_eq!(form.username, "a@b.co");
+        assert_eq!(form.password, "päss word&");
+        assert!(LoginForm::from_urlencoded(b"\xff\xfe=%zz&&==").is_err());
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! A password as a user chooses it.
 
+use unicode_normalization::UnicodeNormalization;
+
 use super::validation::Invalid;
 
 /// NIST SP 800-63B: at least 8 characters, no composition rules.
@@ -7,21 +9,31 @@ pub const MIN_CHARS: usize = 8;
 /// A bound in bytes, so nobody makes us hash megabytes; long passphrases still fit.
 pub const MAX_BYTES: usize = 1024;
 
+/// A password in Unicode normal form NFKC, so that the same passphrase typed on different
+/// keyboards or systems (composed "é" or "e" + accent, full-width digits) hashes the same.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
 impl Password {
+    /// A new password: at least 8 characters, at most 1024 bytes (before normalising).
     pub fn parse(value: &str) -> Result<Password, Invalid> {
-        if value.chars().count() < MIN_CHARS {
-            Err(Invalid::TooShort(MIN_CHARS))
-        } else if value.len() > MAX_BYTES {
-            Err(Invalid::Other(
+        if value.len() > MAX_BYTES {
+            return Err(Invalid::Other(
                 "ensure this value has at most 1024 bytes",
                 "value_error.any_str.max_length",
-            ))
-        } else {
-            Ok(Password(value.to_owned()))
+            ));
         }
+        let password = Password::normalise(value);
+        if password.0.chars().count() < MIN_CHARS {
+            Err(Invalid::TooShort(MIN_CHARS))
+        } else {
+            Ok(password)
+        }
+    }
+
+    /// A password offered at login, normalised the same way; no rules, it only has to match.
+    pub fn normalise(value: &str) -> Password {
+        Password(value.nfkc().collect())
     }
 
     pub fn expose(&self) -> &str {
@@ -55,6 +67,18 @@ mod tests {
     fn refuses_short_and_huge_passwords() {
         assert_eq!(Password::parse("1234567").err(), Some(Invalid::TooShort(8)));
         assert!(Password::parse(&"x".repeat(MAX_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn composed_and_decomposed_forms_are_the_same_password() {
+        let composed = Password::parse("caf\u{e9} au lait").unwrap();
+        let decomposed = Password::parse("cafe\u{301} au lait").unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(
+            Password::normalise("\u{ff11}\u{ff12}\u{ff13}").expose(),
+            "123",
+            "full-width digits"
+        );
     }
 
     #[test]

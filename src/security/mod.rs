@@ -2,6 +2,7 @@
 
 pub mod password;
 pub mod secret;
+pub mod throttle;
 pub mod token;
 
 pub use password::{hash_password, verify_password, Verified};

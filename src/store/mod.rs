@@ -1,5 +1,6 @@
 //! Every SQL statement lives here; D1 is touched nowhere else.
 
+pub mod login_failures;
 pub mod recipes;
 pub mod users;
 

@@ -1,0 +1,87 @@
+//! The `login_failures` table: counters for src/security/throttle.rs.
+
+use serde::Deserialize;
+use worker::wasm_bindgen::JsValue;
+use worker::D1Database;
+
+use super::d1_error;
+use crate::error::Result;
+use crate::security::throttle::{Failures, WINDOW_SECONDS};
+
+#[derive(Deserialize)]
+struct Row {
+    key: String,
+    failures: i64,
+    window_start: i64,
+}
+
+fn seconds(value: i64) -> JsValue {
+    JsValue::from_f64(value as f64)
+}
+
+/// The live counters among `keys` (one statement).
+pub async fn live(db: &D1Database, keys: &[String; 2], now: i64) -> Result<Vec<Failures>> {
+    let rows = db
+        .prepare(
+            "SELECT key, failures, window_start FROM login_failures \
+             WHERE key IN (?1, ?2) AND window_start > ?3",
+        )
+        .bind(&[
+            keys[0].as_str().into(),
+            keys[1].as_str().into(),
+            seconds(now - WINDOW_SECONDS),
+        ])
+        .map_err(d1_error("binding login failure lookup"))?
+        .all()
+        .await
+        .map_err(d1_error("reading login failures"))?
+        .results::<Row>()
+        .map_err(d1_error("reading login failures"))?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Failures {
+            is_ip: row.key.starts_with("ip:"),
+            failures: row.failures,
+            window_start: row.window_start,
+        })
+        .collect())
+}
+
+/// Counts one failure against every key, starting a new window where the old one ended, and
+/// drops expired counters, in one batch (one round trip, one transaction).
+pub async fn record(db: &D1Database, keys: &[String; 2], now: i64) -> Result<()> {
+    let expired = seconds(now - WINDOW_SECONDS);
+    let mut statements = Vec::new();
+    for key in keys {
+        statements.push(
+            db.prepare(
+                "INSERT INTO login_failures (key, failures, window_start) VALUES (?1, 1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 failures = CASE WHEN window_start <= ?3 THEN 1 ELSE failures + 1 END, \
+                 window_start = CASE WHEN window_start <= ?3 THEN ?2 ELSE window_start END",
+            )
+            .bind(&[key.as_str().into(), seconds(now), expired.clone()])
+            .map_err(d1_error("binding login failure"))?,
+        );
+    }
+    statements.push(
+        db.prepare("DELETE FROM login_failures WHERE window_start <= ?1")
+            .bind(&[expired])
+            .map_err(d1_error("binding login failure cleanup"))?,
+    );
+    db.batch(statements)
+        .await
+        .map_err(d1_error("recording login failure"))?;
+    Ok(())
+}
+
+/// Forgets an account's failures from one IP after a successful login there.
+pub async fn clear(db: &D1Database, key: &str) -> Result<()> {
+    db.prepare("DELETE FROM login_failures WHERE key = ?1")
+        .bind(&[key.into()])
+        .map_err(d1_error("binding login failure reset"))?
+        .run()
+        .await
+        .map_err(d1_error("resetting login failures"))?;
+    Ok(())
+}
