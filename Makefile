@@ -1,5 +1,5 @@
 # The two commands a newcomer needs; each installs what is missing first.
-.PHONY: dev test setup
+.PHONY: dev test setup fuzz
 
 dev:   ## serve the API on http://127.0.0.1:8787 with a migrated local D1
 	scripts/dev.sh
@@ -9,3 +9,6 @@ test:  ## every test: native unit tests, then HTTP tests against wasm in workerd
 
 setup: ## only install the toolchain, tools and npm packages
 	scripts/setup.sh
+
+fuzz:  ## property tests of the parsers with many cases (CASES=20000, about a minute)
+	PROPTEST_CASES=$${CASES:-20000} cargo test --locked --test parsers

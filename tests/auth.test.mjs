@@ -205,6 +205,7 @@ describe('GET /api/v1/auth/me', () => {
       'alg none': `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`,
       'stripped signature': `${head}.${payload}.`,
       'HS512 header': forgeToken(good, { header: { alg: 'HS512' } }),
+      'RS256 header': forgeToken(good, { header: { alg: 'RS256', typ: 'JWT' } }),
       'another key': forgeToken(good, { key: 'x'.repeat(64) }),
       expired: forgeToken({ ...good, iat: now - 7200, exp: now - 3600 }),
       'missing exp': forgeToken(noExp),
