@@ -28,13 +28,17 @@ if ! rustup_has_wasm_std && ! debian_has_wasm_std; then
     fi
 fi
 
-# 2. wrangler, workerd, esbuild and wasm-opt from the npm lock file.
+# 2. Chromium for the browser test of /docs (Debian's; browser downloads are not possible
+#    everywhere, and Debian's is what the test drives through playwright-core).
+[ -x /usr/bin/chromium ] || apt_install chromium
+
+# 3. wrangler, workerd, esbuild and wasm-opt from the npm lock file.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "setup: npm ci"
     npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# 3. worker-build and the wasm-bindgen CLI, at the versions the crate needs.
+# 4. worker-build and the wasm-bindgen CLI, at the versions the crate needs.
 cargo_install() { # crate version [cargo install flags]
     local crate=$1 version=$2 binary=$3
     shift 3
@@ -48,7 +52,7 @@ cargo_install worker-build "$WORKER_BUILD_VERSION" worker-build --locked
 # Without --locked: its lock file pins a yanked crate that registries no longer serve.
 cargo_install wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
 
-# 4. Local secrets, generated once: the signing key and the seeded superuser's password.
+# 5. Local secrets, generated once: the signing key and the seeded superuser's password.
 random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 touch .dev.vars
 chmod 600 .dev.vars

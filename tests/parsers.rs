@@ -6,7 +6,9 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use recipe_api::domain::recipe::parse_recipe_id;
-use recipe_api::domain::{Email, LoginForm, NewRecipe, NewUser, Password, RecipeUpdate, SearchQuery};
+use recipe_api::domain::{
+    Email, LoginForm, NewRecipe, NewUser, Password, RecipeUpdate, SearchQuery,
+};
 use recipe_api::security::{bearer_token, verify_access_token, JwtSecret};
 
 /// Arbitrary JSON, nested a few levels, with the field names the parsers look for.

@@ -1,12 +1,16 @@
 //! `/api/v1/auth`: signup, login (OAuth2 password form) and me.
 
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 use worker::{Request, Response};
 
 use super::body::{json_text, login_form};
 use super::current_user::CurrentUser;
+use super::docs::{Detail, ValidationErrors};
 use super::{now, App};
-use crate::domain::{NewUser, Password};
+use crate::domain::login::LoginRequest;
+use crate::domain::user::SignupRequest;
+use crate::domain::{NewUser, Password, User};
 use crate::error::{json_response, ApiError, Result};
 use crate::security::{hash_password, issue_access_token, throttle, verify_password, Verified};
 use crate::store::{login_failures, users};
@@ -14,6 +18,26 @@ use crate::store::{login_failures, users};
 const EMAIL_TAKEN: &str = "The user with this email already exists in the system";
 const BAD_LOGIN: &str = "Incorrect username or password";
 
+/// The login answer, as the original's: a bearer token.
+#[derive(Serialize, ToSchema)]
+pub struct Token {
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: &'static str,
+}
+
+/// Create a new user without the need to be logged in.
+#[utoipa::path(
+    post, path = "/api/v1/auth/signup", tag = "auth",
+    request_body = SignupRequest,
+    responses(
+        (status = 201, description = "Created", body = User),
+        (status = 400, description = "The email is taken", body = Detail),
+        (status = 413, description = "Body over 64 KiB", body = Detail),
+        (status = 415, description = "Not JSON", body = Detail),
+        (status = 422, description = "Validation error", body = ValidationErrors),
+    )
+)]
 pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
     let new_user = NewUser::from_json(&json_text(&mut req).await?)?;
     let config = app.config()?;
@@ -25,6 +49,23 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
     }
 }
 
+/// Get an access token with the OAuth2 password form (`username` is the email).
+#[utoipa::path(
+    post, path = "/api/v1/auth/login", tag = "auth",
+    request_body(content(
+        (LoginRequest = "application/x-www-form-urlencoded"),
+        (LoginRequest = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "Logged in", body = Token),
+        (status = 400, description = "Incorrect username or password", body = Detail),
+        (status = 413, description = "Body over 64 KiB", body = Detail),
+        (status = 422, description = "Validation error", body = ValidationErrors),
+        (status = 429, description = "Too many failed logins; see Retry-After", body = Detail,
+         headers(("Retry-After" = i64, description = "Seconds to wait"))),
+    )
+)]
+///
 /// Unknown email and wrong password take the same path, PBKDF2 run included. Too many
 /// failures from one client answer 429 without hashing anything.
 pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
@@ -57,7 +98,10 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     let token = issue_access_token(&secret, user.id, now, config.token_lifetime_seconds);
     Ok(json_response(
         200,
-        &json!({ "access_token": token, "token_type": "bearer" }),
+        &Token {
+            access_token: token,
+            token_type: "bearer",
+        },
     ))
 }
 
@@ -70,6 +114,16 @@ fn client_ip(req: &Request) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Fetch the current logged in user.
+#[utoipa::path(
+    get, path = "/api/v1/auth/me", tag = "auth",
+    security(("OAuth2PasswordBearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = User),
+        (status = 401, description = "Not authenticated or bad token", body = Detail,
+         headers(("WWW-Authenticate" = String, description = "Bearer"))),
+    )
+)]
 pub async fn me(req: Request, app: &App<'_>) -> Result<Response> {
     let CurrentUser(user) = CurrentUser::authenticate(&req, app).await?;
     Ok(json_response(200, &user))

@@ -4,11 +4,15 @@
 mod auth;
 mod body;
 mod current_user;
+mod docs;
 mod headers;
 mod pages;
 mod recipes;
+pub mod routes;
 
-use worker::{D1Database, Env, Method, Request, Response};
+use worker::{D1Database, Env, Request, Response};
+
+use routes::{Route, Unmatched};
 
 use crate::config::{Config, CorsOrigins};
 use crate::error::{ApiError, Result};
@@ -30,56 +34,29 @@ pub async fn handle(req: Request, env: &Env) -> Response {
     response
 }
 
-/// The one place that lists every route. Paths match with and without a trailing slash.
+/// Dispatches to the handler of each route in the table (api/routes.rs).
 async fn route(req: Request, app: &App<'_>) -> Result<Response> {
     body::check_declared_length(&req)?;
-    let path = req.path();
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let method = req.method();
-    match segments.as_slice() {
-        ["api", "v1", "auth", "signup"] => {
-            allow(&method, Method::Post)?;
-            auth::signup(req, app).await
-        }
-        ["api", "v1", "auth", "login"] => {
-            allow(&method, Method::Post)?;
-            auth::login(req, app).await
-        }
-        ["api", "v1", "auth", "me"] => {
-            allow(&method, Method::Get)?;
-            auth::me(req, app).await
-        }
-        ["api", "v1", "recipes"] => match method {
-            Method::Post => recipes::create(req, app).await,
-            Method::Put => recipes::update(req, app).await,
-            _ => Err(ApiError::MethodNotAllowed),
+    let (route, parameter) = Route::resolve(req.method().as_ref(), &req.path()).map_err(
+        |unmatched| match unmatched {
+            Unmatched::NotFound => ApiError::no_route(),
+            Unmatched::MethodNotAllowed => ApiError::MethodNotAllowed,
         },
-        ["api", "v1", "recipes", "search"] => {
-            allow(&method, Method::Get)?;
-            recipes::search(&req, app).await
-        }
-        ["api", "v1", "recipes", "my-recipes"] => {
-            allow(&method, Method::Get)?;
-            recipes::mine(&req, app).await
-        }
-        ["api", "v1", "recipes", id] => match method {
-            Method::Get => recipes::get(id, app).await,
-            Method::Delete => recipes::delete(&req, id, app).await,
-            _ => Err(ApiError::MethodNotAllowed),
-        },
-        [] => {
-            allow(&method, Method::Get)?;
-            pages::home(app).await
-        }
-        _ => Err(ApiError::no_route()),
-    }
-}
-
-fn allow(method: &Method, allowed: Method) -> Result<()> {
-    if *method == allowed {
-        Ok(())
-    } else {
-        Err(ApiError::MethodNotAllowed)
+    )?;
+    let recipe_id = parameter.as_deref().unwrap_or_default();
+    match route {
+        Route::Home => pages::home(app).await,
+        Route::Docs => docs::page(),
+        Route::OpenApi => docs::openapi_json(),
+        Route::Signup => auth::signup(req, app).await,
+        Route::Login => auth::login(req, app).await,
+        Route::Me => auth::me(req, app).await,
+        Route::SearchRecipes => recipes::search(&req, app).await,
+        Route::MyRecipes => recipes::mine(&req, app).await,
+        Route::CreateRecipe => recipes::create(req, app).await,
+        Route::UpdateRecipe => recipes::update(req, app).await,
+        Route::GetRecipe => recipes::get(recipe_id, app).await,
+        Route::DeleteRecipe => recipes::delete(&req, recipe_id, app).await,
     }
 }
 

@@ -37,6 +37,11 @@ fn content_security_policy() -> &'static str {
     })
 }
 
+/// The latest 10 recipes as an HTML page.
+#[utoipa::path(
+    get, path = "/", tag = "pages",
+    responses((status = 200, description = "HTML page", content_type = "text/html", body = String))
+)]
 pub async fn home(app: &App<'_>) -> Result<Response> {
     let page = HomePage {
         recipes: recipes::latest(&app.db()?, HOME_RECIPES).await?,

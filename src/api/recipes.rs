@@ -1,19 +1,23 @@
 //! `/api/v1/recipes`: read, search, create, list one's own, update and delete.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 use worker::{Request, Response};
 
 use super::body::json_text;
 use super::current_user::CurrentUser;
+use super::docs::{Detail, ValidationErrors};
 use super::App;
 use crate::domain::recipe::parse_recipe_id;
+use crate::domain::recipe::{NewRecipeRequest, RecipeUpdateRequest};
 use crate::domain::{NewRecipe, Recipe, RecipeUpdate, SearchQuery};
 use crate::error::{json_response, ApiError, Result};
 use crate::store::recipes;
 
 /// `{"results": [...]}`, the original's list shape.
-#[derive(Serialize)]
-struct Results {
+#[derive(Serialize, ToSchema)]
+#[schema(as = RecipeSearchResults)]
+pub struct Results {
     results: Vec<Recipe>,
 }
 
@@ -21,6 +25,16 @@ fn not_found(id: i64) -> ApiError {
     ApiError::NotFound(format!("Recipe with ID {id} not found"))
 }
 
+/// Fetch a single recipe by ID.
+#[utoipa::path(
+    get, path = "/api/v1/recipes/{recipe_id}", tag = "recipes",
+    params(("recipe_id" = i64, Path, description = "The recipe's id")),
+    responses(
+        (status = 200, description = "The recipe", body = Recipe),
+        (status = 404, description = "No such recipe", body = Detail),
+        (status = 422, description = "Not an integer", body = ValidationErrors),
+    )
+)]
 pub async fn get(id: &str, app: &App<'_>) -> Result<Response> {
     let id = parse_recipe_id(id)?;
     let recipe = recipes::find(&app.db()?, id)
@@ -29,6 +43,20 @@ pub async fn get(id: &str, app: &App<'_>) -> Result<Response> {
     Ok(json_response(200, &recipe))
 }
 
+/// Search recipes by a case-insensitive substring of their label.
+#[utoipa::path(
+    get, path = "/api/v1/recipes/search", tag = "recipes",
+    params(
+        ("keyword" = Option<String>, Query, min_length = 3,
+         description = "Part of the label; without it, recipes are listed"),
+        ("max_results" = Option<i64>, Query, minimum = 1, maximum = 100,
+         description = "At most this many (default 10)"),
+    ),
+    responses(
+        (status = 200, description = "Matching recipes, oldest first", body = Results),
+        (status = 422, description = "Validation error", body = ValidationErrors),
+    )
+)]
 pub async fn search(req: &Request, app: &App<'_>) -> Result<Response> {
     let url = req
         .url()
@@ -39,6 +67,20 @@ pub async fn search(req: &Request, app: &App<'_>) -> Result<Response> {
     Ok(json_response(200, &Results { results }))
 }
 
+/// Submit a recipe as the caller.
+#[utoipa::path(
+    post, path = "/api/v1/recipes", tag = "recipes",
+    security(("OAuth2PasswordBearer" = [])),
+    request_body = NewRecipeRequest,
+    responses(
+        (status = 201, description = "Created", body = Recipe),
+        (status = 401, description = "Not authenticated", body = Detail),
+        (status = 403, description = "submitter_id is someone else", body = Detail),
+        (status = 413, description = "Body over 64 KiB", body = Detail),
+        (status = 415, description = "Not JSON", body = Detail),
+        (status = 422, description = "Validation error", body = ValidationErrors),
+    )
+)]
 pub async fn create(mut req: Request, app: &App<'_>) -> Result<Response> {
     let CurrentUser(user) = CurrentUser::authenticate(&req, app).await?;
     let recipe = NewRecipe::from_json(&json_text(&mut req).await?)?;
@@ -51,12 +93,37 @@ pub async fn create(mut req: Request, app: &App<'_>) -> Result<Response> {
     Ok(json_response(201, &created))
 }
 
+/// The caller's own recipes.
+#[utoipa::path(
+    get, path = "/api/v1/recipes/my-recipes", tag = "recipes",
+    security(("OAuth2PasswordBearer" = [])),
+    responses(
+        (status = 200, description = "The caller's recipes", body = Results),
+        (status = 401, description = "Not authenticated", body = Detail),
+    )
+)]
 pub async fn mine(req: &Request, app: &App<'_>) -> Result<Response> {
     let CurrentUser(user) = CurrentUser::authenticate(req, app).await?;
     let results = recipes::by_submitter(&app.db()?, user.id).await?;
     Ok(json_response(200, &Results { results }))
 }
 
+/// Update a recipe's label, and its source and url when sent.
+#[utoipa::path(
+    put, path = "/api/v1/recipes", tag = "recipes",
+    security(("OAuth2PasswordBearer" = [])),
+    request_body = RecipeUpdateRequest,
+    responses(
+        (status = 201, description = "Updated", body = Recipe),
+        (status = 400, description = "No such recipe", body = Detail),
+        (status = 401, description = "Not authenticated", body = Detail),
+        (status = 403, description = "Not the caller's recipe", body = Detail),
+        (status = 413, description = "Body over 64 KiB", body = Detail),
+        (status = 415, description = "Not JSON", body = Detail),
+        (status = 422, description = "Validation error", body = ValidationErrors),
+    )
+)]
+///
 /// The original answers an update with 201, and a missing recipe with 400; kept for clients.
 pub async fn update(mut req: Request, app: &App<'_>) -> Result<Response> {
     let CurrentUser(user) = CurrentUser::authenticate(&req, app).await?;
@@ -71,6 +138,19 @@ pub async fn update(mut req: Request, app: &App<'_>) -> Result<Response> {
     }
 }
 
+/// Delete a recipe: its submitter or a superuser.
+#[utoipa::path(
+    delete, path = "/api/v1/recipes/{recipe_id}", tag = "recipes",
+    security(("OAuth2PasswordBearer" = [])),
+    params(("recipe_id" = i64, Path, description = "The recipe's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not authenticated", body = Detail),
+        (status = 403, description = "Not the caller's recipe", body = Detail),
+        (status = 404, description = "No such recipe", body = Detail),
+        (status = 422, description = "Not an integer", body = ValidationErrors),
+    )
+)]
 pub async fn delete(req: &Request, id: &str, app: &App<'_>) -> Result<Response> {
     let CurrentUser(user) = CurrentUser::authenticate(req, app).await?;
     let id = parse_recipe_id(id)?;

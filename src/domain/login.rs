@@ -1,8 +1,25 @@
 //! The OAuth2 password request form (`OAuth2PasswordRequestForm` in FastAPI).
 
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::validation::{FieldError, Invalid};
+
+/// The login form as the OpenAPI document describes it (FastAPI's name for it kept).
+#[derive(ToSchema)]
+#[schema(as = Body_login_api_v1_auth_login_post)]
+#[allow(dead_code)]
+pub struct LoginRequest {
+    /// The email address.
+    username: String,
+    password: String,
+    #[schema(pattern = "^password$")]
+    grant_type: Option<String>,
+    #[schema(default = "")]
+    scope: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
 
 /// `username` (the email) and `password`. `scope`, `client_id` and `client_secret` are
 /// accepted and unused; `grant_type`, when sent, must be `password`.

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde_json::json;
 use url::Url;
+use utoipa::ToSchema;
 
 use super::validation::{bounded_text, json_object, FieldError, Fields, Invalid};
 
@@ -15,13 +16,43 @@ pub const MAX_MAX_RESULTS: u32 = 100;
 /// The shortest keyword a search accepts.
 pub const MIN_KEYWORD_CHARS: usize = 3;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Recipe {
     pub id: i64,
     pub label: String,
     pub source: String,
     pub url: String,
     pub submitter_id: i64,
+}
+
+/// `POST /recipes/` as the OpenAPI document describes it; `NewRecipe::from_json` reads it.
+#[derive(ToSchema)]
+#[schema(as = RecipeCreate)]
+#[allow(dead_code)]
+pub struct NewRecipeRequest {
+    #[schema(min_length = 1, max_length = 256)]
+    label: String,
+    #[schema(max_length = 256)]
+    source: String,
+    /// An absolute http or https URL.
+    #[schema(max_length = 256, pattern = "^[Hh][Tt][Tt][Pp][Ss]?://")]
+    url: String,
+    /// Defaults to the caller; nobody else may be named.
+    submitter_id: Option<i64>,
+}
+
+/// `PUT /recipes/` as the OpenAPI document describes it; `RecipeUpdate::from_json` reads it.
+#[derive(ToSchema)]
+#[schema(as = RecipeUpdateRestricted)]
+#[allow(dead_code)]
+pub struct RecipeUpdateRequest {
+    id: i64,
+    #[schema(min_length = 1, max_length = 256)]
+    label: String,
+    #[schema(max_length = 256)]
+    source: Option<String>,
+    #[schema(max_length = 256, pattern = "^[Hh][Tt][Tt][Pp][Ss]?://")]
+    url: Option<String>,
 }
 
 /// An absolute http(s) URL with a host, at most 256 characters.

@@ -1,6 +1,7 @@
 //! Users: what signup accepts and what the API returns.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::validation::{bounded_text, json_object, FieldError, Fields};
 use super::{Email, Password};
@@ -9,13 +10,30 @@ use super::{Email, Password};
 pub const MAX_NAME_CHARS: usize = 256;
 
 /// A user as the API shows it: never a password or a hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct User {
     pub id: i64,
     pub first_name: Option<String>,
     pub surname: Option<String>,
     pub email: String,
     pub is_superuser: bool,
+}
+
+/// The signup body as the OpenAPI document describes it; `NewUser::from_json` is what
+/// actually reads it (field by field, for FastAPI's error locations).
+#[derive(ToSchema)]
+#[schema(as = UserCreate)]
+#[allow(dead_code)]
+pub struct SignupRequest {
+    #[schema(format = Email, max_length = 254)]
+    email: String,
+    /// At least 8 characters, at most 1024 bytes; normalised to NFKC.
+    #[schema(min_length = 8)]
+    password: String,
+    #[schema(max_length = 256)]
+    first_name: Option<String>,
+    #[schema(max_length = 256)]
+    surname: Option<String>,
 }
 
 /// A signup request. Unknown members (`is_superuser`, `full_name`, `is_active`, …) are

@@ -2,16 +2,30 @@
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
 
 /// One entry of a 422 `detail` list: `{"loc": ["body", "email"], "msg": "...", "type": "..."}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = ValidationError)]
 pub struct FieldError {
+    /// Where: `body`, `query` or `path`, then a field name or a position.
+    #[schema(value_type = Vec<LocItem>)]
     pub loc: Vec<Value>,
     pub msg: String,
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub ctx: Option<Value>,
+}
+
+/// A `loc` entry: a name or a position.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub enum LocItem {
+    Name(String),
+    Position(i64),
 }
 
 impl FieldError {

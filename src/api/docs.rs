@@ -1,0 +1,165 @@
+//! The OpenAPI document, generated from the handlers' annotations and the Rust types, and
+//! the Swagger UI page that shows it at `/docs`.
+
+use std::sync::OnceLock;
+
+use serde::Serialize;
+use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use worker::Response;
+
+use super::{auth, pages, recipes};
+use crate::domain::login::LoginRequest;
+use crate::domain::recipe::{NewRecipeRequest, RecipeUpdateRequest};
+use crate::domain::user::SignupRequest;
+use crate::domain::validation::{FieldError, LocItem};
+use crate::domain::{Recipe, User};
+use crate::error::{ApiError, Result};
+
+/// The name protected operations refer to; Swagger UI's Authorize button logs in with it.
+pub const SECURITY_SCHEME: &str = "OAuth2PasswordBearer";
+
+/// `{"detail": "..."}`: every error but request validation.
+#[derive(Serialize, ToSchema)]
+#[schema(as = HTTPError)]
+pub struct Detail {
+    pub detail: String,
+}
+
+/// `422 {"detail": [...]}`: the request did not validate.
+#[derive(Serialize, ToSchema)]
+#[schema(as = HTTPValidationError)]
+pub struct ValidationErrors {
+    pub detail: Vec<FieldError>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Recipe API",
+        description = "Recipes with JWT authentication, on Cloudflare Workers and D1. \
+                       Press Authorize and log in with your email and password."
+    ),
+    paths(
+        pages::home,
+        auth::signup,
+        auth::login,
+        auth::me,
+        recipes::search,
+        recipes::mine,
+        recipes::create,
+        recipes::update,
+        recipes::get,
+        recipes::delete,
+    ),
+    components(schemas(
+        User,
+        Recipe,
+        SignupRequest,
+        LoginRequest,
+        NewRecipeRequest,
+        RecipeUpdateRequest,
+        auth::Token,
+        recipes::Results,
+        Detail,
+        ValidationErrors,
+        FieldError,
+        LocItem,
+    )),
+    modifiers(&PasswordFlow),
+    tags(
+        (name = "auth", description = "Sign up, log in, who am I"),
+        (name = "recipes", description = "Read, search, submit and edit recipes"),
+        (name = "pages", description = "HTML pages"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The OAuth2 password flow against our login route, as FastAPI's `OAuth2PasswordBearer`.
+struct PasswordFlow;
+
+impl Modify for PasswordFlow {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let flow = Flow::Password(Password::new("/api/v1/auth/login", Scopes::new()));
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(SECURITY_SCHEME, SecurityScheme::OAuth2(OAuth2::new([flow])));
+    }
+}
+
+/// The document as JSON, built once per isolate.
+pub fn openapi_text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_json()
+            .expect("the document serialises")
+    })
+}
+
+pub fn openapi_json() -> Result<Response> {
+    let mut response =
+        Response::ok(openapi_text()).map_err(|e| ApiError::internal("openapi", e))?;
+    let _ = response
+        .headers_mut()
+        .set("Content-Type", "application/json");
+    Ok(response)
+}
+
+/// Swagger UI, served from our own static assets (no CDN): its script and styles come from
+/// `/docs/` (see `assets/`), so the page works offline and under a strict CSP.
+pub fn page() -> Result<Response> {
+    let mut response = Response::from_html(include_str!("../../templates/docs.html"))
+        .map_err(|e| ApiError::internal("docs page", e))?;
+    let _ = response.headers_mut().set(
+        "Content-Security-Policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use strum::IntoEnumIterator;
+
+    use super::*;
+    use crate::api::routes::Route;
+
+    fn documented_operations() -> BTreeSet<(String, String)> {
+        let document: serde_json::Value = serde_json::from_str(openapi_text()).unwrap();
+        let mut operations = BTreeSet::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                operations.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+        operations
+    }
+
+    #[test]
+    fn every_route_is_documented_and_every_documented_operation_is_a_route() {
+        // The documentation itself is not in the document, as in FastAPI.
+        let routes: BTreeSet<(String, String)> = Route::iter()
+            .filter(|route| !matches!(route, Route::Docs | Route::OpenApi))
+            .map(|route| (route.method().to_owned(), route.template().to_owned()))
+            .collect();
+        assert_eq!(documented_operations(), routes);
+    }
+
+    #[test]
+    fn the_password_flow_logs_in_at_the_login_route() {
+        let document: serde_json::Value = serde_json::from_str(openapi_text()).unwrap();
+        let scheme = &document["components"]["securitySchemes"][SECURITY_SCHEME];
+        assert_eq!(scheme["type"], "oauth2");
+        assert_eq!(
+            scheme["flows"]["password"]["tokenUrl"],
+            "/api/v1/auth/login"
+        );
+        let me = &document["paths"]["/api/v1/auth/me"]["get"];
+        assert!(me["security"][0].get(SECURITY_SCHEME).is_some());
+    }
+}

@@ -1,0 +1,151 @@
+//! The route table: every route the worker answers, with its method and path template.
+//! Pure (no `worker` types), so the table is tested natively against the OpenAPI document.
+
+use strum::{EnumIter, IntoEnumIterator};
+
+/// Every route. Literal paths come before `{recipe_id}`, so they win.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter)]
+pub enum Route {
+    Home,
+    Docs,
+    OpenApi,
+    Signup,
+    Login,
+    Me,
+    SearchRecipes,
+    MyRecipes,
+    CreateRecipe,
+    UpdateRecipe,
+    GetRecipe,
+    DeleteRecipe,
+}
+
+/// Why no route answered a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unmatched {
+    NotFound,
+    MethodNotAllowed,
+}
+
+impl Route {
+    pub fn method(self) -> &'static str {
+        match self {
+            Route::Signup | Route::Login | Route::CreateRecipe => "POST",
+            Route::UpdateRecipe => "PUT",
+            Route::DeleteRecipe => "DELETE",
+            Route::Home
+            | Route::Docs
+            | Route::OpenApi
+            | Route::Me
+            | Route::SearchRecipes
+            | Route::MyRecipes
+            | Route::GetRecipe => "GET",
+        }
+    }
+
+    /// The path as the OpenAPI document writes it; `{recipe_id}` is a path parameter.
+    pub fn template(self) -> &'static str {
+        match self {
+            Route::Home => "/",
+            Route::Docs => "/docs",
+            Route::OpenApi => "/api/v1/openapi.json",
+            Route::Signup => "/api/v1/auth/signup",
+            Route::Login => "/api/v1/auth/login",
+            Route::Me => "/api/v1/auth/me",
+            Route::SearchRecipes => "/api/v1/recipes/search",
+            Route::MyRecipes => "/api/v1/recipes/my-recipes",
+            Route::CreateRecipe | Route::UpdateRecipe => "/api/v1/recipes",
+            Route::GetRecipe | Route::DeleteRecipe => "/api/v1/recipes/{recipe_id}",
+        }
+    }
+
+    /// Finds the route for a request, and the value of its path parameter if it has one.
+    /// Paths match with and without a trailing slash.
+    pub fn resolve(method: &str, path: &str) -> Result<(Route, Option<String>), Unmatched> {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let mut path_matched = false;
+        for route in Route::iter() {
+            let Some(parameter) = match_template(route.template(), &segments) else {
+                continue;
+            };
+            if route.method() == method {
+                return Ok((route, parameter));
+            }
+            path_matched = true;
+        }
+        Err(if path_matched {
+            Unmatched::MethodNotAllowed
+        } else {
+            Unmatched::NotFound
+        })
+    }
+}
+
+/// `Some(parameter)` when `segments` fit the template.
+fn match_template(template: &str, segments: &[&str]) -> Option<Option<String>> {
+    let parts: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
+    if parts.len() != segments.len() {
+        return None;
+    }
+    let mut parameter = None;
+    for (part, segment) in parts.iter().zip(segments) {
+        if part.starts_with('{') {
+            parameter = Some((*segment).to_owned());
+        } else if part != segment {
+            return None;
+        }
+    }
+    Some(parameter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_every_route_from_its_own_template() {
+        for route in Route::iter() {
+            let path = route.template().replace("{recipe_id}", "7");
+            let (found, _) = Route::resolve(route.method(), &path).unwrap();
+            assert_eq!(found, route, "{path}");
+        }
+    }
+
+    #[test]
+    fn trailing_slashes_and_parameters() {
+        assert_eq!(
+            Route::resolve("POST", "/api/v1/recipes/"),
+            Ok((Route::CreateRecipe, None))
+        );
+        assert_eq!(
+            Route::resolve("GET", "/api/v1/recipes/42/"),
+            Ok((Route::GetRecipe, Some("42".into())))
+        );
+        assert_eq!(
+            Route::resolve("GET", "/api/v1/recipes/search/"),
+            Ok((Route::SearchRecipes, None)),
+            "a literal path wins over {{recipe_id}}"
+        );
+        assert_eq!(Route::resolve("GET", ""), Ok((Route::Home, None)));
+    }
+
+    #[test]
+    fn unknown_paths_and_methods() {
+        assert_eq!(
+            Route::resolve("GET", "/api/v1/nope"),
+            Err(Unmatched::NotFound)
+        );
+        assert_eq!(
+            Route::resolve("GET", "/api/v1/recipes/1/2"),
+            Err(Unmatched::NotFound)
+        );
+        assert_eq!(
+            Route::resolve("POST", "/api/v1/auth/me"),
+            Err(Unmatched::MethodNotAllowed)
+        );
+        assert_eq!(
+            Route::resolve("PATCH", "/api/v1/recipes"),
+            Err(Unmatched::MethodNotAllowed)
+        );
+    }
+}
