@@ -20,6 +20,7 @@ stop() {
         kill -KILL -- "-$server" 2>/dev/null || true
     fi
     rm -rf "$state"
+    rm -f "${config:-}"
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
@@ -33,15 +34,21 @@ npx wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/m
     || { cat "$state/migrations.log"; exit 1; }
 "$ROOT/scripts/seed.sh" --local --persist-to "$state/d1"
 
-# A process group of its own, so stopping it stops workerd and the build too.
-setsid npx wrangler dev --local --ip 127.0.0.1 --port "$port" --inspector-port "$inspector" \
-    --persist-to "$state/d1" --env-file "$state/test.vars" \
+# Build once here, where a first build (std for wasm, about a minute) has no time limit, then
+# serve that build with a copy of wrangler.toml minus its [build] command: wrangler dev would
+# otherwise build twice more at start and again whenever a source file changes mid-run.
+"$ROOT/scripts/build.sh" > "$state/build.log" 2>&1 || { cat "$state/build.log" >&2; exit 1; }
+config="$ROOT/.wrangler-served.$$.toml"
+awk '/^\[build\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' wrangler.toml > "$config"
+
+# A process group of its own, so stopping it stops workerd too.
+setsid npx wrangler dev --config "$config" --local --ip 127.0.0.1 --port "$port" \
+    --inspector-port "$inspector" --persist-to "$state/d1" --env-file "$state/test.vars" \
     --show-interactive-dev-session=false > "$state/wrangler.log" 2>&1 &
 server=$!
 
 export BASE_URL="http://127.0.0.1:$port" D1_PERSIST_DIR="$state/d1"
-# The first build compiles std for wasm (about a minute on two cores).
-for _ in $(seq 600); do
+for _ in $(seq 240); do
     if curl -s -o /dev/null "$BASE_URL/"; then break; fi
     if ! kill -0 "$server" 2>/dev/null; then
         echo "wrangler dev exited:" >&2; cat "$state/wrangler.log" >&2; exit 1

@@ -11,6 +11,9 @@ use crate::error::{ApiError, Result};
 
 /// The largest body any route accepts; a recipe or a signup is well under 2 KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How much of an over-long streamed body is read and thrown away before answering 413, so
+/// the connection stays usable (Go's net/http does the same with 256 KiB); past that we stop.
+const MAX_DISCARD_BYTES: usize = 256 * 1024;
 
 fn content_type(req: &Request) -> String {
     let value = req.headers().get("Content-Type").ok().flatten();
@@ -39,6 +42,13 @@ async fn read_bounded(req: &mut Request) -> Result<Vec<u8>> {
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::internal("reading request body", e))?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
+            let mut discarded = body.len() + chunk.len();
+            while discarded <= MAX_DISCARD_BYTES {
+                match stream.next().await {
+                    Some(Ok(chunk)) => discarded += chunk.len(),
+                    _ => break,
+                }
+            }
             return Err(ApiError::PayloadTooLarge);
         }
         body.extend_from_slice(&chunk);
