@@ -20,8 +20,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     /// 404: no such route or resource.
     NotFound(String),
-    /// 405: the route exists, the method does not.
-    MethodNotAllowed,
+    /// 405 with `Allow` (the methods the path has): the route exists, the method does not.
+    MethodNotAllowed(String),
     /// 413: the body is over the limit every route shares.
     PayloadTooLarge,
     /// 415: a JSON route was sent another media type (the one expected is named).
@@ -54,7 +54,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => 401,
             ApiError::Forbidden(_) => 403,
             ApiError::NotFound(_) => 404,
-            ApiError::MethodNotAllowed => 405,
+            ApiError::MethodNotAllowed(_) => 405,
             ApiError::PayloadTooLarge => 413,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::TooManyRequests(_) => 429,
@@ -68,7 +68,7 @@ impl ApiError {
             ApiError::Validation(errors) => json!(errors),
             ApiError::BadRequest(message) | ApiError::NotFound(message) => json!(message),
             ApiError::Unauthorized(message) | ApiError::Forbidden(message) => json!(message),
-            ApiError::MethodNotAllowed => json!("Method Not Allowed"),
+            ApiError::MethodNotAllowed(_) => json!("Method Not Allowed"),
             ApiError::PayloadTooLarge => json!("Request body too large"),
             ApiError::UnsupportedMediaType(expected) => {
                 json!(format!("Unsupported media type; expected {expected}"))
@@ -92,6 +92,9 @@ impl ApiError {
         match self {
             ApiError::Unauthorized(_) => {
                 let _ = headers.set("WWW-Authenticate", "Bearer");
+            }
+            ApiError::MethodNotAllowed(allowed) => {
+                let _ = headers.set("Allow", &allowed);
             }
             ApiError::TooManyRequests(seconds) => {
                 let _ = headers.set("Retry-After", &seconds.max(1).to_string());

@@ -86,6 +86,16 @@ describe('GET /api/v1/recipes/search/', () => {
     assert.ok(u.body.results.every((r) => r.label.includes('snake_case')), JSON.stringify(u.body));
   });
 
+  test('a long keyword is searched, not an error (D1 refuses LIKE patterns over 50 bytes)', async () => {
+    const label = `Long ${tag()} ${'slow-cooked '.repeat(18)}`.slice(0, 250);
+    const { body: recipe } = await createRecipe(alice.token, { label });
+    const res = await api(`/api/v1/recipes/search/?keyword=${encodeURIComponent(label.toUpperCase())}`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body.results, [recipe]);
+    const tooLong = await api(`/api/v1/recipes/search/?keyword=${'a'.repeat(257)}`);
+    assert.equal(tooLong.status, 422);
+  });
+
   test('without a keyword lists recipes instead of failing', async () => {
     const res = await api('/api/v1/recipes/search/?max_results=3');
     assert.equal(res.status, 200);

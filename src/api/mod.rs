@@ -34,13 +34,14 @@ pub async fn handle(req: Request, env: &Env) -> Response {
     response
 }
 
-/// Dispatches to the handler of each route in the table (api/routes.rs).
+/// Dispatches to the handler of each route in the table (api/routes.rs). The method is read
+/// raw: `worker::Method` turns methods it does not know (QUERY, TRACE) into GET.
 async fn route(req: Request, app: &App<'_>) -> Result<Response> {
     body::check_declared_length(&req)?;
-    let (route, parameter) = Route::resolve(req.method().as_ref(), &req.path()).map_err(
+    let (route, parameter) = Route::resolve(&req.inner().method(), &req.path()).map_err(
         |unmatched| match unmatched {
             Unmatched::NotFound => ApiError::no_route(),
-            Unmatched::MethodNotAllowed => ApiError::MethodNotAllowed,
+            Unmatched::MethodNotAllowed(allowed) => ApiError::MethodNotAllowed(allowed.join(", ")),
         },
     )?;
     let recipe_id = parameter.as_deref().unwrap_or_default();

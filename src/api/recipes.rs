@@ -47,7 +47,7 @@ pub async fn get(id: &str, app: &App<'_>) -> Result<Response> {
 #[utoipa::path(
     get, path = "/api/v1/recipes/search", tag = "recipes",
     params(
-        ("keyword" = Option<String>, Query, min_length = 3,
+        ("keyword" = Option<String>, Query, min_length = 3, max_length = 256,
          description = "Part of the label; without it, recipes are listed"),
         ("max_results" = Option<i64>, Query, minimum = 1, maximum = 100,
          description = "At most this many (default 10)"),

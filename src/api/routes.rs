@@ -24,7 +24,8 @@ pub enum Route {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Unmatched {
     NotFound,
-    MethodNotAllowed,
+    /// The path exists with these methods only (for the `Allow` header).
+    MethodNotAllowed(Vec<&'static str>),
 }
 
 impl Route {
@@ -63,20 +64,26 @@ impl Route {
     /// Paths match with and without a trailing slash.
     pub fn resolve(method: &str, path: &str) -> Result<(Route, Option<String>), Unmatched> {
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let mut path_matched = false;
-        for route in Route::iter() {
-            let Some(parameter) = match_template(route.template(), &segments) else {
-                continue;
-            };
+        let matches: Vec<(Route, Option<String>)> = Route::iter()
+            .filter_map(|route| Some((route, match_template(route.template(), &segments)?)))
+            .collect();
+        // A path that a literal template names (`/recipes/search`) is that route's alone; it
+        // is not also a `{recipe_id}`.
+        let literal = matches.iter().any(|(_, parameter)| parameter.is_none());
+        let candidates = matches
+            .into_iter()
+            .filter(|(_, parameter)| !literal || parameter.is_none());
+        let mut allowed = Vec::new();
+        for (route, parameter) in candidates {
             if route.method() == method {
                 return Ok((route, parameter));
             }
-            path_matched = true;
+            allowed.push(route.method());
         }
-        Err(if path_matched {
-            Unmatched::MethodNotAllowed
-        } else {
+        Err(if allowed.is_empty() {
             Unmatched::NotFound
+        } else {
+            Unmatched::MethodNotAllowed(allowed)
         })
     }
 }
@@ -130,6 +137,18 @@ mod tests {
     }
 
     #[test]
+    fn a_literal_path_is_not_also_a_recipe_id() {
+        assert_eq!(
+            Route::resolve("DELETE", "/api/v1/recipes/my-recipes"),
+            Err(Unmatched::MethodNotAllowed(vec!["GET"]))
+        );
+        assert_eq!(
+            Route::resolve("PUT", "/api/v1/recipes/3"),
+            Err(Unmatched::MethodNotAllowed(vec!["GET", "DELETE"]))
+        );
+    }
+
+    #[test]
     fn unknown_paths_and_methods() {
         assert_eq!(
             Route::resolve("GET", "/api/v1/nope"),
@@ -141,11 +160,11 @@ mod tests {
         );
         assert_eq!(
             Route::resolve("POST", "/api/v1/auth/me"),
-            Err(Unmatched::MethodNotAllowed)
+            Err(Unmatched::MethodNotAllowed(vec!["GET"]))
         );
         assert_eq!(
             Route::resolve("PATCH", "/api/v1/recipes"),
-            Err(Unmatched::MethodNotAllowed)
+            Err(Unmatched::MethodNotAllowed(vec!["POST", "PUT"]))
         );
     }
 }

@@ -24,7 +24,8 @@ impl Password {
             ));
         }
         let password = Password::normalise(value);
-        if password.0.chars().count() < MIN_CHARS {
+        // Counted as typed (what the OpenAPI minLength means) and as normalised.
+        if value.chars().count() < MIN_CHARS || password.0.chars().count() < MIN_CHARS {
             Err(Invalid::TooShort(MIN_CHARS))
         } else {
             Ok(password)

@@ -35,7 +35,10 @@ pub struct NewRecipeRequest {
     #[schema(max_length = 256)]
     source: String,
     /// An absolute http or https URL.
-    #[schema(max_length = 256, pattern = "^[Hh][Tt][Tt][Pp][Ss]?://")]
+    #[schema(
+        max_length = 256,
+        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+([/?#]\\S*)?$"
+    )]
     url: String,
     /// Defaults to the caller; nobody else may be named.
     submitter_id: Option<i64>,
@@ -51,7 +54,10 @@ pub struct RecipeUpdateRequest {
     label: String,
     #[schema(max_length = 256)]
     source: Option<String>,
-    #[schema(max_length = 256, pattern = "^[Hh][Tt][Tt][Pp][Ss]?://")]
+    #[schema(
+        max_length = 256,
+        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+([/?#]\\S*)?$"
+    )]
     url: Option<String>,
 }
 
@@ -187,7 +193,19 @@ impl SearchQuery {
             FieldError::new(vec![json!("query"), json!(field)], msg, kind)
         };
         let mut errors = Vec::new();
-        if keyword.is_some_and(|k| k.chars().count() < MIN_KEYWORD_CHARS) {
+        let keyword_chars = keyword.map(|k| k.chars().count());
+        // A keyword longer than any label can match nothing.
+        if keyword_chars.is_some_and(|n| n > MAX_TEXT_CHARS) {
+            errors.push(
+                query_error(
+                    "keyword",
+                    format!("ensure this value has at most {MAX_TEXT_CHARS} characters"),
+                    "value_error.any_str.max_length",
+                )
+                .with_ctx(json!({ "limit_value": MAX_TEXT_CHARS })),
+            );
+        }
+        if keyword_chars.is_some_and(|n| n < MIN_KEYWORD_CHARS) {
             errors.push(
                 query_error(
                     "keyword",
@@ -239,22 +257,6 @@ impl SearchQuery {
         } else {
             Err(errors)
         }
-    }
-
-    /// The keyword as a SQL `LIKE` pattern (escape character `\`): a substring match in which
-    /// `%` and `_` in the keyword match themselves.
-    pub fn like_pattern(&self) -> String {
-        let keyword = self.keyword.as_deref().unwrap_or("");
-        let mut pattern = String::with_capacity(keyword.len() + 2);
-        pattern.push('%');
-        for c in keyword.chars() {
-            if matches!(c, '%' | '_' | '\\') {
-                pattern.push('\\');
-            }
-            pattern.push(c);
-        }
-        pattern.push('%');
-        pattern
     }
 }
 
@@ -336,6 +338,10 @@ mod tests {
         assert_eq!((q.keyword.as_deref(), q.max_results), (Some("chi"), 100));
         for (pairs, kind) in [
             (vec![("keyword", "ch")], "value_error.any_str.min_length"),
+            (
+                vec![("keyword", &"a".repeat(257))],
+                "value_error.any_str.max_length",
+            ),
             (vec![("max_results", "101")], "value_error.number.not_le"),
             (vec![("max_results", "0")], "value_error.number.not_ge"),
             (vec![("max_results", "ten")], "type_error.integer"),
@@ -344,20 +350,5 @@ mod tests {
             assert_eq!(errors[0].kind, kind);
             assert_eq!(errors[0].loc[0], json!("query"));
         }
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        let q = |k: &str| SearchQuery {
-            keyword: Some(k.into()),
-            max_results: 10,
-        };
-        assert_eq!(q("chicken").like_pattern(), "%chicken%");
-        assert_eq!(q("50%_off\\").like_pattern(), "%50\\%\\_off\\\\%");
-        let all = SearchQuery {
-            keyword: None,
-            max_results: 10,
-        };
-        assert_eq!(all.like_pattern(), "%%");
     }
 }

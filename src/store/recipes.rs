@@ -80,11 +80,15 @@ pub async fn find(db: &D1Database, id: i64) -> Result<Option<Recipe>> {
 }
 
 /// Case-insensitive (ASCII) substring match on the label over all recipes, then the limit.
+/// `instr`, not `LIKE`: the keyword is matched literally (`%` and `_` are just characters),
+/// and D1 refuses LIKE patterns over 50 bytes. An empty keyword matches every label.
 pub async fn search(db: &D1Database, query: &SearchQuery) -> Result<Vec<Recipe>> {
     let sql = format!(
-        "SELECT {RECIPE_COLUMNS} FROM recipes WHERE label LIKE ?1 ESCAPE '\\' ORDER BY id LIMIT ?2"
+        "SELECT {RECIPE_COLUMNS} FROM recipes WHERE instr(lower(label), lower(?1)) > 0 \
+         ORDER BY id LIMIT ?2"
     );
-    let args = [query.like_pattern().into(), int(query.max_results.into())];
+    let keyword = query.keyword.as_deref().unwrap_or("");
+    let args = [keyword.into(), int(query.max_results.into())];
     many(db, &sql, &args, "searching recipes").await
 }
 
