@@ -12,3 +12,7 @@ setup: ## only install the toolchain, tools and npm packages
 
 fuzz:  ## property tests of the parsers with many cases (CASES=20000, about a minute)
 	PROPTEST_CASES=$${CASES:-20000} cargo test --locked --test parsers
+
+.PHONY: bench
+bench: ## PBKDF2 wasm vs native vs OpenSSL, HTTP latency and throughput, bundle size (~4 min)
+	scripts/bench.sh

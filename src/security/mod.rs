@@ -1,6 +1,7 @@
 //! Password hashing and access tokens. Pure Rust: no `worker` types, tested natively.
 
 pub mod password;
+pub mod pbkdf2_sha256;
 pub mod secret;
 pub mod throttle;
 pub mod token;

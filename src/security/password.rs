@@ -2,8 +2,12 @@
 //! `$pbkdf2-sha256$i=600000,l=32$<salt>$<hash>`. The iteration count travels with each hash,
 //! so the configured count can rise and old hashes be upgraded at the next login.
 
-use pbkdf2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use pbkdf2::password_hash::{
+    self, Decimal, Ident, Output, PasswordHash, PasswordHasher, PasswordVerifier, Salt, SaltString,
+};
 use pbkdf2::{Algorithm, Params, Pbkdf2};
+
+use super::pbkdf2_sha256::pbkdf2_hmac_sha256;
 
 /// OWASP's 2023 figure for PBKDF2-HMAC-SHA256.
 pub const DEFAULT_ITERATIONS: u32 = 600_000;
@@ -40,7 +44,7 @@ fn hash_with_salt(password: &str, iterations: u32, salt: &[u8]) -> Result<String
         rounds: iterations,
         output_length: HASH_BYTES,
     };
-    Pbkdf2
+    Hasher
         .hash_password_customized(
             password.as_bytes(),
             Some(Algorithm::Pbkdf2Sha256.ident()),
@@ -67,13 +71,52 @@ pub fn verify_password(password: &str, stored: Option<&str>, iterations: u32) ->
     let Ok(hash) = PasswordHash::new(phc) else {
         return Verified::No;
     };
-    let matches = Pbkdf2.verify_password(password.as_bytes(), &hash).is_ok();
+    let matches = Hasher.verify_password(password.as_bytes(), &hash).is_ok();
     if matches && stored.is_some() {
         Verified::Yes {
             needs_rehash: iterations_of(&hash).is_none_or(|stored| stored < iterations),
         }
     } else {
         Verified::No
+    }
+}
+
+/// `pbkdf2::Pbkdf2` with its SHA-256 derivation replaced by [`pbkdf2_hmac_sha256`]: the
+/// same output, about a tenth faster in wasm. Parsing and formatting stay the crate's, and
+/// any other PBKDF2 variant goes to `Pbkdf2` itself. Verification is `password_hash`'s own
+/// `PasswordVerifier`: it derives again with the stored salt and parameters and compares
+/// the two `Output`s, whose equality is constant-time.
+struct Hasher;
+
+impl PasswordHasher for Hasher {
+    type Params = Params;
+
+    fn hash_password_customized<'a>(
+        &self,
+        password: &[u8],
+        alg_id: Option<Ident<'a>>,
+        version: Option<Decimal>,
+        params: Params,
+        salt: impl Into<Salt<'a>>,
+    ) -> password_hash::Result<PasswordHash<'a>> {
+        let algorithm = Algorithm::try_from(alg_id.unwrap_or(Algorithm::Pbkdf2Sha256.ident()))?;
+        if algorithm != Algorithm::Pbkdf2Sha256 || version.is_some() {
+            return Pbkdf2.hash_password_customized(password, alg_id, version, params, salt);
+        }
+        let salt = salt.into();
+        let mut salt_buffer = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_buffer)?;
+        let output = Output::init_with(params.output_length, |out| {
+            pbkdf2_hmac_sha256(password, salt_bytes, params.rounds, out);
+            Ok(())
+        })?;
+        Ok(PasswordHash {
+            algorithm: algorithm.ident(),
+            version: None,
+            params: params.try_into()?,
+            salt: Some(salt),
+            hash: Some(output),
+        })
     }
 }
 
@@ -120,6 +163,35 @@ mod tests {
         assert_eq!(
             output_hex(&phc),
             "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56"
+        );
+    }
+
+    #[test]
+    fn writes_the_same_phc_string_as_the_pbkdf2_crate() {
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let params = Params {
+            rounds: 1_000,
+            output_length: HASH_BYTES,
+        };
+        let theirs = Pbkdf2
+            .hash_password_customized(
+                b"correct horse",
+                Some(Algorithm::Pbkdf2Sha256.ident()),
+                None,
+                params,
+                &salt,
+            )
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            hash_with_salt("correct horse", 1_000, b"0123456789abcdef").unwrap(),
+            theirs
+        );
+        assert_eq!(
+            verify_password("correct horse", Some(&theirs), 1_000),
+            Verified::Yes {
+                needs_rehash: false
+            }
         );
     }
 

@@ -1,0 +1,37 @@
+"""PBKDF2 inside workerd, measured through logins (the product has no route that only
+hashes). Two users with one password: the stored hash of the first has the configured N
+iterations, the second's has 2N. Login verifies with the stored hash's own count and keeps
+a hash stronger than configured (no re-hash), so the two logins differ only by N PBKDF2
+iterations. Logins alternate so that drift in machine load touches both alike.
+
+Prints one line per pair: wall_ms(N) wall_ms(2N) server_cpu_ms(N) server_cpu_ms(2N).
+
+    BENCH_PASSWORD=... python3 bench/login_pairs.py BASE_URL PGID EMAIL_N EMAIL_2N RUNS
+"""
+import os
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+from server_cpu import cpu_ms
+
+base_url, pgid, email_n, email_2n, runs = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+password = os.environ["BENCH_PASSWORD"]
+
+
+def login(email):
+    body = urllib.parse.urlencode({"username": email, "password": password}).encode()
+    cpu_before, start = cpu_ms(pgid), time.perf_counter()
+    with urllib.request.urlopen(f"{base_url}/api/v1/auth/login", data=body) as response:
+        response.read()
+        if response.status != 200:
+            sys.exit(f"login of {email} answered {response.status}")
+    wall = (time.perf_counter() - start) * 1e3
+    return wall, cpu_ms(pgid) - cpu_before
+
+
+login(email_n), login(email_2n)  # warm the isolate and both code paths
+for _ in range(runs):
+    (wall_n, cpu_n), (wall_2n, cpu_2n) = login(email_n), login(email_2n)
+    print(f"{wall_n:.3f} {wall_2n:.3f} {cpu_n:.3f} {cpu_2n:.3f}")

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The benchmark (`make bench`): PBKDF2 in wasm vs native Rust vs OpenSSL, HTTP latency and
+# throughput against the worker served by workerd with a local D1, the deployable bundle's
+# size and start-up, and D1 statements per request. Prints one table; asserts nothing.
+#
+# Knobs: BENCH_RUNS (PBKDF2 runs and login pairs, default 7), BENCH_SECONDS (per load run,
+# default 10), BENCH_CONCURRENCY (for the GETs, default 8).
+set -euo pipefail
+source "$(dirname "$0")/toolchain.sh"
+cd "$ROOT"
+"$ROOT/scripts/setup.sh" > /dev/null
+
+export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+export BENCH_RUNS=${BENCH_RUNS:-7}
+export BENCH_ITERATIONS
+BENCH_ITERATIONS=$(awk -F'"' '/^PASSWORD_ITERATIONS *=/ { print $2 }' wrangler.toml)
+: "${BENCH_ITERATIONS:?PASSWORD_ITERATIONS not found in wrangler.toml [vars]}"
+
+# wrk, the load generator (why wrk: see bench/in-server.sh), installed on first use.
+if ! command -v wrk > /dev/null; then
+    echo "bench: apt-get install wrk" >&2
+    as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk > /dev/null
+fi
+
+export BENCH_OUT
+BENCH_OUT=$(mktemp -d "${TMPDIR:-/tmp}/recipe-api-bench.XXXXXX")
+trap 'rm -rf "$BENCH_OUT"' EXIT
+
+echo "bench: PBKDF2 natively: the worker's Rust code, then OpenSSL" >&2
+cargo build --release --locked --quiet --example pbkdf2
+export BENCH_NATIVE_BIN="$ROOT/target/release/examples/pbkdf2"
+"$BENCH_NATIVE_BIN" time "$BENCH_ITERATIONS" "$BENCH_RUNS" > "$BENCH_OUT/native.txt"
+python3 bench/openssl_pbkdf2.py "$BENCH_ITERATIONS" "$BENCH_RUNS" > "$BENCH_OUT/openssl.txt"
+
+echo "bench: the deployable bundle (wrangler deploy --dry-run) and its start-up profile" >&2
+npx wrangler deploy --dry-run --outdir "$BENCH_OUT/bundle" --outfile "$BENCH_OUT/worker.bundle" \
+    > "$BENCH_OUT/deploy.log" 2>&1 || { cat "$BENCH_OUT/deploy.log" >&2; exit 1; }
+npx wrangler check startup --workerBundle "$BENCH_OUT/worker.bundle" \
+    --outfile "$BENCH_OUT/startup.cpuprofile" > "$BENCH_OUT/startup.log" 2>&1 ||
+    { cat "$BENCH_OUT/startup.log" >&2; exit 1; }
+
+echo "bench: HTTP against wrangler dev (about a minute)" >&2
+"$ROOT/scripts/with-server.sh" bench/in-server.sh
+
+python3 bench/report.py "$BENCH_OUT"
