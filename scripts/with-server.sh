@@ -47,7 +47,8 @@ setsid npx wrangler dev --config "$config" --local --ip 127.0.0.1 --port "$port"
     --show-interactive-dev-session=false > "$state/wrangler.log" 2>&1 &
 server=$!
 
-export BASE_URL="http://127.0.0.1:$port" D1_PERSIST_DIR="$state/d1"
+# SERVED_CONFIG lets a test start a second server on the same build (e.g. without a secret).
+export BASE_URL="http://127.0.0.1:$port" D1_PERSIST_DIR="$state/d1" SERVED_CONFIG="$config"
 for _ in $(seq 240); do
     if curl -s -o /dev/null "$BASE_URL/"; then break; fi
     if ! kill -0 "$server" 2>/dev/null; then
