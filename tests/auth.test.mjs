@@ -230,9 +230,11 @@ describe('GET /api/v1/auth/me', () => {
     const { user, token } = await newUser();
     assert.equal((await api('/api/v1/auth/me', { token })).status, 200);
     await sql(`DELETE FROM users WHERE id = ${user.id}`);
-    const res = await api('/api/v1/auth/me', { token });
-    assert.equal(res.status, 401);
-    assert.deepEqual(res.body, { detail: 'Could not validate credentials' });
+    for (const path of ['/api/v1/auth/me', '/api/v1/recipes/my-recipes/']) {
+      const res = await api(path, { token });
+      assert.equal(res.status, 401, path);
+      assert.deepEqual(res.body, { detail: 'Could not validate credentials' }, path);
+    }
   });
 });
 

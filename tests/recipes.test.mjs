@@ -165,6 +165,8 @@ describe('POST /api/v1/recipes/', () => {
 describe('GET /api/v1/recipes/my-recipes/', () => {
   test("returns the caller's recipes and only theirs", async () => {
     const carol = await newUser();
+    const none = await api('/api/v1/recipes/my-recipes/', { token: carol.token });
+    assert.deepEqual(none, { ...none, status: 200, body: { results: [] } }, 'no recipes yet: an empty list');
     const { body: mine } = await createRecipe(carol.token);
     await createRecipe(bob.token);
     const res = await api('/api/v1/recipes/my-recipes/', { token: carol.token });

@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 use worker::{Request, Response};
 
 use super::body::json_text;
-use super::current_user::CurrentUser;
+use super::current_user::{unknown_user, verified_subject, CurrentUser};
 use super::docs::{Detail, ValidationErrors};
 use super::App;
 use crate::domain::recipe::parse_recipe_id;
@@ -103,8 +103,11 @@ pub async fn create(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn mine(req: &Request, app: &App<'_>) -> Result<Response> {
-    let CurrentUser(user) = CurrentUser::authenticate(req, app).await?;
-    let results = recipes::by_submitter(&app.db()?, user.id).await?;
+    // One statement checks the token's user still exists and reads their recipes.
+    let user_id = verified_subject(req, app)?;
+    let results = recipes::by_existing_submitter(&app.db()?, user_id)
+        .await?
+        .ok_or_else(unknown_user)?;
     Ok(json_response(200, &Results { results }))
 }
 

@@ -97,9 +97,49 @@ pub async fn latest(db: &D1Database, limit: u32) -> Result<Vec<Recipe>> {
     many(db, &sql, &[int(limit.into())], "listing latest recipes").await
 }
 
-pub async fn by_submitter(db: &D1Database, submitter_id: i64) -> Result<Vec<Recipe>> {
-    let sql = format!("SELECT {RECIPE_COLUMNS} FROM recipes WHERE submitter_id = ?1 ORDER BY id");
-    many(db, &sql, &[int(submitter_id)], "listing a user's recipes").await
+/// A user's recipes, or `None` when the user does not exist: one statement (a user without
+/// recipes is one row of NULLs from the outer join).
+pub async fn by_existing_submitter(
+    db: &D1Database,
+    submitter_id: i64,
+) -> Result<Option<Vec<Recipe>>> {
+    #[derive(Deserialize)]
+    struct JoinedRow {
+        id: Option<i64>,
+        label: Option<String>,
+        source: Option<String>,
+        url: Option<String>,
+        submitter_id: Option<i64>,
+    }
+    let context = "listing a user's recipes";
+    let rows = db
+        .prepare(
+            "SELECT r.id, r.label, r.source, r.url, r.submitter_id FROM users u \
+             LEFT JOIN recipes r ON r.submitter_id = u.id WHERE u.id = ?1 ORDER BY r.id",
+        )
+        .bind(&[int(submitter_id)])
+        .map_err(d1_error(context))?
+        .all()
+        .await
+        .map_err(d1_error(context))?
+        .results::<JoinedRow>()
+        .map_err(d1_error(context))?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let recipes = rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(Recipe {
+                id: row.id?,
+                label: row.label?,
+                source: row.source?,
+                url: row.url?,
+                submitter_id: row.submitter_id?,
+            })
+        })
+        .collect();
+    Ok(Some(recipes))
 }
 
 pub async fn insert(db: &D1Database, recipe: &NewRecipe, submitter_id: i64) -> Result<Recipe> {
