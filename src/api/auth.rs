@@ -50,6 +50,9 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
 }
 
 /// Get an access token with the OAuth2 password form (`username` is the email).
+///
+/// Unknown email and wrong password take the same path, PBKDF2 run included. Too many
+/// failures from one client answer 429 without hashing anything.
 #[utoipa::path(
     post, path = "/api/v1/auth/login", tag = "auth",
     request_body(content(
@@ -65,9 +68,6 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
          headers(("Retry-After" = i64, description = "Seconds to wait"))),
     )
 )]
-///
-/// Unknown email and wrong password take the same path, PBKDF2 run included. Too many
-/// failures from one client answer 429 without hashing anything.
 pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     let form = login_form(&mut req).await?;
     let config = app.config()?;

@@ -31,10 +31,10 @@ pub fn check_declared_length(req: &Request) -> Result<()> {
     }
 }
 
-/// The body, read as a stream and abandoned as soon as it passes the limit, so a body sent
-/// without a Content-Length cannot exhaust memory either.
+/// The body, read as a stream and abandoned soon after it passes the limit, so a body sent
+/// without a Content-Length cannot exhaust memory either. (A declared length over the limit
+/// was refused before routing, by [`check_declared_length`].)
 async fn read_bounded(req: &mut Request) -> Result<Vec<u8>> {
-    check_declared_length(req)?;
     let mut body = Vec::new();
     let Ok(mut stream) = req.stream() else {
         return Ok(body);

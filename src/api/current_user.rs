@@ -18,7 +18,7 @@ impl CurrentUser {
         users::find_by_id(&app.db()?, user_id)
             .await?
             .map(CurrentUser)
-            .ok_or(ApiError::Unauthorized(INVALID_CREDENTIALS))
+            .ok_or_else(unknown_user)
     }
 }
 

@@ -112,6 +112,8 @@ pub async fn mine(req: &Request, app: &App<'_>) -> Result<Response> {
 }
 
 /// Update a recipe's label, and its source and url when sent.
+///
+/// The original answers an update with 201, and a missing recipe with 400; kept for clients.
 #[utoipa::path(
     put, path = "/api/v1/recipes", tag = "recipes",
     security(("OAuth2PasswordBearer" = [])),
@@ -126,8 +128,6 @@ pub async fn mine(req: &Request, app: &App<'_>) -> Result<Response> {
         (status = 422, description = "Validation error", body = ValidationErrors),
     )
 )]
-///
-/// The original answers an update with 201, and a missing recipe with 400; kept for clients.
 pub async fn update(mut req: Request, app: &App<'_>) -> Result<Response> {
     let CurrentUser(user) = CurrentUser::authenticate(&req, app).await?;
     let change = RecipeUpdate::from_json(&json_text(&mut req).await?)?;

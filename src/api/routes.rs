@@ -3,7 +3,7 @@
 
 use strum::{EnumIter, IntoEnumIterator};
 
-/// Every route. Literal paths come before `{recipe_id}`, so they win.
+/// Every route. Where a literal path and `{recipe_id}` both fit, the literal one wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter)]
 pub enum Route {
     Home,

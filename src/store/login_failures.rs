@@ -1,10 +1,9 @@
 //! The `login_failures` table: counters for src/security/throttle.rs.
 
 use serde::Deserialize;
-use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 
-use super::d1_error;
+use super::{d1_error, int};
 use crate::error::Result;
 use crate::security::throttle::{Failures, WINDOW_SECONDS};
 
@@ -13,10 +12,6 @@ struct Row {
     key: String,
     failures: i64,
     window_start: i64,
-}
-
-fn seconds(value: i64) -> JsValue {
-    JsValue::from_f64(value as f64)
 }
 
 /// The live counters among `keys` (one statement).
@@ -29,7 +24,7 @@ pub async fn live(db: &D1Database, keys: &[String; 2], now: i64) -> Result<Vec<F
         .bind(&[
             keys[0].as_str().into(),
             keys[1].as_str().into(),
-            seconds(now - WINDOW_SECONDS),
+            int(now - WINDOW_SECONDS),
         ])
         .map_err(d1_error("binding login failure lookup"))?
         .all()
@@ -50,7 +45,7 @@ pub async fn live(db: &D1Database, keys: &[String; 2], now: i64) -> Result<Vec<F
 /// Counts one failure against every key, starting a new window where the old one ended, and
 /// drops expired counters, in one batch (one round trip, one transaction).
 pub async fn record(db: &D1Database, keys: &[String; 2], now: i64) -> Result<()> {
-    let expired = seconds(now - WINDOW_SECONDS);
+    let expired = int(now - WINDOW_SECONDS);
     let mut statements = Vec::new();
     for key in keys {
         statements.push(
@@ -60,7 +55,7 @@ pub async fn record(db: &D1Database, keys: &[String; 2], now: i64) -> Result<()>
                  failures = CASE WHEN window_start <= ?3 THEN 1 ELSE failures + 1 END, \
                  window_start = CASE WHEN window_start <= ?3 THEN ?2 ELSE window_start END",
             )
-            .bind(&[key.as_str().into(), seconds(now), expired.clone()])
+            .bind(&[key.as_str().into(), int(now), expired.clone()])
             .map_err(d1_error("binding login failure"))?,
         );
     }

@@ -4,7 +4,18 @@ pub mod login_failures;
 pub mod recipes;
 pub mod users;
 
+use worker::wasm_bindgen::JsValue;
+
 use crate::error::ApiError;
+
+/// D1 binds numbers as JavaScript doubles; ids and timestamps stay far below 2^53.
+fn int(value: i64) -> JsValue {
+    JsValue::from_f64(value as f64)
+}
+
+fn text_or_null(value: Option<&str>) -> JsValue {
+    value.map_or(JsValue::NULL, JsValue::from_str)
+}
 
 /// D1 reports a violated UNIQUE constraint as a generic error whose message names it.
 /// This is the one place that knows that.

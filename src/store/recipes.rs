@@ -4,7 +4,7 @@ use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 
-use super::d1_error;
+use super::{d1_error, int, text_or_null};
 use crate::domain::{NewRecipe, Recipe, RecipeUpdate, SearchQuery};
 use crate::error::Result;
 
@@ -29,15 +29,6 @@ impl From<RecipeRow> for Recipe {
             submitter_id: row.submitter_id,
         }
     }
-}
-
-/// D1 binds numbers as JavaScript doubles; ids stay far below 2^53.
-fn int(value: i64) -> JsValue {
-    JsValue::from_f64(value as f64)
-}
-
-fn opt_text(value: Option<&str>) -> JsValue {
-    value.map_or(JsValue::NULL, JsValue::from_str)
 }
 
 async fn one(
@@ -172,8 +163,8 @@ pub async fn update(
     );
     let args = [
         change.label.as_str().into(),
-        opt_text(change.source.as_deref()),
-        opt_text(change.url.as_ref().map(|u| u.as_str())),
+        text_or_null(change.source.as_deref()),
+        text_or_null(change.url.as_ref().map(|u| u.as_str())),
         int(change.id),
         int(editor),
         int(any_owner.into()),

@@ -1,10 +1,9 @@
 //! The `users` table.
 
 use serde::Deserialize;
-use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 
-use super::{d1_error, is_unique_violation};
+use super::{d1_error, int, is_unique_violation, text_or_null};
 use crate::domain::{NewUser, User};
 use crate::error::Result;
 
@@ -33,10 +32,6 @@ impl From<UserRow> for User {
             is_superuser: row.is_superuser != 0,
         }
     }
-}
-
-fn text_or_null(value: Option<&str>) -> JsValue {
-    value.map_or(JsValue::NULL, JsValue::from_str)
 }
 
 /// Inserts a user; `None` when the email is taken (the schema decides, case-insensitively).
@@ -84,7 +79,7 @@ pub async fn find_credentials(db: &D1Database, email: &str) -> Result<Option<(Us
 pub async fn find_by_id(db: &D1Database, id: i64) -> Result<Option<User>> {
     let row = db
         .prepare(format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
-        .bind(&[JsValue::from_f64(id as f64)])
+        .bind(&[int(id)])
         .map_err(d1_error("binding user lookup"))?
         .first::<UserRow>(None)
         .await
@@ -95,7 +90,7 @@ pub async fn find_by_id(db: &D1Database, id: i64) -> Result<Option<User>> {
 /// Replaces a hash with a stronger one, unless the password changed in the meantime.
 pub async fn upgrade_password_hash(db: &D1Database, id: i64, old: &str, new: &str) -> Result<()> {
     db.prepare("UPDATE users SET hashed_password = ?1 WHERE id = ?2 AND hashed_password = ?3")
-        .bind(&[new.into(), JsValue::from_f64(id as f64), old.into()])
+        .bind(&[new.into(), int(id), old.into()])
         .map_err(d1_error("binding hash upgrade"))?
         .run()
         .await
