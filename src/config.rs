@@ -4,8 +4,12 @@
 use crate::security::password::DEFAULT_ITERATIONS;
 use crate::security::JwtSecret;
 
-/// The original's `ACCESS_TOKEN_EXPIRE_MINUTES`: 8 days.
-pub const DEFAULT_TOKEN_MINUTES: i64 = 60 * 24 * 8;
+/// Access tokens live half an hour (the original: 8 days). A client with a refresh token
+/// renews them without asking for the password; logout cannot recall an access token, so
+/// this bounds how long one outlives it.
+pub const DEFAULT_ACCESS_TOKEN_MINUTES: i64 = 30;
+/// A refresh token unused this long expires; every refresh starts the count again.
+pub const DEFAULT_REFRESH_TOKEN_DAYS: i64 = 30;
 /// Below this PBKDF2 is no protection at all; refuse to run with it.
 pub const MIN_ITERATIONS: u32 = 1_000;
 
@@ -56,7 +60,9 @@ pub struct Config {
     /// `PASSWORD_ITERATIONS`: PBKDF2 rounds for new hashes; older hashes are upgraded.
     pub password_iterations: u32,
     /// `ACCESS_TOKEN_EXPIRE_MINUTES`: access token lifetime.
-    pub token_lifetime_seconds: i64,
+    pub access_token_seconds: i64,
+    /// `REFRESH_TOKEN_EXPIRE_DAYS`: refresh token lifetime.
+    pub refresh_token_seconds: i64,
 }
 
 impl Config {
@@ -74,27 +80,47 @@ impl Config {
                 }
             },
         };
-        let token_lifetime_seconds = match var("ACCESS_TOKEN_EXPIRE_MINUTES") {
-            None => DEFAULT_TOKEN_MINUTES * 60,
-            Some(value) => match value.trim().parse::<i64>() {
-                Ok(minutes) if (1..=60 * 24 * 365).contains(&minutes) => minutes * 60,
-                _ => {
-                    return Err(format!(
-                        "ACCESS_TOKEN_EXPIRE_MINUTES is {value:?}; it must be a whole number \
-                         of minutes between 1 and 525600 (default {DEFAULT_TOKEN_MINUTES})"
-                    ))
-                }
-            },
-        };
+        let access_token_seconds = 60 * whole_number(
+            &var,
+            "ACCESS_TOKEN_EXPIRE_MINUTES",
+            DEFAULT_ACCESS_TOKEN_MINUTES,
+            60 * 24 * 365,
+        )?;
+        let refresh_token_seconds = 24 * 3600 * whole_number(
+            &var,
+            "REFRESH_TOKEN_EXPIRE_DAYS",
+            DEFAULT_REFRESH_TOKEN_DAYS,
+            365,
+        )?;
         Ok(Config {
             password_iterations,
-            token_lifetime_seconds,
+            access_token_seconds,
+            refresh_token_seconds,
         })
     }
 
     /// The signing key, from the `JWT_SECRET` secret.
     pub fn jwt_secret(var: impl Fn(&str) -> Option<String>) -> Result<JwtSecret, String> {
         JwtSecret::parse(var("JWT_SECRET").as_deref())
+    }
+}
+
+/// A setting that is a whole number from 1 to `max`, or `default` when unset.
+fn whole_number(
+    var: impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: i64,
+    max: i64,
+) -> Result<i64, String> {
+    let Some(value) = var(name) else {
+        return Ok(default);
+    };
+    match value.trim().parse::<i64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{name} is {value:?}; it must be a whole number between 1 and {max} \
+             (default {default})"
+        )),
     }
 }
 
@@ -112,21 +138,24 @@ mod tests {
     }
 
     #[test]
-    fn defaults_match_owasp_and_the_original_lifetime() {
+    fn defaults_are_owasps_iterations_and_short_access_tokens() {
         let config = Config::from_vars(vars(&[])).unwrap();
         assert_eq!(config.password_iterations, 600_000);
-        assert_eq!(config.token_lifetime_seconds, 8 * 24 * 3600);
+        assert_eq!(config.access_token_seconds, 30 * 60);
+        assert_eq!(config.refresh_token_seconds, 30 * 24 * 3600);
     }
 
     #[test]
     fn reads_overrides() {
         let config = Config::from_vars(vars(&[
             ("PASSWORD_ITERATIONS", "310000"),
-            ("ACCESS_TOKEN_EXPIRE_MINUTES", "30"),
+            ("ACCESS_TOKEN_EXPIRE_MINUTES", "11520"),
+            ("REFRESH_TOKEN_EXPIRE_DAYS", " 7 "),
         ]))
         .unwrap();
         assert_eq!(config.password_iterations, 310_000);
-        assert_eq!(config.token_lifetime_seconds, 1800);
+        assert_eq!(config.access_token_seconds, 8 * 24 * 3600);
+        assert_eq!(config.refresh_token_seconds, 7 * 24 * 3600);
     }
 
     #[test]
@@ -136,6 +165,8 @@ mod tests {
             ("PASSWORD_ITERATIONS", "10"),
             ("ACCESS_TOKEN_EXPIRE_MINUTES", "0"),
             ("ACCESS_TOKEN_EXPIRE_MINUTES", "-5"),
+            ("REFRESH_TOKEN_EXPIRE_DAYS", "366"),
+            ("REFRESH_TOKEN_EXPIRE_DAYS", "1.5"),
         ] {
             let error = Config::from_vars(vars(&[(name, value)])).unwrap_err();
             assert!(error.contains(name), "{error}");

@@ -117,7 +117,11 @@ describe('POST /api/v1/auth/login', () => {
     const claims = decodeClaims(res.body.access_token);
     assert.equal(claims.type, 'access_token');
     assert.equal(claims.sub, String(user.id));
-    assert.equal(claims.exp - claims.iat, 8 * 24 * 3600, 'the original 8-day lifetime');
+    assert.equal(claims.exp - claims.iat, 30 * 60, 'short-lived, as wrangler.toml configures');
+    assert.equal(res.body.expires_in, 30 * 60);
+    assert.equal(claims.ver, 0);
+    assert.match(res.body.refresh_token, /^[A-Za-z0-9_-]{43}$/);
+    assert.deepEqual(Object.keys(res.body).sort(), ['access_token', 'expires_in', 'refresh_token', 'token_type']);
     assert.ok(Math.abs(claims.iat - nowSeconds()) < 120);
     const header = JSON.parse(Buffer.from(res.body.access_token.split('.')[0], 'base64url'));
     assert.equal(header.alg, 'HS256');

@@ -1,4 +1,5 @@
-//! `/api/v1/auth`: signup, login (OAuth2 password form) and me.
+//! `/api/v1/auth`: signup, login (OAuth2 password form), refresh, logout, password change,
+//! and the caller's own account.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -7,23 +8,75 @@ use worker::{Request, Response};
 use super::body::{json_text, login_form};
 use super::current_user::CurrentUser;
 use super::docs::{Detail, ValidationErrors};
-use super::{now, App};
+use super::{no_content, now, App};
+use crate::domain::account::{
+    refresh_token_from_json, PasswordChange, PasswordChangeRequest, RefreshRequest,
+};
 use crate::domain::login::LoginRequest;
 use crate::domain::user::SignupRequest;
 use crate::domain::{NewUser, Password, User};
 use crate::error::{json_response, ApiError, Result};
-use crate::security::{hash_password, issue_access_token, throttle, verify_password, Verified};
-use crate::store::{login_failures, users};
+use crate::security::{
+    hash_password, issue_access_token, new_session_id, refresh_token_hash, throttle,
+    verify_password, RefreshToken, Subject, Verified,
+};
+use crate::store::{login_failures, sessions, users};
 
 const EMAIL_TAKEN: &str = "The user with this email already exists in the system";
 const BAD_LOGIN: &str = "Incorrect username or password";
+const INACTIVE: &str = "Inactive user";
+const BAD_REFRESH_TOKEN: &str = "Invalid or expired refresh token";
+const BAD_PASSWORD: &str = "Incorrect password";
+const SAME_PASSWORD: &str = "New password cannot be the same as the current one";
+pub const SUPERUSER_SELF_DELETE: &str = "Super users are not allowed to delete themselves";
 
-/// The login answer, as the original's: a bearer token.
+/// The login answer: the original's bearer token, plus a refresh token and the access
+/// token's lifetime. A client that reads only the first two keeps working.
 #[derive(Serialize, ToSchema)]
 pub struct Token {
+    /// Short-lived (`ACCESS_TOKEN_EXPIRE_MINUTES`, default 30 minutes).
     pub access_token: String,
     /// Always `bearer`.
     pub token_type: &'static str,
+    /// Single use: `POST /api/v1/auth/refresh` exchanges it for a new pair. Presenting it a
+    /// second time ends the session it belongs to.
+    pub refresh_token: String,
+    /// Seconds until `access_token` expires.
+    pub expires_in: i64,
+}
+
+impl Token {
+    fn pair(app: &App<'_>, subject: Subject, refresh: RefreshToken, now: i64) -> Result<Token> {
+        let lifetime = app.config()?.access_token_seconds;
+        Ok(Token {
+            access_token: issue_access_token(&app.jwt_secret()?, subject, now, lifetime),
+            token_type: "bearer",
+            refresh_token: refresh.token,
+            expires_in: lifetime,
+        })
+    }
+
+    /// Starts a session for `subject`: a new refresh token family, and an access token.
+    async fn start_session(app: &App<'_>, subject: Subject, now: i64) -> Result<Token> {
+        let refresh = new_refresh_token()?;
+        let session_id =
+            new_session_id().map_err(|e| ApiError::internal("session id", e))?;
+        let expires_at = now + app.config()?.refresh_token_seconds;
+        sessions::start(
+            &app.db()?,
+            subject.user_id,
+            &session_id,
+            &refresh.hash,
+            now,
+            expires_at,
+        )
+        .await?;
+        Token::pair(app, subject, refresh, now)
+    }
+}
+
+fn new_refresh_token() -> Result<RefreshToken> {
+    RefreshToken::generate().map_err(|e| ApiError::internal("refresh token", e))
 }
 
 /// Create a new user without the need to be logged in.
@@ -61,7 +114,8 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
     )),
     responses(
         (status = 200, description = "Logged in", body = Token),
-        (status = 400, description = "Incorrect username or password", body = Detail),
+        (status = 400, description = "Incorrect username or password, or inactive user",
+         body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
         (status = 422, description = "Validation error", body = ValidationErrors),
         (status = 429, description = "Too many failed logins; see Retry-After", body = Detail,
@@ -71,7 +125,8 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
 pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     let form = login_form(&mut req).await?;
     let config = app.config()?;
-    let secret = app.jwt_secret()?;
+    // A deployment without a usable secret fails before anyone's password is checked.
+    app.jwt_secret()?;
     let db = app.db()?;
     let now = now();
     let keys = throttle::keys(&form.username, &client_ip(&req));
@@ -80,29 +135,31 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
         return Err(ApiError::TooManyRequests(seconds));
     }
     let found = users::find_credentials(&db, &form.username).await?;
-    let stored = found.as_ref().map(|(_, hash)| hash.as_str());
+    let stored = found.as_ref().map(|found| found.hashed_password.as_str());
     let password = Password::normalise(&form.password);
     let verified = verify_password(password.expose(), stored, config.password_iterations);
-    let (Verified::Yes { needs_rehash }, Some((user, old_hash))) = (verified, found) else {
+    let (Verified::Yes { needs_rehash }, Some(found)) = (verified, found) else {
         login_failures::record(&db, &keys, now).await?;
         return Err(ApiError::BadRequest(BAD_LOGIN.into()));
     };
+    // Said only to someone who knows the password.
+    if !found.user.is_active {
+        return Err(ApiError::BadRequest(INACTIVE.into()));
+    }
+    let user_id = found.user.user.id;
     if failures.iter().any(|f| !f.is_ip) {
         login_failures::clear(&db, &keys[1]).await?;
     }
     if needs_rehash {
         let new_hash = hash_password(password.expose(), config.password_iterations)
             .map_err(|e| ApiError::internal("rehash", e))?;
-        users::upgrade_password_hash(&db, user.id, &old_hash, &new_hash).await?;
+        users::upgrade_password_hash(&db, user_id, &found.hashed_password, &new_hash).await?;
     }
-    let token = issue_access_token(&secret, user.id, now, config.token_lifetime_seconds);
-    Ok(json_response(
-        200,
-        &Token {
-            access_token: token,
-            token_type: "bearer",
-        },
-    ))
+    let subject = Subject {
+        user_id,
+        token_version: found.token_version,
+    };
+    Ok(json_response(200, &Token::start_session(app, subject, now).await?))
 }
 
 /// The client's address as Cloudflare's edge reports it; it cannot be set by the client.
@@ -127,4 +184,133 @@ fn client_ip(req: &Request) -> String {
 pub async fn me(req: Request, app: &App<'_>) -> Result<Response> {
     let CurrentUser(user) = CurrentUser::authenticate(&req, app).await?;
     Ok(json_response(200, &user))
+}
+
+/// Exchange a refresh token for a new access token and refresh token.
+///
+/// Each refresh token works once. Presenting one that was already used (someone holds a
+/// copy, or two requests raced) ends its session: every token of that login stops working,
+/// and the user logs in again.
+#[utoipa::path(
+    post, path = "/api/v1/auth/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair; the refresh token sent is used up", body = Token),
+        (status = 401, description = "Unknown, expired, used or revoked refresh token, or an \
+         inactive user", body = Detail),
+        (status = 413, description = "Body over 64 KiB", body = Detail),
+        (status = 415, description = "Not JSON", body = Detail),
+        (status = 422, description = "Validation error", body = ValidationErrors),
+    )
+)]
+pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
+    let presented = refresh_token_from_json(&json_text(&mut req).await?)?;
+    let old_hash =
+        refresh_token_hash(&presented).ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?;
+    let config = app.config()?;
+    app.jwt_secret()?;
+    let now = now();
+    let refresh = new_refresh_token()?;
+    let expires_at = now + config.refresh_token_seconds;
+    let subject = sessions::rotate(&app.db()?, &old_hash, &refresh.hash, now, expires_at)
+        .await?
+        .ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?;
+    Ok(json_response(200, &Token::pair(app, subject, refresh, now)?))
+}
+
+/// Log out: end the session of a refresh token, so that neither it nor any token refreshed
+/// from it works again. The access tokens already issued live until they expire.
+///
+/// Answers 204 whether or not the token was known (as RFC 7009 revocation does).
+#[utoipa::path(
+    post, path = "/api/v1/auth/logout", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "The session is over"),
+        (status = 413, description = "Body over 64 KiB", body = Detail),
+        (status = 415, description = "Not JSON", body = Detail),
+        (status = 422, description = "Validation error", body = ValidationErrors),
+    )
+)]
+pub async fn logout(mut req: Request, app: &App<'_>) -> Result<Response> {
+    let presented = refresh_token_from_json(&json_text(&mut req).await?)?;
+    if let Some(hash) = refresh_token_hash(&presented) {
+        sessions::revoke(&app.db()?, &hash, now()).await?;
+    }
+    no_content()
+}
+
+/// Change the caller's password; the current one is required.
+///
+/// Every token of the caller stops working at once, in every session, this one included;
+/// the answer carries a new pair for this client. Wrong current passwords count as failed
+/// logins (429 when there are too many).
+#[utoipa::path(
+    post, path = "/api/v1/auth/password", tag = "auth",
+    security(("OAuth2PasswordBearer" = [])),
+    request_body = PasswordChangeRequest,
+    responses(
+        (status = 200, description = "Changed; a new pair", body = Token),
+        (status = 400, description = "Incorrect password, or the new one is the same", body = Detail),
+        (status = 401, description = "Not authenticated", body = Detail),
+        (status = 413, description = "Body over 64 KiB", body = Detail),
+        (status = 415, description = "Not JSON", body = Detail),
+        (status = 422, description = "Validation error", body = ValidationErrors),
+        (status = 429, description = "Too many wrong passwords; see Retry-After", body = Detail,
+         headers(("Retry-After" = i64, description = "Seconds to wait"))),
+    )
+)]
+pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response> {
+    let (user, old_hash) = CurrentUser::with_password_hash(&req, app).await?;
+    let change = PasswordChange::from_json(&json_text(&mut req).await?)?;
+    let config = app.config()?;
+    let db = app.db()?;
+    let now = now();
+    let keys = throttle::keys(&user.email, &client_ip(&req));
+    let failures = login_failures::live(&db, &keys, now).await?;
+    if let Some(seconds) = throttle::retry_after(&failures, now) {
+        return Err(ApiError::TooManyRequests(seconds));
+    }
+    let verified = verify_password(
+        change.current.expose(),
+        Some(&old_hash),
+        config.password_iterations,
+    );
+    if verified == Verified::No {
+        login_failures::record(&db, &keys, now).await?;
+        return Err(ApiError::BadRequest(BAD_PASSWORD.into()));
+    }
+    if change.new == change.current {
+        return Err(ApiError::BadRequest(SAME_PASSWORD.into()));
+    }
+    let new_hash = hash_password(change.new.expose(), config.password_iterations)
+        .map_err(|e| ApiError::internal("password change", e))?;
+    // `None`: another request changed it first, so the password checked is no longer current.
+    let token_version = users::change_password(&db, user.id, &old_hash, &new_hash, now)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest(BAD_PASSWORD.into()))?;
+    let subject = Subject {
+        user_id: user.id,
+        token_version,
+    };
+    Ok(json_response(200, &Token::start_session(app, subject, now).await?))
+}
+
+/// Delete the caller's account, with their recipes; every token of theirs stops working.
+#[utoipa::path(
+    delete, path = "/api/v1/auth/me", tag = "auth",
+    security(("OAuth2PasswordBearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not authenticated", body = Detail),
+        (status = 403, description = "Superusers cannot delete themselves", body = Detail),
+    )
+)]
+pub async fn delete_me(req: Request, app: &App<'_>) -> Result<Response> {
+    let CurrentUser(user) = CurrentUser::authenticate(&req, app).await?;
+    if user.is_superuser {
+        return Err(ApiError::Forbidden(SUPERUSER_SELF_DELETE));
+    }
+    users::delete(&app.db()?, user.id).await?;
+    no_content()
 }

@@ -8,7 +8,11 @@ use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use worker::Response;
 
-use super::{auth, pages, recipes};
+use super::{auth, pages, recipes, users};
+use crate::domain::account::{
+    ManagedUser, PasswordChangeRequest, PasswordResetRequest, RefreshRequest, UserList,
+    UserStatusRequest,
+};
 use crate::domain::login::LoginRequest;
 use crate::domain::recipe::{NewRecipeRequest, RecipeUpdateRequest};
 use crate::domain::user::SignupRequest;
@@ -44,13 +48,22 @@ pub struct ValidationErrors {
         pages::home,
         auth::signup,
         auth::login,
+        auth::refresh,
+        auth::logout,
+        auth::change_password,
         auth::me,
+        auth::delete_me,
         recipes::search,
         recipes::mine,
         recipes::create,
         recipes::update,
         recipes::get,
         recipes::delete,
+        users::list,
+        users::get,
+        users::update,
+        users::delete,
+        users::reset_password,
     ),
     components(schemas(
         User,
@@ -60,6 +73,12 @@ pub struct ValidationErrors {
         NewRecipeRequest,
         RecipeUpdateRequest,
         auth::Token,
+        RefreshRequest,
+        PasswordChangeRequest,
+        PasswordResetRequest,
+        UserStatusRequest,
+        ManagedUser,
+        UserList,
         recipes::Results,
         Detail,
         ValidationErrors,
@@ -68,8 +87,9 @@ pub struct ValidationErrors {
     )),
     modifiers(&PasswordFlow),
     tags(
-        (name = "auth", description = "Sign up, log in, who am I"),
+        (name = "auth", description = "Sign up, log in, refresh, log out; one's own account"),
         (name = "recipes", description = "Read, search, submit and edit recipes"),
+        (name = "users", description = "User management, for superusers"),
         (name = "pages", description = "HTML pages"),
     )
 )]

@@ -9,6 +9,7 @@ mod headers;
 mod pages;
 mod recipes;
 pub mod routes;
+mod users;
 
 use worker::{D1Database, Env, Request, Response};
 
@@ -44,20 +45,30 @@ async fn route(req: Request, app: &App<'_>) -> Result<Response> {
             Unmatched::MethodNotAllowed(allowed) => ApiError::MethodNotAllowed(allowed.join(", ")),
         },
     )?;
-    let recipe_id = parameter.as_deref().unwrap_or_default();
+    // `{recipe_id}` or `{user_id}`, whichever the route has.
+    let id = parameter.as_deref().unwrap_or_default();
     match route {
         Route::Home => pages::home(app).await,
         Route::Docs => docs::page(),
         Route::OpenApi => docs::openapi_json(),
         Route::Signup => auth::signup(req, app).await,
         Route::Login => auth::login(req, app).await,
+        Route::Refresh => auth::refresh(req, app).await,
+        Route::Logout => auth::logout(req, app).await,
+        Route::ChangePassword => auth::change_password(req, app).await,
         Route::Me => auth::me(req, app).await,
+        Route::DeleteMe => auth::delete_me(req, app).await,
         Route::SearchRecipes => recipes::search(&req, app).await,
         Route::MyRecipes => recipes::mine(&req, app).await,
         Route::CreateRecipe => recipes::create(req, app).await,
         Route::UpdateRecipe => recipes::update(req, app).await,
-        Route::GetRecipe => recipes::get(recipe_id, app).await,
-        Route::DeleteRecipe => recipes::delete(&req, recipe_id, app).await,
+        Route::GetRecipe => recipes::get(id, app).await,
+        Route::DeleteRecipe => recipes::delete(&req, id, app).await,
+        Route::ListUsers => users::list(&req, app).await,
+        Route::GetUser => users::get(&req, id, app).await,
+        Route::UpdateUser => users::update(req, id, app).await,
+        Route::DeleteUser => users::delete(&req, id, app).await,
+        Route::ResetPassword => users::reset_password(req, id, app).await,
     }
 }
 
@@ -84,6 +95,13 @@ impl App<'_> {
             .d1("DB")
             .map_err(|e| ApiError::Misconfigured(format!("D1 binding DB is missing: {e}")))
     }
+}
+
+/// `204 No Content`.
+pub fn no_content() -> Result<Response> {
+    Response::empty()
+        .map(|r| r.with_status(204))
+        .map_err(|e| ApiError::internal("empty response", e))
 }
 
 /// Seconds since the epoch, from the Worker's clock (chrono has no clock on wasm32).

@@ -7,7 +7,7 @@ use worker::{Request, Response};
 use super::body::json_text;
 use super::current_user::{unknown_user, verified_subject, CurrentUser};
 use super::docs::{Detail, ValidationErrors};
-use super::App;
+use super::{no_content, App};
 use crate::domain::recipe::parse_recipe_id;
 use crate::domain::recipe::{NewRecipeRequest, RecipeUpdateRequest};
 use crate::domain::{NewRecipe, Recipe, RecipeUpdate, SearchQuery};
@@ -103,9 +103,9 @@ pub async fn create(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn mine(req: &Request, app: &App<'_>) -> Result<Response> {
-    // One statement checks the token's user still exists and reads their recipes.
-    let user_id = verified_subject(req, app)?;
-    let results = recipes::by_existing_submitter(&app.db()?, user_id)
+    // One statement checks the token's user may act and reads their recipes.
+    let subject = verified_subject(req, app)?;
+    let results = recipes::by_authenticated_submitter(&app.db()?, subject)
         .await?
         .ok_or_else(unknown_user)?;
     Ok(json_response(200, &Results { results }))
@@ -159,9 +159,7 @@ pub async fn delete(req: &Request, id: &str, app: &App<'_>) -> Result<Response> 
     let id = parse_recipe_id(id)?;
     let db = app.db()?;
     match recipes::delete(&db, id, user.id, user.is_superuser).await? {
-        Some(_) => Response::empty()
-            .map(|r| r.with_status(204))
-            .map_err(|e| ApiError::internal("empty response", e)),
+        Some(_) => no_content(),
         None if recipes::find(&db, id).await?.is_none() => Err(not_found(id)),
         None => Err(ApiError::Forbidden("You can only delete your recipes.")),
     }

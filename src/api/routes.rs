@@ -3,7 +3,8 @@
 
 use strum::{EnumIter, IntoEnumIterator};
 
-/// Every route. Where a literal path and `{recipe_id}` both fit, the literal one wins.
+/// Every route. Where a literal path and a parameter (`{recipe_id}`) both fit, the literal
+/// one wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter)]
 pub enum Route {
     Home,
@@ -11,13 +12,22 @@ pub enum Route {
     OpenApi,
     Signup,
     Login,
+    Refresh,
+    Logout,
+    ChangePassword,
     Me,
+    DeleteMe,
     SearchRecipes,
     MyRecipes,
     CreateRecipe,
     UpdateRecipe,
     GetRecipe,
     DeleteRecipe,
+    ListUsers,
+    GetUser,
+    UpdateUser,
+    DeleteUser,
+    ResetPassword,
 }
 
 /// Why no route answered a request.
@@ -31,20 +41,30 @@ pub enum Unmatched {
 impl Route {
     pub fn method(self) -> &'static str {
         match self {
-            Route::Signup | Route::Login | Route::CreateRecipe => "POST",
+            Route::Signup
+            | Route::Login
+            | Route::Refresh
+            | Route::Logout
+            | Route::ChangePassword
+            | Route::CreateRecipe
+            | Route::ResetPassword => "POST",
             Route::UpdateRecipe => "PUT",
-            Route::DeleteRecipe => "DELETE",
+            Route::UpdateUser => "PATCH",
+            Route::DeleteMe | Route::DeleteRecipe | Route::DeleteUser => "DELETE",
             Route::Home
             | Route::Docs
             | Route::OpenApi
             | Route::Me
             | Route::SearchRecipes
             | Route::MyRecipes
-            | Route::GetRecipe => "GET",
+            | Route::GetRecipe
+            | Route::ListUsers
+            | Route::GetUser => "GET",
         }
     }
 
-    /// The path as the OpenAPI document writes it; `{recipe_id}` is a path parameter.
+    /// The path as the OpenAPI document writes it; `{recipe_id}` and `{user_id}` are path
+    /// parameters.
     pub fn template(self) -> &'static str {
         match self {
             Route::Home => "/",
@@ -52,11 +72,17 @@ impl Route {
             Route::OpenApi => "/api/v1/openapi.json",
             Route::Signup => "/api/v1/auth/signup",
             Route::Login => "/api/v1/auth/login",
-            Route::Me => "/api/v1/auth/me",
+            Route::Refresh => "/api/v1/auth/refresh",
+            Route::Logout => "/api/v1/auth/logout",
+            Route::ChangePassword => "/api/v1/auth/password",
+            Route::Me | Route::DeleteMe => "/api/v1/auth/me",
             Route::SearchRecipes => "/api/v1/recipes/search",
             Route::MyRecipes => "/api/v1/recipes/my-recipes",
             Route::CreateRecipe | Route::UpdateRecipe => "/api/v1/recipes",
             Route::GetRecipe | Route::DeleteRecipe => "/api/v1/recipes/{recipe_id}",
+            Route::ListUsers => "/api/v1/users",
+            Route::GetUser | Route::UpdateUser | Route::DeleteUser => "/api/v1/users/{user_id}",
+            Route::ResetPassword => "/api/v1/users/{user_id}/password",
         }
     }
 
@@ -112,7 +138,10 @@ mod tests {
     #[test]
     fn resolves_every_route_from_its_own_template() {
         for route in Route::iter() {
-            let path = route.template().replace("{recipe_id}", "7");
+            let path = route
+                .template()
+                .replace("{recipe_id}", "7")
+                .replace("{user_id}", "8");
             let (found, _) = Route::resolve(route.method(), &path).unwrap();
             assert_eq!(found, route, "{path}");
         }
@@ -160,11 +189,27 @@ mod tests {
         );
         assert_eq!(
             Route::resolve("POST", "/api/v1/auth/me"),
-            Err(Unmatched::MethodNotAllowed(vec!["GET"]))
+            Err(Unmatched::MethodNotAllowed(vec!["GET", "DELETE"]))
         );
         assert_eq!(
             Route::resolve("PATCH", "/api/v1/recipes"),
             Err(Unmatched::MethodNotAllowed(vec!["POST", "PUT"]))
+        );
+    }
+
+    #[test]
+    fn user_routes_take_the_user_id() {
+        assert_eq!(
+            Route::resolve("PATCH", "/api/v1/users/12"),
+            Ok((Route::UpdateUser, Some("12".into())))
+        );
+        assert_eq!(
+            Route::resolve("POST", "/api/v1/users/12/password/"),
+            Ok((Route::ResetPassword, Some("12".into())))
+        );
+        assert_eq!(
+            Route::resolve("POST", "/api/v1/users"),
+            Err(Unmatched::MethodNotAllowed(vec!["GET"]))
         );
     }
 }

@@ -1,6 +1,7 @@
 //! Parsed request types. Handlers only ever hold these, so an unchecked string cannot reach
 //! the store. Pure Rust: no `worker` types, tested natively.
 
+pub mod account;
 pub mod email;
 pub mod login;
 pub mod password;

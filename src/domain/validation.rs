@@ -151,6 +151,25 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A boolean that must be present and not null: JSON `true` or `false` only.
+    pub fn required_bool(&mut self, name: &str) -> Option<bool> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => {
+                self.errors.push(FieldError::missing(name));
+                None
+            }
+            Some(Value::Bool(value)) => Some(*value),
+            Some(_) => {
+                self.errors.push(FieldError::body(
+                    name,
+                    "value could not be parsed to a boolean",
+                    "type_error.bool",
+                ));
+                None
+            }
+        }
+    }
+
     fn int(&mut self, name: &str, value: &Value) -> Option<i64> {
         let parsed = value.as_i64();
         if parsed.is_none() {
@@ -207,6 +226,54 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// An integer query parameter in `min..=max`, `default` when absent; a refusal is recorded
+/// in `errors` at `["query", name]` with pydantic's error types.
+pub fn query_int(
+    errors: &mut Vec<FieldError>,
+    name: &str,
+    value: Option<&str>,
+    default: i64,
+    (min, max): (i64, i64),
+) -> i64 {
+    let error = |msg: String, kind: &str| {
+        FieldError::new(vec![json!("query"), json!(name)], msg, kind)
+    };
+    match value.map(str::parse::<i64>) {
+        None => return default,
+        Some(Ok(n)) if (min..=max).contains(&n) => return n,
+        Some(Ok(n)) if n < min => errors.push(
+            error(
+                format!("ensure this value is greater than or equal to {min}"),
+                "value_error.number.not_ge",
+            )
+            .with_ctx(json!({ "limit_value": min })),
+        ),
+        Some(Ok(_)) => errors.push(
+            error(
+                format!("ensure this value is less than or equal to {max}"),
+                "value_error.number.not_le",
+            )
+            .with_ctx(json!({ "limit_value": max })),
+        ),
+        Some(Err(_)) => errors.push(error(
+            "value is not a valid integer".into(),
+            "type_error.integer",
+        )),
+    }
+    default
+}
+
+/// A path parameter that must be an integer (a record id).
+pub fn path_id(name: &str, segment: &str) -> Result<i64, Vec<FieldError>> {
+    segment.parse::<i64>().map_err(|_| {
+        vec![FieldError::new(
+            vec![json!("path"), json!(name)],
+            "value is not a valid integer",
+            "type_error.integer",
+        )]
+    })
+}
+
 /// Checks a free-text field's length in characters, as the original's `String(256)` columns.
 pub fn bounded_text(value: &str, max_chars: usize) -> Result<String, Invalid> {
     if value.chars().count() > max_chars {
@@ -246,6 +313,48 @@ mod tests {
         assert_eq!(errors[0].kind, "value_error.missing");
         assert_eq!(errors[1].loc, vec![json!("body"), json!("b")]);
         assert_eq!(errors[1].kind, "type_error.str");
+    }
+
+    #[test]
+    fn booleans_are_json_booleans_only() {
+        let object = json_object(r#"{"a": true, "b": "true", "c": 1}"#).unwrap();
+        let mut fields = Fields::new(&object);
+        assert_eq!(fields.required_bool("a"), Some(true));
+        assert_eq!(fields.required_bool("b"), None);
+        assert_eq!(fields.required_bool("c"), None);
+        assert_eq!(fields.required_bool("d"), None);
+        let kinds: Vec<_> = fields.finish().unwrap_err().into_iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            ["type_error.bool", "type_error.bool", "value_error.missing"]
+        );
+    }
+
+    #[test]
+    fn query_integers_are_bounded_and_located() {
+        let mut errors = Vec::new();
+        assert_eq!(query_int(&mut errors, "n", None, 10, (1, 100)), 10);
+        assert_eq!(query_int(&mut errors, "n", Some("100"), 10, (1, 100)), 100);
+        assert!(errors.is_empty());
+        for (value, kind) in [
+            ("0", "value_error.number.not_ge"),
+            ("101", "value_error.number.not_le"),
+            ("1e2", "type_error.integer"),
+            ("", "type_error.integer"),
+        ] {
+            let mut errors = Vec::new();
+            query_int(&mut errors, "n", Some(value), 10, (1, 100));
+            assert_eq!(errors.len(), 1, "{value:?}");
+            assert_eq!(errors[0].kind, kind, "{value:?}");
+            assert_eq!(errors[0].loc, vec![json!("query"), json!("n")]);
+        }
+    }
+
+    #[test]
+    fn path_ids_are_integers() {
+        assert_eq!(path_id("user_id", "42"), Ok(42));
+        let errors = path_id("user_id", "me").unwrap_err();
+        assert_eq!(errors[0].loc, vec![json!("path"), json!("user_id")]);
     }
 
     #[test]

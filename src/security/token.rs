@@ -1,4 +1,5 @@
-//! HS256 access tokens with the original's claims: `type`, `sub`, `iat`, `exp`.
+//! HS256 access tokens with the original's claims, `type`, `sub`, `iat` and `exp`, plus
+//! `ver`: the user's token version when it was issued.
 
 use chrono::{DateTime, Duration, Utc};
 use jwt_compact::alg::Hs256;
@@ -18,6 +19,17 @@ struct AccessClaims {
     #[serde(rename = "type")]
     token_type: String,
     sub: String,
+    /// Missing in tokens of the original's shape, which count as version 0.
+    #[serde(default)]
+    ver: i64,
+}
+
+/// Who a verified token speaks for. The token is only good while the user's stored
+/// `token_version` is still `token_version`: the caller checks that against the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subject {
+    pub user_id: i64,
+    pub token_version: i64,
 }
 
 /// Why a token was refused. The client always sees the same 401; this is for tests and logs.
@@ -36,17 +48,18 @@ fn at(unix_seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(unix_seconds, 0).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-/// Signs an access token for `user_id`, valid for `lifetime_seconds` from `now`.
+/// Signs an access token for `subject`, valid for `lifetime_seconds` from `now`.
 /// The clock is the caller's: on wasm the time comes from the Worker, not from chrono.
 pub fn issue_access_token(
     secret: &JwtSecret,
-    user_id: i64,
+    subject: Subject,
     now: i64,
     lifetime_seconds: i64,
 ) -> String {
     let mut claims = Claims::new(AccessClaims {
         token_type: ACCESS_TOKEN_TYPE.into(),
-        sub: user_id.to_string(),
+        sub: subject.user_id.to_string(),
+        ver: subject.token_version,
     });
     claims.issued_at = Some(at(now));
     claims.expiration = Some(at(now.saturating_add(lifetime_seconds)));
@@ -59,10 +72,14 @@ pub fn issue_access_token(
         .expect("serialising fixed claims cannot fail")
 }
 
-/// Verifies an access token and returns the user id it was issued to. Pins HS256, requires
-/// `exp`, rejects an `iat` in the future and any `type` but `access_token`. Whether the user
-/// still exists is the caller's to check.
-pub fn verify_access_token(secret: &JwtSecret, token: &str, now: i64) -> Result<i64, TokenError> {
+/// Verifies an access token and returns whom it was issued to. Pins HS256, requires `exp`,
+/// rejects an `iat` in the future and any `type` but `access_token`. Whether the user still
+/// exists, is active and has this token version is the caller's to check.
+pub fn verify_access_token(
+    secret: &JwtSecret,
+    token: &str,
+    now: i64,
+) -> Result<Subject, TokenError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(TokenError::Malformed);
     }
@@ -87,7 +104,10 @@ pub fn verify_access_token(secret: &JwtSecret, token: &str, now: i64) -> Result<
     if claims.custom.token_type != ACCESS_TOKEN_TYPE {
         return Err(TokenError::WrongType);
     }
-    parse_subject(&claims.custom.sub)
+    Ok(Subject {
+        user_id: parse_subject(&claims.custom.sub)?,
+        token_version: claims.custom.ver,
+    })
 }
 
 /// `sub` is the user id as a canonical decimal string ("5", not "05" or " 5").
@@ -135,20 +155,30 @@ mod tests {
 
     const KEY: &[u8] = b"an-hs256-test-secret-of-at-least-32-bytes";
 
-    #[test]
-    fn an_issued_token_verifies_to_its_user_id() {
-        let token = issue_access_token(&secret(), 42, NOW, 8 * DAY);
-        assert_eq!(verify_access_token(&secret(), &token, NOW + 60), Ok(42));
+    fn subject(user_id: i64, token_version: i64) -> Subject {
+        Subject {
+            user_id,
+            token_version,
+        }
     }
 
     #[test]
-    fn carries_the_original_claims() {
-        let token = issue_access_token(&secret(), 5, NOW, 8 * DAY);
+    fn an_issued_token_verifies_to_its_subject() {
+        let token = issue_access_token(&secret(), subject(42, 3), NOW, 8 * DAY);
+        assert_eq!(
+            verify_access_token(&secret(), &token, NOW + 60),
+            Ok(subject(42, 3))
+        );
+    }
+
+    #[test]
+    fn carries_the_original_claims_and_the_token_version() {
+        let token = issue_access_token(&secret(), subject(5, 2), NOW, 8 * DAY);
         let payload = token.split('.').nth(1).unwrap();
         let claims: Value = serde_json::from_slice(&B64.decode(payload).unwrap()).unwrap();
         assert_eq!(
             claims,
-            json!({"type": "access_token", "sub": "5", "iat": NOW, "exp": NOW + 8 * DAY})
+            json!({"type": "access_token", "sub": "5", "ver": 2, "iat": NOW, "exp": NOW + 8 * DAY})
         );
         let header: Value =
             serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
@@ -156,9 +186,12 @@ mod tests {
     }
 
     #[test]
-    fn a_hand_forged_token_with_the_right_key_verifies() {
+    fn a_token_of_the_originals_shape_is_version_zero() {
         let token = forge(json!({"alg": "HS256", "typ": "JWT"}), good_claims(), KEY);
-        assert_eq!(verify_access_token(&secret(), &token, NOW), Ok(7));
+        assert_eq!(
+            verify_access_token(&secret(), &token, NOW),
+            Ok(subject(7, 0))
+        );
     }
 
     #[test]
@@ -271,10 +304,10 @@ mod tests {
 
     #[test]
     fn expiry_allows_only_the_leeway() {
-        let token = issue_access_token(&secret(), 1, NOW, 100);
+        let token = issue_access_token(&secret(), subject(1, 0), NOW, 100);
         assert_eq!(
             verify_access_token(&secret(), &token, NOW + 100 + LEEWAY_SECONDS),
-            Ok(1)
+            Ok(subject(1, 0))
         );
         assert_eq!(
             verify_access_token(&secret(), &token, NOW + 101 + LEEWAY_SECONDS),

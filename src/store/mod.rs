@@ -2,9 +2,12 @@
 
 pub mod login_failures;
 pub mod recipes;
+pub mod sessions;
 pub mod users;
 
+use serde::de::DeserializeOwned;
 use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, D1Result};
 
 use crate::error::ApiError;
 
@@ -25,4 +28,19 @@ fn is_unique_violation(error: &worker::Error) -> bool {
 
 fn d1_error(context: &'static str) -> impl FnOnce(worker::Error) -> ApiError {
     move |error| ApiError::internal(context, error)
+}
+
+/// A prepared statement with its arguments bound.
+fn statement(
+    db: &D1Database,
+    sql: &str,
+    args: &[JsValue],
+    context: &'static str,
+) -> Result<D1PreparedStatement, ApiError> {
+    db.prepare(sql).bind(args).map_err(d1_error(context))
+}
+
+/// The rows of one statement's result, as in a batch.
+fn rows<T: DeserializeOwned>(result: &D1Result, context: &'static str) -> Result<Vec<T>, ApiError> {
+    result.results::<T>().map_err(d1_error(context))
 }

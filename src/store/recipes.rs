@@ -4,9 +4,10 @@ use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 
-use super::{d1_error, int, text_or_null};
+use super::{d1_error, int, text_or_null, users};
 use crate::domain::{NewRecipe, Recipe, RecipeUpdate, SearchQuery};
 use crate::error::Result;
+use crate::security::Subject;
 
 const RECIPE_COLUMNS: &str = "id, label, source, url, submitter_id";
 
@@ -88,11 +89,12 @@ pub async fn latest(db: &D1Database, limit: u32) -> Result<Vec<Recipe>> {
     many(db, &sql, &[int(limit.into())], "listing latest recipes").await
 }
 
-/// A user's recipes, or `None` when the user does not exist: one statement (a user without
-/// recipes is one row of NULLs from the outer join).
-pub async fn by_existing_submitter(
+/// The recipes of the user a token speaks for, or `None` when that user may not act (see
+/// [`users::AUTHENTICATED`]): one statement (a user without recipes is one row of NULLs from
+/// the outer join).
+pub async fn by_authenticated_submitter(
     db: &D1Database,
-    submitter_id: i64,
+    subject: Subject,
 ) -> Result<Option<Vec<Recipe>>> {
     #[derive(Deserialize)]
     struct JoinedRow {
@@ -104,11 +106,13 @@ pub async fn by_existing_submitter(
     }
     let context = "listing a user's recipes";
     let rows = db
-        .prepare(
-            "SELECT r.id, r.label, r.source, r.url, r.submitter_id FROM users u \
-             LEFT JOIN recipes r ON r.submitter_id = u.id WHERE u.id = ?1 ORDER BY r.id",
-        )
-        .bind(&[int(submitter_id)])
+        .prepare(format!(
+            "SELECT r.id, r.label, r.source, r.url, r.submitter_id \
+             FROM (SELECT id FROM users WHERE {AUTHENTICATED}) u \
+             LEFT JOIN recipes r ON r.submitter_id = u.id ORDER BY r.id",
+            AUTHENTICATED = users::AUTHENTICATED
+        ))
+        .bind(&[int(subject.user_id), int(subject.token_version)])
         .map_err(d1_error(context))?
         .all()
         .await

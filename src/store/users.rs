@@ -1,13 +1,16 @@
 //! The `users` table.
 
 use serde::Deserialize;
-use worker::D1Database;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
 
-use super::{d1_error, int, is_unique_violation, text_or_null};
+use super::{d1_error, int, is_unique_violation, rows, sessions, statement, text_or_null};
+use crate::domain::account::{ManagedUser, Page, UserList};
 use crate::domain::{NewUser, User};
 use crate::error::Result;
+use crate::security::Subject;
 
-const USER_COLUMNS: &str = "id, first_name, surname, email, is_superuser";
+const USER_COLUMNS: &str = "id, first_name, surname, email, is_superuser, is_active";
 
 #[derive(Deserialize)]
 struct UserRow {
@@ -17,21 +20,63 @@ struct UserRow {
     email: String,
     // SQLite has no boolean: 0 or 1.
     is_superuser: i64,
+    is_active: i64,
     /// Selected only where a password is checked.
     #[serde(default)]
     hashed_password: Option<String>,
+    /// Selected only where a token is issued.
+    #[serde(default)]
+    token_version: i64,
+}
+
+impl From<UserRow> for ManagedUser {
+    fn from(row: UserRow) -> ManagedUser {
+        ManagedUser {
+            user: User {
+                id: row.id,
+                first_name: row.first_name,
+                surname: row.surname,
+                email: row.email,
+                is_superuser: row.is_superuser != 0,
+            },
+            is_active: row.is_active != 0,
+        }
+    }
 }
 
 impl From<UserRow> for User {
     fn from(row: UserRow) -> User {
-        User {
-            id: row.id,
-            first_name: row.first_name,
-            surname: row.surname,
-            email: row.email,
-            is_superuser: row.is_superuser != 0,
+        ManagedUser::from(row).user
+    }
+}
+
+/// What login needs to know of a user.
+pub struct Credentials {
+    pub user: ManagedUser,
+    pub hashed_password: String,
+    pub token_version: i64,
+}
+
+impl From<UserRow> for Credentials {
+    fn from(mut row: UserRow) -> Credentials {
+        Credentials {
+            hashed_password: row.hashed_password.take().unwrap_or_default(),
+            token_version: row.token_version,
+            user: row.into(),
         }
     }
+}
+
+async fn first(
+    db: &D1Database,
+    sql: &str,
+    args: &[JsValue],
+    context: &'static str,
+) -> Result<Option<UserRow>> {
+    statement(db, sql, args, context)?
+        .first::<UserRow>(None)
+        .await
+        .map_err(d1_error(context))
 }
 
 /// Inserts a user; `None` when the email is taken (the schema decides, case-insensitively).
@@ -40,60 +85,180 @@ pub async fn insert(
     user: &NewUser,
     hashed_password: &str,
 ) -> Result<Option<User>> {
-    let statement = db
-        .prepare(format!(
-            "INSERT INTO users (first_name, surname, email, hashed_password) \
-             VALUES (?1, ?2, ?3, ?4) RETURNING {USER_COLUMNS}"
-        ))
-        .bind(&[
-            text_or_null(user.first_name.as_deref()),
-            text_or_null(user.surname.as_deref()),
-            user.email.as_str().into(),
-            hashed_password.into(),
-        ])
-        .map_err(d1_error("binding user insert"))?;
-    match statement.first::<UserRow>(None).await {
+    let sql = format!(
+        "INSERT INTO users (first_name, surname, email, hashed_password) \
+         VALUES (?1, ?2, ?3, ?4) RETURNING {USER_COLUMNS}"
+    );
+    let args = [
+        text_or_null(user.first_name.as_deref()),
+        text_or_null(user.surname.as_deref()),
+        user.email.as_str().into(),
+        hashed_password.into(),
+    ];
+    match statement(db, &sql, &args, "binding user insert")?
+        .first::<UserRow>(None)
+        .await
+    {
         Ok(row) => Ok(row.map(User::from)),
         Err(error) if is_unique_violation(&error) => Ok(None),
         Err(error) => Err(d1_error("inserting user")(error)),
     }
 }
 
-/// The user with this email (any ASCII case) and their password hash.
-pub async fn find_credentials(db: &D1Database, email: &str) -> Result<Option<(User, String)>> {
-    let row = db
-        .prepare(format!(
-            "SELECT {USER_COLUMNS}, hashed_password FROM users WHERE email = ?1"
-        ))
-        .bind(&[email.into()])
-        .map_err(d1_error("binding credentials lookup"))?
-        .first::<UserRow>(None)
-        .await
-        .map_err(d1_error("looking up credentials"))?;
-    Ok(row.map(|mut row| {
-        let hash = row.hashed_password.take().unwrap_or_default();
-        (row.into(), hash)
+/// The user with this email (any ASCII case), their password hash and token version.
+pub async fn find_credentials(db: &D1Database, email: &str) -> Result<Option<Credentials>> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, hashed_password, token_version FROM users WHERE email = ?1"
+    );
+    let row = first(db, &sql, &[email.into()], "looking up credentials").await?;
+    Ok(row.map(Credentials::from))
+}
+
+/// The `WHERE` condition under which a token's subject (`?1` the id, `?2` the token version)
+/// is a user who may act: they exist, are active, and the token is of their current version.
+pub const AUTHENTICATED: &str = "id = ?1 AND is_active = 1 AND token_version = ?2";
+
+/// The user a verified token speaks for, if it still may (see [`AUTHENTICATED`]), and their
+/// password hash.
+pub async fn find_authenticated(
+    db: &D1Database,
+    subject: Subject,
+) -> Result<Option<(User, String)>> {
+    let sql = format!("SELECT {USER_COLUMNS}, hashed_password FROM users WHERE {AUTHENTICATED}");
+    let args = [int(subject.user_id), int(subject.token_version)];
+    let row = first(db, &sql, &args, "looking up the token's user").await?;
+    Ok(row.map(|row| {
+        let credentials = Credentials::from(row);
+        (credentials.user.user, credentials.hashed_password)
     }))
 }
 
-pub async fn find_by_id(db: &D1Database, id: i64) -> Result<Option<User>> {
-    let row = db
-        .prepare(format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
-        .bind(&[int(id)])
-        .map_err(d1_error("binding user lookup"))?
-        .first::<UserRow>(None)
+pub async fn find(db: &D1Database, id: i64) -> Result<Option<ManagedUser>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
+    let row = first(db, &sql, &[int(id)], "looking up user").await?;
+    Ok(row.map(ManagedUser::from))
+}
+
+/// A page of users by id, and how many there are: one batch, one snapshot.
+pub async fn list(db: &D1Database, page: Page) -> Result<UserList> {
+    #[derive(Deserialize)]
+    struct Count {
+        count: i64,
+    }
+    let context = "listing users";
+    let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id LIMIT ?1 OFFSET ?2");
+    let results = db
+        .batch(vec![
+            statement(db, "SELECT count(*) AS count FROM users", &[], context)?,
+            statement(db, &sql, &[int(page.limit), int(page.skip)], context)?,
+        ])
         .await
-        .map_err(d1_error("looking up user"))?;
-    Ok(row.map(User::from))
+        .map_err(d1_error(context))?;
+    let count = rows::<Count>(&results[0], context)?
+        .first()
+        .map_or(0, |c| c.count);
+    let data = rows::<UserRow>(&results[1], context)?
+        .into_iter()
+        .map(ManagedUser::from)
+        .collect();
+    Ok(UserList { data, count })
 }
 
 /// Replaces a hash with a stronger one, unless the password changed in the meantime.
 pub async fn upgrade_password_hash(db: &D1Database, id: i64, old: &str, new: &str) -> Result<()> {
-    db.prepare("UPDATE users SET hashed_password = ?1 WHERE id = ?2 AND hashed_password = ?3")
-        .bind(&[new.into(), int(id), old.into()])
-        .map_err(d1_error("binding hash upgrade"))?
+    let sql = "UPDATE users SET hashed_password = ?1 WHERE id = ?2 AND hashed_password = ?3";
+    statement(db, sql, &[new.into(), int(id), old.into()], "upgrading password hash")?
         .run()
         .await
         .map_err(d1_error("upgrading password hash"))?;
     Ok(())
+}
+
+/// Runs `update` (an `UPDATE users … RETURNING`) and revokes every session of user `id` in
+/// the same transaction; the updated user, or `None` when `update` changed no row.
+async fn update_and_end_sessions(
+    db: &D1Database,
+    update: D1PreparedStatement,
+    id: i64,
+    now: i64,
+    context: &'static str,
+) -> Result<Option<UserRow>> {
+    let results = db
+        .batch(vec![update, sessions::revoke_all(db, id, now)?])
+        .await
+        .map_err(d1_error(context))?;
+    Ok(rows::<UserRow>(&results[0], context)?.into_iter().next())
+}
+
+/// Sets a new password hash if the stored one is still `old`, raising the token version and
+/// ending every session: each token of the user stops working. The new token version, or
+/// `None` when the password changed in the meantime.
+pub async fn change_password(
+    db: &D1Database,
+    id: i64,
+    old: &str,
+    new: &str,
+    now: i64,
+) -> Result<Option<i64>> {
+    let context = "changing password";
+    let sql = format!(
+        "UPDATE users SET hashed_password = ?1, token_version = token_version + 1 \
+         WHERE id = ?2 AND hashed_password = ?3 RETURNING {USER_COLUMNS}, token_version"
+    );
+    let update = statement(db, &sql, &[new.into(), int(id), old.into()], context)?;
+    let row = update_and_end_sessions(db, update, id, now, context).await?;
+    Ok(row.map(|row| row.token_version))
+}
+
+/// A superuser's reset: like [`change_password`], whatever the old password was.
+pub async fn reset_password(
+    db: &D1Database,
+    id: i64,
+    new: &str,
+    now: i64,
+) -> Result<Option<ManagedUser>> {
+    let context = "resetting password";
+    let sql = format!(
+        "UPDATE users SET hashed_password = ?1, token_version = token_version + 1 \
+         WHERE id = ?2 RETURNING {USER_COLUMNS}"
+    );
+    let update = statement(db, &sql, &[new.into(), int(id)], context)?;
+    let row = update_and_end_sessions(db, update, id, now, context).await?;
+    Ok(row.map(ManagedUser::from))
+}
+
+/// Activates or deactivates a user. Deactivating also raises the token version and ends
+/// every session, so that reactivating later does not bring old tokens back.
+pub async fn set_active(
+    db: &D1Database,
+    id: i64,
+    active: bool,
+    now: i64,
+) -> Result<Option<ManagedUser>> {
+    let context = "changing a user's status";
+    let sql = format!(
+        "UPDATE users SET is_active = ?2, token_version = token_version + 1 - ?2 \
+         WHERE id = ?1 RETURNING {USER_COLUMNS}"
+    );
+    let update = statement(db, &sql, &[int(id), int(active.into())], context)?;
+    let row = if active {
+        update
+            .first::<UserRow>(None)
+            .await
+            .map_err(d1_error(context))?
+    } else {
+        update_and_end_sessions(db, update, id, now, context).await?
+    };
+    Ok(row.map(ManagedUser::from))
+}
+
+/// Deletes a user; their recipes, sessions and refresh tokens go with them (foreign keys
+/// cascade). `false` when there was no such user.
+pub async fn delete(db: &D1Database, id: i64) -> Result<bool> {
+    let context = "deleting user";
+    let row = statement(db, "DELETE FROM users WHERE id = ?1 RETURNING id", &[int(id)], context)?
+        .first::<serde_json::Value>(None)
+        .await
+        .map_err(d1_error(context))?;
+    Ok(row.is_some())
 }

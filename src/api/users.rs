@@ -1,0 +1,158 @@
+//! `/api/v1/users`: user management, for superusers only.
+
+use worker::{Request, Response};
+
+use super::auth::SUPERUSER_SELF_DELETE;
+use super::body::json_text;
+use super::current_user::CurrentUser;
+use super::docs::{Detail, ValidationErrors};
+use super::{no_content, now, App};
+use crate::domain::account::{
+    is_active_from_json, new_password_from_json, ManagedUser, Page, PasswordResetRequest,
+    UserList, UserStatusRequest,
+};
+use crate::domain::validation::path_id;
+use crate::error::{json_response, ApiError, Result};
+use crate::security::hash_password;
+use crate::store::users;
+
+const SUPERUSER_SELF_DEACTIVATE: &str = "Super users are not allowed to deactivate themselves";
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("The user with this id does not exist in the system".into())
+}
+
+fn user_id(segment: &str) -> Result<i64> {
+    Ok(path_id("user_id", segment)?)
+}
+
+/// List users by id, a page at a time.
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "users",
+    security(("OAuth2PasswordBearer" = [])),
+    params(
+        ("skip" = Option<i64>, Query, minimum = 0, description = "Users to skip (default 0)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100,
+         description = "At most this many (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "A page of users, and how many there are", body = UserList),
+        (status = 401, description = "Not authenticated", body = Detail),
+        (status = 403, description = "Not a superuser", body = Detail),
+        (status = 422, description = "Validation error", body = ValidationErrors),
+    )
+)]
+pub async fn list(req: &Request, app: &App<'_>) -> Result<Response> {
+    CurrentUser::superuser(req, app).await?;
+    let url = req
+        .url()
+        .map_err(|e| ApiError::internal("request url", e))?;
+    let pairs: Vec<_> = url.query_pairs().collect();
+    let page = Page::from_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
+    Ok(json_response(200, &users::list(&app.db()?, page).await?))
+}
+
+/// Read one user, with whether they are active.
+#[utoipa::path(
+    get, path = "/api/v1/users/{user_id}", tag = "users",
+    security(("OAuth2PasswordBearer" = [])),
+    params(("user_id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = ManagedUser),
+        (status = 401, description = "Not authenticated", body = Detail),
+        (status = 403, description = "Not a superuser", body = Detail),
+        (status = 404, description = "No such user", body = Detail),
+        (status = 422, description = "Not an integer", body = ValidationErrors),
+    )
+)]
+pub async fn get(req: &Request, id: &str, app: &App<'_>) -> Result<Response> {
+    CurrentUser::superuser(req, app).await?;
+    let user = users::find(&app.db()?, user_id(id)?)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(json_response(200, &user))
+}
+
+/// Activate or deactivate a user. A deactivated user cannot log in, and every token of
+/// theirs stops working at once (and stays dead if they are activated again).
+#[utoipa::path(
+    patch, path = "/api/v1/users/{user_id}", tag = "users",
+    security(("OAuth2PasswordBearer" = [])),
+    params(("user_id" = i64, Path, description = "The user's id")),
+    request_body = UserStatusRequest,
+    responses(
+        (status = 200, description = "The user as changed", body = ManagedUser),
+        (status = 401, description = "Not authenticated", body = Detail),
+        (status = 403, description = "Not a superuser, or deactivating oneself", body = Detail),
+        (status = 404, description = "No such user", body = Detail),
+        (status = 413, description = "Body over 64 KiB", body = Detail),
+        (status = 415, description = "Not JSON", body = Detail),
+        (status = 422, description = "Validation error", body = ValidationErrors),
+    )
+)]
+pub async fn update(mut req: Request, id: &str, app: &App<'_>) -> Result<Response> {
+    let CurrentUser(admin) = CurrentUser::superuser(&req, app).await?;
+    let id = user_id(id)?;
+    let active = is_active_from_json(&json_text(&mut req).await?)?;
+    if id == admin.id && !active {
+        return Err(ApiError::Forbidden(SUPERUSER_SELF_DEACTIVATE));
+    }
+    let user = users::set_active(&app.db()?, id, active, now())
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(json_response(200, &user))
+}
+
+/// Delete a user and their recipes; every token of theirs stops working.
+#[utoipa::path(
+    delete, path = "/api/v1/users/{user_id}", tag = "users",
+    security(("OAuth2PasswordBearer" = [])),
+    params(("user_id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not authenticated", body = Detail),
+        (status = 403, description = "Not a superuser, or deleting oneself", body = Detail),
+        (status = 404, description = "No such user", body = Detail),
+        (status = 422, description = "Not an integer", body = ValidationErrors),
+    )
+)]
+pub async fn delete(req: &Request, id: &str, app: &App<'_>) -> Result<Response> {
+    let CurrentUser(admin) = CurrentUser::superuser(req, app).await?;
+    let id = user_id(id)?;
+    if id == admin.id {
+        return Err(ApiError::Forbidden(SUPERUSER_SELF_DELETE));
+    }
+    if !users::delete(&app.db()?, id).await? {
+        return Err(not_found());
+    }
+    no_content()
+}
+
+/// Set a user's password without knowing the old one. Every token of theirs stops working
+/// at once; they log in with the new password.
+#[utoipa::path(
+    post, path = "/api/v1/users/{user_id}/password", tag = "users",
+    security(("OAuth2PasswordBearer" = [])),
+    params(("user_id" = i64, Path, description = "The user's id")),
+    request_body = PasswordResetRequest,
+    responses(
+        (status = 200, description = "Reset", body = ManagedUser),
+        (status = 401, description = "Not authenticated", body = Detail),
+        (status = 403, description = "Not a superuser", body = Detail),
+        (status = 404, description = "No such user", body = Detail),
+        (status = 413, description = "Body over 64 KiB", body = Detail),
+        (status = 415, description = "Not JSON", body = Detail),
+        (status = 422, description = "Validation error", body = ValidationErrors),
+    )
+)]
+pub async fn reset_password(mut req: Request, id: &str, app: &App<'_>) -> Result<Response> {
+    CurrentUser::superuser(&req, app).await?;
+    let id = user_id(id)?;
+    let password = new_password_from_json(&json_text(&mut req).await?)?;
+    let hash = hash_password(password.expose(), app.config()?.password_iterations)
+        .map_err(|e| ApiError::internal("password reset", e))?;
+    let user = users::reset_password(&app.db()?, id, &hash, now())
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(json_response(200, &user))
+}
