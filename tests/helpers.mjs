@@ -45,14 +45,24 @@ export function login(username, password = PASSWORD) {
   });
 }
 
-/** A fresh user and a token for them. */
+/** A fresh user, an access token and a refresh token for them. */
 export async function newUser(fields = {}) {
   const created = await signup(fields);
   if (created.status !== 201) throw new Error(`signup failed: ${JSON.stringify(created)}`);
   const session = await login(created.body.email, fields.password ?? PASSWORD);
   if (session.status !== 200) throw new Error(`login failed: ${JSON.stringify(session)}`);
-  return { user: created.body, token: session.body.access_token };
+  return { user: created.body, token: session.body.access_token, refresh: session.body.refresh_token };
 }
+
+export function refresh(refreshToken) {
+  return api('/api/v1/auth/refresh', { method: 'POST', json: { refresh_token: refreshToken } });
+}
+
+export function logout(refreshToken) {
+  return api('/api/v1/auth/logout', { method: 'POST', json: { refresh_token: refreshToken } });
+}
+
+export const me = (token) => api('/api/v1/auth/me', { token });
 
 const b64url = (value) => Buffer.from(value).toString('base64url');
 
@@ -96,6 +106,13 @@ export async function seedAgain() {
 }
 
 export const SUPERUSER = { email: 'admin@recipeapi.com', password: process.env.FIRST_SUPERUSER_PASSWORD };
+
+/** An access token of the seeded superuser. */
+export async function superuserToken() {
+  const res = await login(SUPERUSER.email, SUPERUSER.password);
+  if (res.status !== 200) throw new Error(`superuser login failed: ${JSON.stringify(res)}`);
+  return res.body.access_token;
+}
 
 /** A recipe body with a label unique to this run, so searches see only this test's rows. */
 export const recipeBody = (fields = {}) => ({
