@@ -5,11 +5,14 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+use recipe_api::domain::account::{
+    is_active_from_json, new_password_from_json, refresh_token_from_json, Page, PasswordChange,
+};
 use recipe_api::domain::recipe::parse_recipe_id;
 use recipe_api::domain::{
     Email, LoginForm, NewRecipe, NewUser, Password, RecipeUpdate, SearchQuery,
 };
-use recipe_api::security::{bearer_token, verify_access_token, JwtSecret};
+use recipe_api::security::{bearer_token, refresh_token_hash, verify_access_token, JwtSecret};
 
 /// Arbitrary JSON, nested a few levels, with the field names the parsers look for.
 fn json_value() -> impl Strategy<Value = Value> {
@@ -33,6 +36,10 @@ fn json_value() -> impl Strategy<Value = Value> {
                         Just("url".to_owned()),
                         Just("id".to_owned()),
                         Just("submitter_id".to_owned()),
+                        Just("refresh_token".to_owned()),
+                        Just("current_password".to_owned()),
+                        Just("new_password".to_owned()),
+                        Just("is_active".to_owned()),
                         ".{0,8}",
                     ],
                     inner
@@ -59,6 +66,10 @@ proptest! {
         if let Err(errors) = NewUser::from_json(&body) { assert_fastapi_errors(&errors) }
         if let Err(errors) = NewRecipe::from_json(&body) { assert_fastapi_errors(&errors) }
         if let Err(errors) = RecipeUpdate::from_json(&body) { assert_fastapi_errors(&errors) }
+        if let Err(errors) = refresh_token_from_json(&body) { assert_fastapi_errors(&errors) }
+        if let Err(errors) = PasswordChange::from_json(&body) { assert_fastapi_errors(&errors) }
+        if let Err(errors) = new_password_from_json(&body) { assert_fastapi_errors(&errors) }
+        if let Err(errors) = is_active_from_json(&body) { assert_fastapi_errors(&errors) }
     }
 
     #[test]
@@ -105,15 +116,23 @@ proptest! {
         let secret = JwtSecret::parse(Some("a-property-test-secret-of-32-bytes-or-more")).unwrap();
         prop_assert!(verify_access_token(&secret, &token, 1_700_000_000).is_err());
         let _ = bearer_token(Some(&header));
+        // A refresh token is only ever looked up by the hash of 43 base64url characters.
+        if refresh_token_hash(&token).is_some() {
+            prop_assert_eq!(token.len(), 43);
+        }
     }
 
     #[test]
     fn queries_and_path_ids_never_panic(
-        pairs in prop::collection::vec((prop_oneof![Just("keyword".to_owned()), Just("max_results".to_owned()), ".{0,5}"], ".{0,12}"), 0..4),
+        pairs in prop::collection::vec((prop_oneof![Just("keyword".to_owned()), Just("max_results".to_owned()), Just("skip".to_owned()), Just("limit".to_owned()), ".{0,5}"], ".{0,12}"), 0..4),
         id in ".{0,24}",
     ) {
         match SearchQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
             Ok(query) => prop_assert!((1..=100).contains(&query.max_results)),
+            Err(errors) => prop_assert!(errors.iter().all(|e| e.loc[0] == json!("query"))),
+        }
+        match Page::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+            Ok(page) => prop_assert!(page.skip >= 0 && (1..=100).contains(&page.limit)),
             Err(errors) => prop_assert!(errors.iter().all(|e| e.loc[0] == json!("query"))),
         }
         let _ = parse_recipe_id(&id);
