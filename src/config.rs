@@ -80,18 +80,21 @@ impl Config {
                 }
             },
         };
-        let access_token_seconds = 60 * whole_number(
-            &var,
-            "ACCESS_TOKEN_EXPIRE_MINUTES",
-            DEFAULT_ACCESS_TOKEN_MINUTES,
-            60 * 24 * 365,
-        )?;
-        let refresh_token_seconds = 24 * 3600 * whole_number(
-            &var,
-            "REFRESH_TOKEN_EXPIRE_DAYS",
-            DEFAULT_REFRESH_TOKEN_DAYS,
-            365,
-        )?;
+        let access_token_seconds = 60
+            * whole_number(
+                &var,
+                "ACCESS_TOKEN_EXPIRE_MINUTES",
+                DEFAULT_ACCESS_TOKEN_MINUTES,
+                60 * 24 * 365,
+            )?;
+        let refresh_token_seconds = 24
+            * 3600
+            * whole_number(
+                &var,
+                "REFRESH_TOKEN_EXPIRE_DAYS",
+                DEFAULT_REFRESH_TOKEN_DAYS,
+                365,
+            )?;
         Ok(Config {
             password_iterations,
             access_token_seconds,

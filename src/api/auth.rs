@@ -59,8 +59,7 @@ impl Token {
     /// Starts a session for `subject`: a new refresh token family, and an access token.
     async fn start_session(app: &App<'_>, subject: Subject, now: i64) -> Result<Token> {
         let refresh = new_refresh_token()?;
-        let session_id =
-            new_session_id().map_err(|e| ApiError::internal("session id", e))?;
+        let session_id = new_session_id().map_err(|e| ApiError::internal("session id", e))?;
         let expires_at = now + app.config()?.refresh_token_seconds;
         sessions::start(
             &app.db()?,
@@ -159,7 +158,10 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
         user_id,
         token_version: found.token_version,
     };
-    Ok(json_response(200, &Token::start_session(app, subject, now).await?))
+    Ok(json_response(
+        200,
+        &Token::start_session(app, subject, now).await?,
+    ))
 }
 
 /// The client's address as Cloudflare's edge reports it; it cannot be set by the client.
@@ -215,7 +217,10 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
     let subject = sessions::rotate(&app.db()?, &old_hash, &refresh.hash, now, expires_at)
         .await?
         .ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?;
-    Ok(json_response(200, &Token::pair(app, subject, refresh, now)?))
+    Ok(json_response(
+        200,
+        &Token::pair(app, subject, refresh, now)?,
+    ))
 }
 
 /// Log out: end the session of a refresh token, so that neither it nor any token refreshed
@@ -293,7 +298,10 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
         user_id: user.id,
         token_version,
     };
-    Ok(json_response(200, &Token::start_session(app, subject, now).await?))
+    Ok(json_response(
+        200,
+        &Token::start_session(app, subject, now).await?,
+    ))
 }
 
 /// Delete the caller's account, with their recipes; every token of theirs stops working.

@@ -8,8 +8,8 @@ use super::current_user::CurrentUser;
 use super::docs::{Detail, ValidationErrors};
 use super::{no_content, now, App};
 use crate::domain::account::{
-    is_active_from_json, new_password_from_json, ManagedUser, Page, PasswordResetRequest,
-    UserList, UserStatusRequest,
+    is_active_from_json, new_password_from_json, ManagedUser, Page, PasswordResetRequest, UserList,
+    UserStatusRequest,
 };
 use crate::domain::validation::path_id;
 use crate::error::{json_response, ApiError, Result};

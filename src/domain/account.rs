@@ -45,7 +45,9 @@ impl PasswordChange {
     pub fn from_json(body: &str) -> Result<PasswordChange, Vec<FieldError>> {
         let object = json_object(body)?;
         let mut fields = Fields::new(&object);
-        let current = fields.required_str("current_password").map(Password::normalise);
+        let current = fields
+            .required_str("current_password")
+            .map(Password::normalise);
         let new = fields.required_str("new_password");
         let new = fields.check("new_password", new, Password::parse);
         fields.finish()?;
@@ -159,7 +161,12 @@ mod tests {
             refresh_token_from_json(r#"{"refresh_token": "abc"}"#).unwrap(),
             "abc"
         );
-        for body in ["{}", r#"{"refresh_token": 5}"#, r#"{"refresh_token": null}"#, "[]"] {
+        for body in [
+            "{}",
+            r#"{"refresh_token": 5}"#,
+            r#"{"refresh_token": null}"#,
+            "[]",
+        ] {
             assert!(refresh_token_from_json(body).is_err(), "{body}");
         }
     }
@@ -188,7 +195,10 @@ mod tests {
     #[test]
     fn a_status_change_is_a_boolean() {
         assert_eq!(is_active_from_json(r#"{"is_active": false}"#), Ok(false));
-        assert_eq!(is_active_from_json(r#"{"is_active": true, "email": "x"}"#), Ok(true));
+        assert_eq!(
+            is_active_from_json(r#"{"is_active": true, "email": "x"}"#),
+            Ok(true)
+        );
         assert!(is_active_from_json(r#"{"is_active": "no"}"#).is_err());
         assert!(is_active_from_json("{}").is_err());
     }

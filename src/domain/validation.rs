@@ -235,9 +235,8 @@ pub fn query_int(
     default: i64,
     (min, max): (i64, i64),
 ) -> i64 {
-    let error = |msg: String, kind: &str| {
-        FieldError::new(vec![json!("query"), json!(name)], msg, kind)
-    };
+    let error =
+        |msg: String, kind: &str| FieldError::new(vec![json!("query"), json!(name)], msg, kind);
     match value.map(str::parse::<i64>) {
         None => return default,
         Some(Ok(n)) if (min..=max).contains(&n) => return n,
@@ -323,7 +322,12 @@ mod tests {
         assert_eq!(fields.required_bool("b"), None);
         assert_eq!(fields.required_bool("c"), None);
         assert_eq!(fields.required_bool("d"), None);
-        let kinds: Vec<_> = fields.finish().unwrap_err().into_iter().map(|e| e.kind).collect();
+        let kinds: Vec<_> = fields
+            .finish()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
         assert_eq!(
             kinds,
             ["type_error.bool", "type_error.bool", "value_error.missing"]

@@ -8,6 +8,6 @@ pub mod throttle;
 pub mod token;
 
 pub use password::{hash_password, verify_password, Verified};
-pub use secret::JwtSecret;
 pub use refresh::{new_session_id, refresh_token_hash, RefreshToken};
+pub use secret::JwtSecret;
 pub use token::{bearer_token, issue_access_token, verify_access_token, Subject, TokenError};

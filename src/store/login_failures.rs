@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use worker::D1Database;
 
-use super::{d1_error, int};
+use super::{d1_error, int, rows, statement};
 use crate::error::Result;
 use crate::security::throttle::{Failures, WINDOW_SECONDS};
 
@@ -16,23 +16,19 @@ struct Row {
 
 /// The live counters among `keys` (one statement).
 pub async fn live(db: &D1Database, keys: &[String; 2], now: i64) -> Result<Vec<Failures>> {
-    let rows = db
-        .prepare(
-            "SELECT key, failures, window_start FROM login_failures \
-             WHERE key IN (?1, ?2) AND window_start > ?3",
-        )
-        .bind(&[
-            keys[0].as_str().into(),
-            keys[1].as_str().into(),
-            int(now - WINDOW_SECONDS),
-        ])
-        .map_err(d1_error("binding login failure lookup"))?
+    let context = "reading login failures";
+    let sql = "SELECT key, failures, window_start FROM login_failures \
+               WHERE key IN (?1, ?2) AND window_start > ?3";
+    let args = [
+        keys[0].as_str().into(),
+        keys[1].as_str().into(),
+        int(now - WINDOW_SECONDS),
+    ];
+    let result = statement(db, sql, &args, context)?
         .all()
         .await
-        .map_err(d1_error("reading login failures"))?
-        .results::<Row>()
-        .map_err(d1_error("reading login failures"))?;
-    Ok(rows
+        .map_err(d1_error(context))?;
+    Ok(rows::<Row>(&result, context)?
         .into_iter()
         .map(|row| Failures {
             is_ip: row.key.starts_with("ip:"),
@@ -46,37 +42,40 @@ pub async fn live(db: &D1Database, keys: &[String; 2], now: i64) -> Result<Vec<F
 /// drops expired counters, in one batch (one round trip, one transaction).
 pub async fn record(db: &D1Database, keys: &[String; 2], now: i64) -> Result<()> {
     let expired = int(now - WINDOW_SECONDS);
+    let context = "recording login failure";
     let mut statements = Vec::new();
     for key in keys {
-        statements.push(
-            db.prepare(
-                "INSERT INTO login_failures (key, failures, window_start) VALUES (?1, 1, ?2) \
-                 ON CONFLICT (key) DO UPDATE SET \
-                 failures = CASE WHEN window_start <= ?3 THEN 1 ELSE failures + 1 END, \
-                 window_start = CASE WHEN window_start <= ?3 THEN ?2 ELSE window_start END",
-            )
-            .bind(&[key.as_str().into(), int(now), expired.clone()])
-            .map_err(d1_error("binding login failure"))?,
-        );
+        statements.push(statement(
+            db,
+            "INSERT INTO login_failures (key, failures, window_start) VALUES (?1, 1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET \
+             failures = CASE WHEN window_start <= ?3 THEN 1 ELSE failures + 1 END, \
+             window_start = CASE WHEN window_start <= ?3 THEN ?2 ELSE window_start END",
+            &[key.as_str().into(), int(now), expired.clone()],
+            context,
+        )?);
     }
-    statements.push(
-        db.prepare("DELETE FROM login_failures WHERE window_start <= ?1")
-            .bind(&[expired])
-            .map_err(d1_error("binding login failure cleanup"))?,
-    );
-    db.batch(statements)
-        .await
-        .map_err(d1_error("recording login failure"))?;
+    statements.push(statement(
+        db,
+        "DELETE FROM login_failures WHERE window_start <= ?1",
+        &[expired],
+        context,
+    )?);
+    db.batch(statements).await.map_err(d1_error(context))?;
     Ok(())
 }
 
 /// Forgets an account's failures from one IP after a successful login there.
 pub async fn clear(db: &D1Database, key: &str) -> Result<()> {
-    db.prepare("DELETE FROM login_failures WHERE key = ?1")
-        .bind(&[key.into()])
-        .map_err(d1_error("binding login failure reset"))?
-        .run()
-        .await
-        .map_err(d1_error("resetting login failures"))?;
+    let context = "resetting login failures";
+    statement(
+        db,
+        "DELETE FROM login_failures WHERE key = ?1",
+        &[key.into()],
+        context,
+    )?
+    .run()
+    .await
+    .map_err(d1_error(context))?;
     Ok(())
 }

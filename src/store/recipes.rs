@@ -4,7 +4,7 @@ use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 
-use super::{d1_error, int, text_or_null, users};
+use super::{d1_error, int, rows, statement, text_or_null, users};
 use crate::domain::{NewRecipe, Recipe, RecipeUpdate, SearchQuery};
 use crate::error::Result;
 use crate::security::Subject;
@@ -38,10 +38,7 @@ async fn one(
     args: &[JsValue],
     context: &'static str,
 ) -> Result<Option<Recipe>> {
-    let row = db
-        .prepare(sql)
-        .bind(args)
-        .map_err(d1_error(context))?
+    let row = statement(db, sql, args, context)?
         .first::<RecipeRow>(None)
         .await
         .map_err(d1_error(context))?;
@@ -54,16 +51,14 @@ async fn many(
     args: &[JsValue],
     context: &'static str,
 ) -> Result<Vec<Recipe>> {
-    let rows = db
-        .prepare(sql)
-        .bind(args)
-        .map_err(d1_error(context))?
+    let result = statement(db, sql, args, context)?
         .all()
         .await
-        .map_err(d1_error(context))?
-        .results::<RecipeRow>()
         .map_err(d1_error(context))?;
-    Ok(rows.into_iter().map(Recipe::from).collect())
+    Ok(rows::<RecipeRow>(&result, context)?
+        .into_iter()
+        .map(Recipe::from)
+        .collect())
 }
 
 pub async fn find(db: &D1Database, id: i64) -> Result<Option<Recipe>> {
@@ -105,20 +100,18 @@ pub async fn by_authenticated_submitter(
         submitter_id: Option<i64>,
     }
     let context = "listing a user's recipes";
-    let rows = db
-        .prepare(format!(
-            "SELECT r.id, r.label, r.source, r.url, r.submitter_id \
-             FROM (SELECT id FROM users WHERE {AUTHENTICATED}) u \
-             LEFT JOIN recipes r ON r.submitter_id = u.id ORDER BY r.id",
-            AUTHENTICATED = users::AUTHENTICATED
-        ))
-        .bind(&[int(subject.user_id), int(subject.token_version)])
-        .map_err(d1_error(context))?
+    let sql = format!(
+        "SELECT r.id, r.label, r.source, r.url, r.submitter_id \
+         FROM (SELECT id FROM users WHERE {AUTHENTICATED}) u \
+         LEFT JOIN recipes r ON r.submitter_id = u.id ORDER BY r.id",
+        AUTHENTICATED = users::AUTHENTICATED
+    );
+    let args = [int(subject.user_id), int(subject.token_version)];
+    let result = statement(db, &sql, &args, context)?
         .all()
         .await
-        .map_err(d1_error(context))?
-        .results::<JoinedRow>()
         .map_err(d1_error(context))?;
+    let rows = rows::<JoinedRow>(&result, context)?;
     if rows.is_empty() {
         return Ok(None);
     }

@@ -167,10 +167,15 @@ pub async fn list(db: &D1Database, page: Page) -> Result<UserList> {
 /// Replaces a hash with a stronger one, unless the password changed in the meantime.
 pub async fn upgrade_password_hash(db: &D1Database, id: i64, old: &str, new: &str) -> Result<()> {
     let sql = "UPDATE users SET hashed_password = ?1 WHERE id = ?2 AND hashed_password = ?3";
-    statement(db, sql, &[new.into(), int(id), old.into()], "upgrading password hash")?
-        .run()
-        .await
-        .map_err(d1_error("upgrading password hash"))?;
+    statement(
+        db,
+        sql,
+        &[new.into(), int(id), old.into()],
+        "upgrading password hash",
+    )?
+    .run()
+    .await
+    .map_err(d1_error("upgrading password hash"))?;
     Ok(())
 }
 
@@ -256,9 +261,14 @@ pub async fn set_active(
 /// cascade). `false` when there was no such user.
 pub async fn delete(db: &D1Database, id: i64) -> Result<bool> {
     let context = "deleting user";
-    let row = statement(db, "DELETE FROM users WHERE id = ?1 RETURNING id", &[int(id)], context)?
-        .first::<serde_json::Value>(None)
-        .await
-        .map_err(d1_error(context))?;
+    let row = statement(
+        db,
+        "DELETE FROM users WHERE id = ?1 RETURNING id",
+        &[int(id)],
+        context,
+    )?
+    .first::<serde_json::Value>(None)
+    .await
+    .map_err(d1_error(context))?;
     Ok(row.is_some())
 }
