@@ -291,7 +291,7 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
     let new_hash = hash_password(change.new.expose(), config.password_iterations)
         .map_err(|e| ApiError::internal("password change", e))?;
     // `None`: another request changed it first, so the password checked is no longer current.
-    let token_version = users::change_password(&db, user.id, &old_hash, &new_hash, now)
+    let (token_version, _) = users::set_password(&db, user.id, &new_hash, Some(&old_hash), now)
         .await?
         .ok_or_else(|| ApiError::BadRequest(BAD_PASSWORD.into()))?;
     let subject = Subject {

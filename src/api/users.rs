@@ -151,7 +151,7 @@ pub async fn reset_password(mut req: Request, id: &str, app: &App<'_>) -> Result
     let password = new_password_from_json(&json_text(&mut req).await?)?;
     let hash = hash_password(password.expose(), app.config()?.password_iterations)
         .map_err(|e| ApiError::internal("password reset", e))?;
-    let user = users::reset_password(&app.db()?, id, &hash, now())
+    let (_, user) = users::set_password(&app.db()?, id, &hash, None, now())
         .await?
         .ok_or_else(not_found)?;
     Ok(json_response(200, &user))

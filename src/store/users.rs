@@ -195,41 +195,27 @@ async fn update_and_end_sessions(
     Ok(rows::<UserRow>(&results[0], context)?.into_iter().next())
 }
 
-/// Sets a new password hash if the stored one is still `old`, raising the token version and
-/// ending every session: each token of the user stops working. The new token version, or
-/// `None` when the password changed in the meantime.
-pub async fn change_password(
-    db: &D1Database,
-    id: i64,
-    old: &str,
-    new: &str,
-    now: i64,
-) -> Result<Option<i64>> {
-    let context = "changing password";
-    let sql = format!(
-        "UPDATE users SET hashed_password = ?1, token_version = token_version + 1 \
-         WHERE id = ?2 AND hashed_password = ?3 RETURNING {USER_COLUMNS}, token_version"
-    );
-    let update = statement(db, &sql, &[new.into(), int(id), old.into()], context)?;
-    let row = update_and_end_sessions(db, update, id, now, context).await?;
-    Ok(row.map(|row| row.token_version))
-}
-
-/// A superuser's reset: like [`change_password`], whatever the old password was.
-pub async fn reset_password(
+/// Sets a new password hash, raising the token version and ending every session: each
+/// token of the user stops working. With `only_if_old`, only while the stored hash is still
+/// that one (a change that checked the old password); without, whatever it was (a
+/// superuser's reset). The new token version and the user, or `None` when no row changed.
+pub async fn set_password(
     db: &D1Database,
     id: i64,
     new: &str,
+    only_if_old: Option<&str>,
     now: i64,
-) -> Result<Option<ManagedUser>> {
-    let context = "resetting password";
+) -> Result<Option<(i64, ManagedUser)>> {
+    let context = "setting a password";
     let sql = format!(
         "UPDATE users SET hashed_password = ?1, token_version = token_version + 1 \
-         WHERE id = ?2 RETURNING {USER_COLUMNS}"
+         WHERE id = ?2 AND (?3 IS NULL OR hashed_password = ?3) \
+         RETURNING {USER_COLUMNS}, token_version"
     );
-    let update = statement(db, &sql, &[new.into(), int(id)], context)?;
+    let args = [new.into(), int(id), text_or_null(only_if_old)];
+    let update = statement(db, &sql, &args, context)?;
     let row = update_and_end_sessions(db, update, id, now, context).await?;
-    Ok(row.map(ManagedUser::from))
+    Ok(row.map(|row| (row.token_version, row.into())))
 }
 
 /// Activates or deactivates a user. Deactivating also raises the token version and ends
