@@ -110,12 +110,19 @@ describe('POST /api/v1/auth/logout', () => {
 describe('POST /api/v1/auth/password', () => {
   test('changes the password; every earlier token of the user stops working at once', async () => {
     const { user, token: stolen, refresh: stolenRefresh } = await newUser();
+    const { body: recipe } = await createRecipe(stolen);
     const elsewhere = await login(user.email);
     const res = await changePassword(stolen, { current_password: PASSWORD, new_password: 'a brand new secret' });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(decodeClaims(res.body.access_token).ver, 1);
 
     assert.equal((await me(stolen)).status, 401, 'a stolen access token fails after a password change');
+    assert.equal((await createRecipe(stolen)).status, 401, 'for writes too');
+    const edit = { id: recipe.id, label: 'Hijacked' };
+    assert.equal((await api('/api/v1/recipes/', { method: 'PUT', token: stolen, json: edit })).status, 401);
+    assert.equal((await api(`/api/v1/recipes/${recipe.id}`, { method: 'DELETE', token: stolen })).status, 401);
+    assert.equal((await api('/api/v1/recipes/my-recipes', { token: stolen })).status, 401);
+    assert.equal((await api(`/api/v1/recipes/${recipe.id}`)).body.label, recipe.label, 'the recipe is untouched');
     assert.equal((await me(elsewhere.body.access_token)).status, 401);
     assert.equal((await refresh(stolenRefresh)).status, 401);
     assert.equal((await refresh(elsewhere.body.refresh_token)).status, 401);

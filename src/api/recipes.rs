@@ -5,14 +5,14 @@ use utoipa::ToSchema;
 use worker::{Request, Response};
 
 use super::body::json_text;
-use super::current_user::{unknown_user, verified_subject, CurrentUser};
+use super::current_user::{unknown_user, verified_subject};
 use super::docs::{Detail, ValidationErrors};
 use super::{no_content, App};
 use crate::domain::recipe::parse_recipe_id;
 use crate::domain::recipe::{NewRecipeRequest, RecipeUpdateRequest};
 use crate::domain::{NewRecipe, Recipe, RecipeUpdate, SearchQuery};
 use crate::error::{json_response, ApiError, Result};
-use crate::store::recipes;
+use crate::store::recipes::{self, Unchanged};
 
 /// `{"results": [...]}`, the original's list shape.
 #[derive(Serialize, ToSchema)]
@@ -82,14 +82,17 @@ pub async fn search(req: &Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn create(mut req: Request, app: &App<'_>) -> Result<Response> {
-    let CurrentUser(user) = CurrentUser::authenticate(&req, app).await?;
+    // One statement checks the token's user may act and inserts.
+    let subject = verified_subject(&req, app)?;
     let recipe = NewRecipe::from_json(&json_text(&mut req).await?)?;
-    if recipe.submitter_id.is_some_and(|id| id != user.id) {
+    if recipe.submitter_id.is_some_and(|id| id != subject.user_id) {
         return Err(ApiError::Forbidden(
             "You can only submit recipes as yourself",
         ));
     }
-    let created = recipes::insert(&app.db()?, &recipe, user.id).await?;
+    let created = recipes::insert(&app.db()?, &recipe, subject)
+        .await?
+        .ok_or_else(unknown_user)?;
     Ok(json_response(201, &created))
 }
 
@@ -129,16 +132,23 @@ pub async fn mine(req: &Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn update(mut req: Request, app: &App<'_>) -> Result<Response> {
-    let CurrentUser(user) = CurrentUser::authenticate(&req, app).await?;
+    // One statement checks the token's user, their right to the recipe, and writes; a
+    // second, only when nothing was written, tells why.
+    let subject = verified_subject(&req, app)?;
     let change = RecipeUpdate::from_json(&json_text(&mut req).await?)?;
     let db = app.db()?;
-    match recipes::update(&db, &change, user.id, user.is_superuser).await? {
-        Some(updated) => Ok(json_response(201, &updated)),
-        None if recipes::find(&db, change.id).await?.is_none() => Err(ApiError::BadRequest(
-            format!("Recipe with ID: {} not found.", change.id),
-        )),
-        None => Err(ApiError::Forbidden("You can only update your recipes.")),
+    if let Some(updated) = recipes::update(&db, &change, subject).await? {
+        return Ok(json_response(201, &updated));
     }
+    Err(
+        match recipes::why_unchanged(&db, change.id, subject).await? {
+            Unchanged::NotAuthenticated => unknown_user(),
+            Unchanged::NoSuchRecipe => {
+                ApiError::BadRequest(format!("Recipe with ID: {} not found.", change.id))
+            }
+            Unchanged::NotTheirs => ApiError::Forbidden("You can only update your recipes."),
+        },
+    )
 }
 
 /// Delete a recipe: its submitter or a superuser.
@@ -155,12 +165,15 @@ pub async fn update(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn delete(req: &Request, id: &str, app: &App<'_>) -> Result<Response> {
-    let CurrentUser(user) = CurrentUser::authenticate(req, app).await?;
+    let subject = verified_subject(req, app)?;
     let id = parse_recipe_id(id)?;
     let db = app.db()?;
-    match recipes::delete(&db, id, user.id, user.is_superuser).await? {
-        Some(_) => no_content(),
-        None if recipes::find(&db, id).await?.is_none() => Err(not_found(id)),
-        None => Err(ApiError::Forbidden("You can only delete your recipes.")),
+    if recipes::delete(&db, id, subject).await?.is_some() {
+        return no_content();
     }
+    Err(match recipes::why_unchanged(&db, id, subject).await? {
+        Unchanged::NotAuthenticated => unknown_user(),
+        Unchanged::NoSuchRecipe => not_found(id),
+        Unchanged::NotTheirs => ApiError::Forbidden("You can only delete your recipes."),
+    })
 }

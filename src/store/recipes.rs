@@ -130,60 +130,106 @@ pub async fn by_authenticated_submitter(
     Ok(Some(recipes))
 }
 
-pub async fn insert(db: &D1Database, recipe: &NewRecipe, submitter_id: i64) -> Result<Recipe> {
+/// Inserts a recipe submitted by the user a token speaks for; `None` when that user may not
+/// act (see [`users::AUTHENTICATED`]). One statement checks and writes.
+pub async fn insert(
+    db: &D1Database,
+    recipe: &NewRecipe,
+    subject: Subject,
+) -> Result<Option<Recipe>> {
     let sql = format!(
-        "INSERT INTO recipes (label, source, url, submitter_id) VALUES (?1, ?2, ?3, ?4) \
-         RETURNING {RECIPE_COLUMNS}"
+        "INSERT INTO recipes (label, source, url, submitter_id) \
+         SELECT ?3, ?4, ?5, id FROM users WHERE {AUTHENTICATED} RETURNING {RECIPE_COLUMNS}",
+        AUTHENTICATED = users::AUTHENTICATED
     );
     let args = [
+        int(subject.user_id),
+        int(subject.token_version),
         recipe.label.as_str().into(),
         recipe.source.as_str().into(),
         recipe.url.as_str().into(),
-        int(submitter_id),
     ];
-    one(db, &sql, &args, "inserting recipe")
-        .await?
-        .ok_or_else(|| crate::error::ApiError::Internal("INSERT … RETURNING gave no row".into()))
+    one(db, &sql, &args, "inserting recipe").await
 }
 
-/// Updates a recipe if `editor` may: its submitter, or anyone when `any_owner`.
-/// `None` when no row was changed (missing or not theirs; the caller tells which).
+/// The condition, on a row of `recipes`, that the token's user (`?1`, `?2`) may change it:
+/// they may act, and submitted it or are a superuser.
+fn editable_by_subject() -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM users WHERE {AUTHENTICATED} \
+         AND (is_superuser = 1 OR id = recipes.submitter_id))",
+        AUTHENTICATED = users::AUTHENTICATED
+    )
+}
+
+/// Updates a recipe if the token's user may (see [`editable_by_subject`]), in one statement.
+/// `None` when no row was changed; [`why_unchanged`] tells why.
 pub async fn update(
     db: &D1Database,
     change: &RecipeUpdate,
-    editor: i64,
-    any_owner: bool,
+    subject: Subject,
 ) -> Result<Option<Recipe>> {
     let sql = format!(
-        "UPDATE recipes SET label = ?1, source = COALESCE(?2, source), url = COALESCE(?3, url) \
-         WHERE id = ?4 AND (submitter_id = ?5 OR ?6) RETURNING {RECIPE_COLUMNS}"
+        "UPDATE recipes SET label = ?3, source = COALESCE(?4, source), url = COALESCE(?5, url) \
+         WHERE id = ?6 AND {editable} RETURNING {RECIPE_COLUMNS}",
+        editable = editable_by_subject()
     );
     let args = [
+        int(subject.user_id),
+        int(subject.token_version),
         change.label.as_str().into(),
         text_or_null(change.source.as_deref()),
         text_or_null(change.url.as_ref().map(|u| u.as_str())),
         int(change.id),
-        int(editor),
-        int(any_owner.into()),
     ];
     one(db, &sql, &args, "updating recipe").await
 }
 
-/// Deletes a recipe if `editor` may; `None` when nothing was deleted.
-pub async fn delete(
-    db: &D1Database,
-    id: i64,
-    editor: i64,
-    any_owner: bool,
-) -> Result<Option<Recipe>> {
+/// Deletes a recipe if the token's user may, in one statement; `None` when nothing was
+/// deleted ([`why_unchanged`] tells why).
+pub async fn delete(db: &D1Database, id: i64, subject: Subject) -> Result<Option<Recipe>> {
     let sql = format!(
-        "DELETE FROM recipes WHERE id = ?1 AND (submitter_id = ?2 OR ?3) RETURNING {RECIPE_COLUMNS}"
+        "DELETE FROM recipes WHERE id = ?3 AND {editable} RETURNING {RECIPE_COLUMNS}",
+        editable = editable_by_subject()
     );
-    one(
-        db,
-        &sql,
-        &[int(id), int(editor), int(any_owner.into())],
-        "deleting recipe",
-    )
-    .await
+    let args = [int(subject.user_id), int(subject.token_version), int(id)];
+    one(db, &sql, &args, "deleting recipe").await
+}
+
+/// Why an update or delete of recipe `id` changed nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unchanged {
+    /// The token's user may not act (gone, inactive, or an older token version).
+    NotAuthenticated,
+    NoSuchRecipe,
+    /// Someone else's recipe, and the caller is no superuser.
+    NotTheirs,
+}
+
+/// Tells, after the fact, why [`update`] or [`delete`] changed nothing (one statement).
+pub async fn why_unchanged(db: &D1Database, id: i64, subject: Subject) -> Result<Unchanged> {
+    #[derive(Deserialize)]
+    struct Row {
+        authenticated: i64,
+        recipe: i64,
+    }
+    let context = "checking a refused recipe change";
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE {AUTHENTICATED}) AS authenticated, \
+         EXISTS (SELECT 1 FROM recipes WHERE id = ?3) AS recipe",
+        AUTHENTICATED = users::AUTHENTICATED
+    );
+    let args = [int(subject.user_id), int(subject.token_version), int(id)];
+    let row = statement(db, &sql, &args, context)?
+        .first::<Row>(None)
+        .await
+        .map_err(d1_error(context))?;
+    Ok(match row {
+        Some(Row {
+            authenticated: 0, ..
+        })
+        | None => Unchanged::NotAuthenticated,
+        Some(Row { recipe: 0, .. }) => Unchanged::NoSuchRecipe,
+        Some(_) => Unchanged::NotTheirs,
+    })
 }
