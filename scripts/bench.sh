@@ -28,10 +28,17 @@ export BENCH_OUT
 BENCH_OUT=$(mktemp -d "${TMPDIR:-/tmp}/recipe-api-bench.XXXXXX")
 trap 'rm -rf "$BENCH_OUT"' EXIT
 
-echo "bench: PBKDF2 natively: the worker's Rust code, then OpenSSL" >&2
+echo "bench: PBKDF2 natively: the worker's Rust code (SHA-NI, then portable SHA-256), then OpenSSL" >&2
 cargo build --release --locked --quiet --example pbkdf2
 export BENCH_NATIVE_BIN="$ROOT/target/release/examples/pbkdf2"
 "$BENCH_NATIVE_BIN" time "$BENCH_ITERATIONS" "$BENCH_RUNS" > "$BENCH_OUT/native.txt"
+# The same code with sha2's portable compression function, the one wasm runs: the gap to
+# this row is wasm's own cost. A target dir of its own, so the feature does not rebuild the
+# default one.
+cargo build --release --locked --quiet --example pbkdf2 --features portable-sha256 \
+    --target-dir "$ROOT/target/portable-sha256"
+"$ROOT/target/portable-sha256/release/examples/pbkdf2" time "$BENCH_ITERATIONS" "$BENCH_RUNS" \
+    > "$BENCH_OUT/native-portable.txt"
 python3 bench/openssl_pbkdf2.py "$BENCH_ITERATIONS" "$BENCH_RUNS" > "$BENCH_OUT/openssl.txt"
 
 echo "bench: the deployable bundle (wrangler deploy --dry-run) and its start-up profile" >&2

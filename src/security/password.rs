@@ -5,7 +5,7 @@
 use pbkdf2::password_hash::{
     self, Decimal, Ident, Output, PasswordHash, PasswordHasher, PasswordVerifier, Salt, SaltString,
 };
-use pbkdf2::{Algorithm, Params, Pbkdf2};
+use pbkdf2::{Algorithm, Params};
 
 use super::pbkdf2_sha256::pbkdf2_hmac_sha256;
 
@@ -81,9 +81,11 @@ pub fn verify_password(password: &str, stored: Option<&str>, iterations: u32) ->
     }
 }
 
-/// `pbkdf2::Pbkdf2` with its SHA-256 derivation replaced by [`pbkdf2_hmac_sha256`]: the
-/// same output, about a tenth faster in wasm. Parsing and formatting stay the crate's, and
-/// any other PBKDF2 variant goes to `Pbkdf2` itself. Verification is `password_hash`'s own
+/// `pbkdf2::Pbkdf2` for PBKDF2-HMAC-SHA256 only, with the derivation replaced by
+/// [`pbkdf2_hmac_sha256`]: the same output, about a tenth faster in wasm. Parsing and
+/// formatting stay the crate's. Other variants (`pbkdf2-sha512`, `pbkdf2`) are refused: this
+/// API never writes them, and handing them to `Pbkdf2` would put a second hash function
+/// (SHA-512, some 20 KB) into the worker. Verification is `password_hash`'s own
 /// `PasswordVerifier`: it derives again with the stored salt and parameters and compares
 /// the two `Output`s, whose equality is constant-time.
 struct Hasher;
@@ -100,8 +102,11 @@ impl PasswordHasher for Hasher {
         salt: impl Into<Salt<'a>>,
     ) -> password_hash::Result<PasswordHash<'a>> {
         let algorithm = Algorithm::try_from(alg_id.unwrap_or(Algorithm::Pbkdf2Sha256.ident()))?;
-        if algorithm != Algorithm::Pbkdf2Sha256 || version.is_some() {
-            return Pbkdf2.hash_password_customized(password, alg_id, version, params, salt);
+        if algorithm != Algorithm::Pbkdf2Sha256 {
+            return Err(password_hash::Error::Algorithm);
+        }
+        if version.is_some() {
+            return Err(password_hash::Error::Version);
         }
         let salt = salt.into();
         let mut salt_buffer = [0u8; 64];
@@ -135,6 +140,7 @@ fn dummy_hash(iterations: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pbkdf2::Pbkdf2;
 
     fn output_hex(phc: &str) -> String {
         let hash = PasswordHash::new(phc).unwrap();
@@ -192,6 +198,30 @@ mod tests {
             Verified::Yes {
                 needs_rehash: false
             }
+        );
+    }
+
+    #[test]
+    fn other_pbkdf2_variants_never_verify() {
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let params = Params {
+            rounds: 1_000,
+            output_length: HASH_BYTES,
+        };
+        let sha512 = Pbkdf2
+            .hash_password_customized(
+                b"correct horse",
+                Some(Algorithm::Pbkdf2Sha512.ident()),
+                None,
+                params,
+                &salt,
+            )
+            .unwrap()
+            .to_string();
+        assert!(sha512.starts_with("$pbkdf2-sha512$"), "{sha512}");
+        assert_eq!(
+            verify_password("correct horse", Some(&sha512), 1_000),
+            Verified::No
         );
     }
 
