@@ -91,15 +91,23 @@ profile = json.loads((out / "startup.cpuprofile").read_text())
 span = (profile["endTime"] - profile["startTime"]) / 1000
 print(f"  {'start-up (workerd profile, check startup)':<44}{span:9.1f} ms   of the {STARTUP_LIMIT_MS} ms limit; parse, compile, top level")
 
-rule("D1 statements per request (from code: the store calls each handler makes, not counted at run time)")
-for label, count in [
-    ("POST /api/v1/auth/login, success", "2   failure counters, credentials; +1 after failures, +1 re-hash"),
-    ("POST /api/v1/auth/login, wrong password", "5   2 reads + one batch of 3 (count, count, expire)"),
-    ("GET /api/v1/recipes/{id}", "1"),
-    ("GET /api/v1/auth/me", "1   the token's user"),
-    ("GET /api/v1/recipes/search/?keyword=chicken", "1"),
+rule("D1 statements and round trips per request (from code: the store calls each handler makes, not counted at run time)")
+print(f"  {'request':<46}{'stmts':>5}{'trips':>6}  what")
+for label, statements, trips, what in [
+    ("GET /api/v1/recipes/{id}", 1, 1, ""),
+    ("GET /api/v1/recipes/search/?keyword=chicken", 1, 1, ""),
+    ("GET /api/v1/auth/me", 1, 1, "the token's user: exists, active, token version"),
+    ("GET /api/v1/recipes/my-recipes", 1, 1, "user check and recipes in one statement"),
+    ("POST /api/v1/recipes/", 1, 1, "INSERT ... SELECT from the token's user"),
+    ("PUT /api/v1/recipes/, DELETE /recipes/{id}", 1, 1, "user and ownership checked in the write; +1 when refused, to say why"),
+    ("POST /api/v1/auth/login, success", 5, 3, "failure counters, credentials, one batch of 3 (prune, session, token); +1 after failures, +1 re-hash"),
+    ("POST /api/v1/auth/login, wrong password", 5, 3, "2 reads + one batch of 3 (count, count, expire)"),
+    ("POST /api/v1/auth/refresh", 5, 1, "one batch: reuse check, new token, mark used, prune, read user"),
+    ("POST /api/v1/auth/logout", 1, 1, ""),
+    ("POST /api/v1/auth/password", 7, 4, "user, failure counters, batch of 2 (password, sessions), batch of 3 (new session)"),
+    ("GET /api/v1/users/", 3, 2, "the superuser, then one batch (count, page)"),
 ]:
-    print(f"  {label:<46}{count}")
+    print(f"  {label:<46}{statements:>5}{trips:>6}  {what}")
 
 rule("Machine")
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
