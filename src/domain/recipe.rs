@@ -5,7 +5,9 @@ use serde_json::json;
 use url::Url;
 use utoipa::ToSchema;
 
-use super::validation::{bounded_text, json_object, FieldError, Fields, Invalid};
+use super::validation::{
+    bounded_text, json_object, path_id, query_int, FieldError, Fields, Invalid,
+};
 
 /// The original's `String(256)` columns: label, source and url.
 pub const MAX_TEXT_CHARS: usize = 256;
@@ -182,13 +184,7 @@ impl RecipeUpdate {
 
 /// A `{recipe_id}` path segment.
 pub fn parse_recipe_id(segment: &str) -> Result<i64, Vec<FieldError>> {
-    segment.parse::<i64>().map_err(|_| {
-        vec![FieldError::new(
-            vec![json!("path"), json!("recipe_id")],
-            "value is not a valid integer",
-            "type_error.integer",
-        )]
-    })
+    path_id("recipe_id", segment)
 }
 
 /// `GET /recipes/search/?keyword=&max_results=`.
@@ -238,40 +234,13 @@ impl SearchQuery {
                 .with_ctx(json!({ "limit_value": MIN_KEYWORD_CHARS })),
             );
         }
-        let max_results = match max_results.map(str::parse::<i64>) {
-            None => DEFAULT_MAX_RESULTS,
-            Some(Ok(n)) if (1..=i64::from(MAX_MAX_RESULTS)).contains(&n) => n as u32,
-            Some(Ok(n)) if n < 1 => {
-                errors.push(
-                    query_error(
-                        "max_results",
-                        "ensure this value is greater than or equal to 1".into(),
-                        "value_error.number.not_ge",
-                    )
-                    .with_ctx(json!({ "limit_value": 1 })),
-                );
-                0
-            }
-            Some(Ok(_)) => {
-                errors.push(
-                    query_error(
-                        "max_results",
-                        format!("ensure this value is less than or equal to {MAX_MAX_RESULTS}"),
-                        "value_error.number.not_le",
-                    )
-                    .with_ctx(json!({ "limit_value": MAX_MAX_RESULTS })),
-                );
-                0
-            }
-            Some(Err(_)) => {
-                errors.push(query_error(
-                    "max_results",
-                    "value is not a valid integer".into(),
-                    "type_error.integer",
-                ));
-                0
-            }
-        };
+        let max_results = query_int(
+            &mut errors,
+            "max_results",
+            max_results,
+            DEFAULT_MAX_RESULTS.into(),
+            (1, MAX_MAX_RESULTS.into()),
+        ) as u32;
         if errors.is_empty() {
             Ok(SearchQuery {
                 keyword: keyword.map(str::to_owned),
