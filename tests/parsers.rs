@@ -127,11 +127,11 @@ proptest! {
         pairs in prop::collection::vec((prop_oneof![Just("keyword".to_owned()), Just("max_results".to_owned()), Just("skip".to_owned()), Just("limit".to_owned()), ".{0,5}"], ".{0,12}"), 0..4),
         id in ".{0,24}",
     ) {
-        match SearchQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        match SearchQuery::from_pairs(pairs.clone()) {
             Ok(query) => prop_assert!((1..=100).contains(&query.max_results)),
             Err(errors) => prop_assert!(errors.iter().all(|e| e.loc[0] == json!("query"))),
         }
-        match Page::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        match Page::from_pairs(pairs.clone()) {
             Ok(page) => prop_assert!(page.skip >= 0 && (1..=100).contains(&page.limit)),
             Err(errors) => prop_assert!(errors.iter().all(|e| e.loc[0] == json!("query"))),
         }

@@ -3,12 +3,13 @@
 
 use serde::Serialize;
 use utoipa::ToSchema;
-use worker::{Request, Response};
+use worker::{D1Database, Request, Response};
 
 use super::body::{json_text, login_form};
 use super::current_user::CurrentUser;
 use super::docs::{Detail, ValidationErrors};
 use super::{no_content, now, App};
+use crate::config::Config;
 use crate::domain::account::{
     refresh_token_from_json, PasswordChange, PasswordChangeRequest, RefreshRequest,
 };
@@ -16,9 +17,10 @@ use crate::domain::login::LoginRequest;
 use crate::domain::user::SignupRequest;
 use crate::domain::{NewUser, Password, User};
 use crate::error::{json_response, ApiError, Result};
+use crate::security::throttle::Failures;
 use crate::security::{
     hash_password, issue_access_token, new_session_id, refresh_token_hash, throttle,
-    verify_password, RefreshToken, Subject, Verified,
+    verify_password, JwtSecret, RefreshToken, Subject, Verified,
 };
 use crate::store::{login_failures, sessions, users};
 
@@ -45,24 +47,45 @@ pub struct Token {
     pub expires_in: i64,
 }
 
-impl Token {
-    fn pair(app: &App<'_>, subject: Subject, refresh: RefreshToken, now: i64) -> Result<Token> {
-        let lifetime = app.config()?.access_token_seconds;
-        Ok(Token {
-            access_token: issue_access_token(&app.jwt_secret()?, subject, now, lifetime),
-            token_type: "bearer",
-            refresh_token: refresh.token,
-            expires_in: lifetime,
+/// What a handler that issues tokens needs, read once: the settings, the signing key (so a
+/// deployment without a usable one fails before any password is checked) and the database.
+struct Issuer {
+    config: Config,
+    secret: JwtSecret,
+    db: D1Database,
+}
+
+impl Issuer {
+    fn new(app: &App<'_>) -> Result<Issuer> {
+        Ok(Issuer {
+            config: app.config()?,
+            secret: app.jwt_secret()?,
+            db: app.db()?,
         })
     }
 
+    /// An access token for `subject` and the refresh token that goes with it.
+    fn pair(&self, subject: Subject, refresh: RefreshToken, now: i64) -> Token {
+        let lifetime = self.config.access_token_seconds;
+        Token {
+            access_token: issue_access_token(&self.secret, subject, now, lifetime),
+            token_type: "bearer",
+            refresh_token: refresh.token,
+            expires_in: lifetime,
+        }
+    }
+
+    fn refresh_expiry(&self, now: i64) -> i64 {
+        now + self.config.refresh_token_seconds
+    }
+
     /// Starts a session for `subject`: a new refresh token family, and an access token.
-    async fn start_session(app: &App<'_>, subject: Subject, now: i64) -> Result<Token> {
+    async fn start_session(&self, subject: Subject, now: i64) -> Result<Token> {
         let refresh = new_refresh_token()?;
         let session_id = new_session_id().map_err(|e| ApiError::internal("session id", e))?;
-        let expires_at = now + app.config()?.refresh_token_seconds;
+        let expires_at = self.refresh_expiry(now);
         sessions::start(
-            &app.db()?,
+            &self.db,
             subject.user_id,
             &session_id,
             &refresh.hash,
@@ -70,7 +93,7 @@ impl Token {
             expires_at,
         )
         .await?;
-        Token::pair(app, subject, refresh, now)
+        Ok(self.pair(subject, refresh, now))
     }
 }
 
@@ -123,22 +146,17 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
 )]
 pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     let form = login_form(&mut req).await?;
-    let config = app.config()?;
-    // A deployment without a usable secret fails before anyone's password is checked.
-    app.jwt_secret()?;
-    let db = app.db()?;
+    let issuer = Issuer::new(app)?;
+    let (config, db) = (&issuer.config, &issuer.db);
     let now = now();
     let keys = throttle::keys(&form.username, &client_ip(&req));
-    let failures = login_failures::live(&db, &keys, now).await?;
-    if let Some(seconds) = throttle::retry_after(&failures, now) {
-        return Err(ApiError::TooManyRequests(seconds));
-    }
-    let found = users::find_credentials(&db, &form.username).await?;
+    let failures = admit(db, &keys, now).await?;
+    let found = users::find_credentials(db, &form.username).await?;
     let stored = found.as_ref().map(|found| found.hashed_password.as_str());
     let password = Password::normalise(&form.password);
     let verified = verify_password(password.expose(), stored, config.password_iterations);
     let (Verified::Yes { needs_rehash }, Some(found)) = (verified, found) else {
-        login_failures::record(&db, &keys, now).await?;
+        login_failures::record(db, &keys, now).await?;
         return Err(ApiError::BadRequest(BAD_LOGIN.into()));
     };
     // Said only to someone who knows the password.
@@ -147,12 +165,12 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     }
     let user_id = found.user.user.id;
     if failures.iter().any(|f| !f.is_ip) {
-        login_failures::clear(&db, &keys[1]).await?;
+        login_failures::clear(db, &keys[1]).await?;
     }
     if needs_rehash {
         let new_hash = hash_password(password.expose(), config.password_iterations)
             .map_err(|e| ApiError::internal("rehash", e))?;
-        users::upgrade_password_hash(&db, user_id, &found.hashed_password, &new_hash).await?;
+        users::upgrade_password_hash(db, user_id, &found.hashed_password, &new_hash).await?;
     }
     let subject = Subject {
         user_id,
@@ -160,8 +178,17 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     };
     Ok(json_response(
         200,
-        &Token::start_session(app, subject, now).await?,
+        &issuer.start_session(subject, now).await?,
     ))
+}
+
+/// The live failure counters for `keys`, or 429 while any of them is at its limit.
+async fn admit(db: &D1Database, keys: &[String; 2], now: i64) -> Result<Vec<Failures>> {
+    let failures = login_failures::live(db, keys, now).await?;
+    match throttle::retry_after(&failures, now) {
+        Some(seconds) => Err(ApiError::TooManyRequests(seconds)),
+        None => Ok(failures),
+    }
 }
 
 /// The client's address as Cloudflare's edge reports it; it cannot be set by the client.
@@ -209,18 +236,14 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
     let presented = refresh_token_from_json(&json_text(&mut req).await?)?;
     let old_hash =
         refresh_token_hash(&presented).ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?;
-    let config = app.config()?;
-    app.jwt_secret()?;
+    let issuer = Issuer::new(app)?;
     let now = now();
     let refresh = new_refresh_token()?;
-    let expires_at = now + config.refresh_token_seconds;
-    let subject = sessions::rotate(&app.db()?, &old_hash, &refresh.hash, now, expires_at)
+    let expires_at = issuer.refresh_expiry(now);
+    let subject = sessions::rotate(&issuer.db, &old_hash, &refresh.hash, now, expires_at)
         .await?
         .ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?;
-    Ok(json_response(
-        200,
-        &Token::pair(app, subject, refresh, now)?,
-    ))
+    Ok(json_response(200, &issuer.pair(subject, refresh, now)))
 }
 
 /// Log out: end the session of a refresh token, so that neither it nor any token refreshed
@@ -268,21 +291,18 @@ pub async fn logout(mut req: Request, app: &App<'_>) -> Result<Response> {
 pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response> {
     let (user, old_hash) = CurrentUser::with_password_hash(&req, app).await?;
     let change = PasswordChange::from_json(&json_text(&mut req).await?)?;
-    let config = app.config()?;
-    let db = app.db()?;
+    let issuer = Issuer::new(app)?;
+    let (config, db) = (&issuer.config, &issuer.db);
     let now = now();
     let keys = throttle::keys(&user.email, &client_ip(&req));
-    let failures = login_failures::live(&db, &keys, now).await?;
-    if let Some(seconds) = throttle::retry_after(&failures, now) {
-        return Err(ApiError::TooManyRequests(seconds));
-    }
+    admit(db, &keys, now).await?;
     let verified = verify_password(
         change.current.expose(),
         Some(&old_hash),
         config.password_iterations,
     );
     if verified == Verified::No {
-        login_failures::record(&db, &keys, now).await?;
+        login_failures::record(db, &keys, now).await?;
         return Err(ApiError::BadRequest(BAD_PASSWORD.into()));
     }
     if change.new == change.current {
@@ -291,7 +311,7 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
     let new_hash = hash_password(change.new.expose(), config.password_iterations)
         .map_err(|e| ApiError::internal("password change", e))?;
     // `None`: another request changed it first, so the password checked is no longer current.
-    let (token_version, _) = users::set_password(&db, user.id, &new_hash, Some(&old_hash), now)
+    let (token_version, _) = users::set_password(db, user.id, &new_hash, Some(&old_hash), now)
         .await?
         .ok_or_else(|| ApiError::BadRequest(BAD_PASSWORD.into()))?;
     let subject = Subject {
@@ -300,7 +320,7 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
     };
     Ok(json_response(
         200,
-        &Token::start_session(app, subject, now).await?,
+        &issuer.start_session(subject, now).await?,
     ))
 }
 

@@ -18,15 +18,18 @@ impl CurrentUser {
     /// theirs: a deleted or deactivated user's tokens, and tokens from before a password
     /// change, stop working at once.
     pub async fn authenticate(req: &Request, app: &App<'_>) -> Result<CurrentUser> {
-        let (user, _) = Self::with_password_hash(req, app).await?;
-        Ok(CurrentUser(user))
+        let subject = verified_subject(req, app)?;
+        users::find_authenticated(&app.db()?, subject)
+            .await?
+            .map(CurrentUser)
+            .ok_or_else(unknown_user)
     }
 
     /// As [`CurrentUser::authenticate`], with the user's password hash, for a handler that
     /// asks for the password again.
     pub async fn with_password_hash(req: &Request, app: &App<'_>) -> Result<(User, String)> {
         let subject = verified_subject(req, app)?;
-        users::find_authenticated(&app.db()?, subject)
+        users::find_authenticated_credentials(&app.db()?, subject)
             .await?
             .ok_or_else(unknown_user)
     }

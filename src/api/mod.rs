@@ -97,6 +97,11 @@ impl App<'_> {
     }
 }
 
+/// The request's URL, parsed; its `query_pairs()` are the decoded query parameters.
+pub fn request_url(req: &Request) -> Result<url::Url> {
+    req.url().map_err(|e| ApiError::internal("request url", e))
+}
+
 /// `204 No Content`.
 pub fn no_content() -> Result<Response> {
     Response::empty()

@@ -7,7 +7,7 @@ use worker::{Request, Response};
 use super::body::json_text;
 use super::current_user::{unknown_user, verified_subject};
 use super::docs::{Detail, ValidationErrors};
-use super::{no_content, App};
+use super::{no_content, request_url, App};
 use crate::domain::recipe::parse_recipe_id;
 use crate::domain::recipe::{NewRecipeRequest, RecipeUpdateRequest};
 use crate::domain::{NewRecipe, Recipe, RecipeUpdate, SearchQuery};
@@ -58,11 +58,7 @@ pub async fn get(id: &str, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn search(req: &Request, app: &App<'_>) -> Result<Response> {
-    let url = req
-        .url()
-        .map_err(|e| ApiError::internal("request url", e))?;
-    let pairs: Vec<_> = url.query_pairs().collect();
-    let query = SearchQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
+    let query = SearchQuery::from_pairs(request_url(req)?.query_pairs())?;
     let results = recipes::search(&app.db()?, &query).await?;
     Ok(json_response(200, &Results { results }))
 }

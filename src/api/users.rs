@@ -6,7 +6,7 @@ use super::auth::SUPERUSER_SELF_DELETE;
 use super::body::json_text;
 use super::current_user::CurrentUser;
 use super::docs::{Detail, ValidationErrors};
-use super::{no_content, now, App};
+use super::{no_content, now, request_url, App};
 use crate::domain::account::{
     is_active_from_json, new_password_from_json, ManagedUser, Page, PasswordResetRequest, UserList,
     UserStatusRequest,
@@ -44,11 +44,7 @@ fn user_id(segment: &str) -> Result<i64> {
 )]
 pub async fn list(req: &Request, app: &App<'_>) -> Result<Response> {
     CurrentUser::superuser(req, app).await?;
-    let url = req
-        .url()
-        .map_err(|e| ApiError::internal("request url", e))?;
-    let pairs: Vec<_> = url.query_pairs().collect();
-    let page = Page::from_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
+    let page = Page::from_pairs(request_url(req)?.query_pairs())?;
     Ok(json_response(200, &users::list(&app.db()?, page).await?))
 }
 

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::validation::{json_object, query_int, FieldError, Fields};
+use super::validation::{json_object, query_int, query_values, FieldError, Fields};
 use super::{Password, User};
 
 /// `{"refresh_token": "..."}`, for refresh and logout.
@@ -120,24 +120,23 @@ pub const DEFAULT_PAGE_SIZE: i64 = 100;
 pub const MAX_PAGE_SIZE: i64 = 100;
 
 impl Page {
-    pub fn from_pairs<'a>(
-        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    pub fn from_pairs(
+        pairs: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
     ) -> Result<Page, Vec<FieldError>> {
-        let (mut skip, mut limit) = (None, None);
-        for (name, value) in pairs {
-            match name {
-                "skip" => skip = Some(value),
-                "limit" => limit = Some(value),
-                _ => {}
-            }
-        }
+        let [skip, limit] = query_values(pairs, ["skip", "limit"]);
         let mut errors = Vec::new();
         let page = Page {
-            skip: query_int(&mut errors, "skip", skip, 0, (0, i64::from(i32::MAX))),
+            skip: query_int(
+                &mut errors,
+                "skip",
+                skip.as_deref(),
+                0,
+                (0, i64::from(i32::MAX)),
+            ),
             limit: query_int(
                 &mut errors,
                 "limit",
-                limit,
+                limit.as_deref(),
                 DEFAULT_PAGE_SIZE,
                 (1, MAX_PAGE_SIZE),
             ),
@@ -206,7 +205,7 @@ mod tests {
     #[test]
     fn pages_default_and_bound() {
         assert_eq!(
-            Page::from_pairs([]),
+            Page::from_pairs([("other", "1")]),
             Ok(Page {
                 skip: 0,
                 limit: DEFAULT_PAGE_SIZE

@@ -6,7 +6,7 @@ use url::Url;
 use utoipa::ToSchema;
 
 use super::validation::{
-    bounded_text, json_object, path_id, query_int, FieldError, Fields, Invalid,
+    bounded_text, json_object, path_id, query_int, query_values, FieldError, Fields, Invalid,
 };
 
 /// The original's `String(256)` columns: label, source and url.
@@ -196,23 +196,15 @@ pub struct SearchQuery {
 }
 
 impl SearchQuery {
-    pub fn from_pairs<'a>(
-        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    pub fn from_pairs(
+        pairs: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
     ) -> Result<SearchQuery, Vec<FieldError>> {
-        let (mut keyword, mut max_results) = (None, None);
-        for (name, value) in pairs {
-            match name {
-                // The last value wins, as in Starlette's query parsing for a scalar.
-                "keyword" => keyword = Some(value),
-                "max_results" => max_results = Some(value),
-                _ => {}
-            }
-        }
+        let [keyword, max_results] = query_values(pairs, ["keyword", "max_results"]);
         let query_error = |field: &str, msg: String, kind: &str| {
             FieldError::new(vec![json!("query"), json!(field)], msg, kind)
         };
         let mut errors = Vec::new();
-        let keyword_chars = keyword.map(|k| k.chars().count());
+        let keyword_chars = keyword.as_ref().map(|k| k.chars().count());
         // A keyword longer than any label can match nothing.
         if keyword_chars.is_some_and(|n| n > MAX_TEXT_CHARS) {
             errors.push(
@@ -237,13 +229,13 @@ impl SearchQuery {
         let max_results = query_int(
             &mut errors,
             "max_results",
-            max_results,
+            max_results.as_deref(),
             DEFAULT_MAX_RESULTS.into(),
             (1, MAX_MAX_RESULTS.into()),
         ) as u32;
         if errors.is_empty() {
             Ok(SearchQuery {
-                keyword: keyword.map(str::to_owned),
+                keyword,
                 max_results,
             })
         } else {
@@ -349,7 +341,7 @@ mod tests {
 
     #[test]
     fn search_defaults_and_bounds() {
-        let q = SearchQuery::from_pairs([]).unwrap();
+        let q = SearchQuery::from_pairs([("other", "1")]).unwrap();
         assert_eq!((q.keyword, q.max_results), (None, 10));
         let q = SearchQuery::from_pairs([("keyword", "chi"), ("max_results", "100")]).unwrap();
         assert_eq!((q.keyword.as_deref(), q.max_results), (Some("chi"), 100));

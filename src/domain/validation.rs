@@ -226,6 +226,21 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// The values of the query parameters `names`, from decoded `pairs`. For a name given more
+/// than once the last value wins, as in Starlette's query parsing for a scalar.
+pub fn query_values<const N: usize>(
+    pairs: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
+    names: [&str; N],
+) -> [Option<String>; N] {
+    let mut values = [const { None }; N];
+    for (name, value) in pairs {
+        if let Some(i) = names.iter().position(|n| *n == name.as_ref()) {
+            values[i] = Some(value.as_ref().to_owned());
+        }
+    }
+    values
+}
+
 /// An integer query parameter in `min..=max`, `default` when absent; a refusal is recorded
 /// in `errors` at `["query", name]` with pydantic's error types.
 pub fn query_int(
@@ -352,6 +367,15 @@ mod tests {
             assert_eq!(errors[0].kind, kind, "{value:?}");
             assert_eq!(errors[0].loc, vec![json!("query"), json!("n")]);
         }
+    }
+
+    #[test]
+    fn query_values_take_the_last_of_each_name() {
+        let pairs = [("a", "1"), ("b", "2"), ("a", "3"), ("c", "4")];
+        assert_eq!(
+            query_values(pairs, ["a", "b", "d"]),
+            [Some("3".into()), Some("2".into()), None]
+        );
     }
 
     #[test]

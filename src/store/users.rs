@@ -118,19 +118,33 @@ pub async fn find_credentials(db: &D1Database, email: &str) -> Result<Option<Cre
 /// is a user who may act: they exist, are active, and the token is of their current version.
 pub const AUTHENTICATED: &str = "id = ?1 AND is_active = 1 AND token_version = ?2";
 
-/// The user a verified token speaks for, if it still may (see [`AUTHENTICATED`]), and their
-/// password hash.
-pub async fn find_authenticated(
+/// The user a verified token speaks for, if they still may act (see [`AUTHENTICATED`]).
+pub async fn find_authenticated(db: &D1Database, subject: Subject) -> Result<Option<User>> {
+    let row = authenticated_row(db, subject, "").await?;
+    Ok(row.map(User::from))
+}
+
+/// As [`find_authenticated`], with the user's password hash, for a handler that asks for
+/// the password again.
+pub async fn find_authenticated_credentials(
     db: &D1Database,
     subject: Subject,
 ) -> Result<Option<(User, String)>> {
-    let sql = format!("SELECT {USER_COLUMNS}, hashed_password FROM users WHERE {AUTHENTICATED}");
-    let args = [int(subject.user_id), int(subject.token_version)];
-    let row = first(db, &sql, &args, "looking up the token's user").await?;
+    let row = authenticated_row(db, subject, ", hashed_password").await?;
     Ok(row.map(|row| {
         let credentials = Credentials::from(row);
         (credentials.user.user, credentials.hashed_password)
     }))
+}
+
+async fn authenticated_row(
+    db: &D1Database,
+    subject: Subject,
+    extra_columns: &str,
+) -> Result<Option<UserRow>> {
+    let sql = format!("SELECT {USER_COLUMNS}{extra_columns} FROM users WHERE {AUTHENTICATED}");
+    let args = [int(subject.user_id), int(subject.token_version)];
+    first(db, &sql, &args, "looking up the token's user").await
 }
 
 pub async fn find(db: &D1Database, id: i64) -> Result<Option<ManagedUser>> {
