@@ -28,7 +28,9 @@ trap 'exit 130' INT TERM
 random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 export TEST_JWT_SECRET=$(random_hex 32)
 export FIRST_SUPERUSER=admin@recipeapi.com FIRST_SUPERUSER_PASSWORD=$(random_hex 12)
-printf 'JWT_SECRET=%s\n' "$TEST_JWT_SECRET" > "$state/test.vars"
+# The suite signs up hundreds of users from one address; the signup limit itself is tested
+# on a second server (tests/throttle.test.mjs).
+printf 'JWT_SECRET=%s\nSIGNUP_LIMIT_PER_HOUR=100000\n' "$TEST_JWT_SECRET" > "$state/test.vars"
 
 npx wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/migrations.log" 2>&1 \
     || { cat "$state/migrations.log"; exit 1; }
@@ -48,7 +50,9 @@ setsid npx wrangler dev --config "$config" --local --ip 127.0.0.1 --port "$port"
 server=$!
 
 # SERVED_CONFIG lets a test start a second server on the same build (e.g. without a secret).
+# WORKER_LOG: the server's output, where the worker's log lines appear.
 export BASE_URL="http://127.0.0.1:$port" D1_PERSIST_DIR="$state/d1" SERVED_CONFIG="$config"
+export WORKER_LOG="$state/wrangler.log"
 for _ in $(seq 240); do
     if curl -s -o /dev/null "$BASE_URL/"; then break; fi
     if ! kill -0 "$server" 2>/dev/null; then

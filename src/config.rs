@@ -2,6 +2,7 @@
 //! `wrangler secret put` (or `.dev.vars` locally). Parsing is pure and fails closed.
 
 use crate::security::password::DEFAULT_ITERATIONS;
+use crate::security::throttle::DEFAULT_SIGNUPS_PER_HOUR;
 use crate::security::JwtSecret;
 
 /// Access tokens live half an hour (the original: 8 days). A client with a refresh token
@@ -10,6 +11,8 @@ use crate::security::JwtSecret;
 pub const DEFAULT_ACCESS_TOKEN_MINUTES: i64 = 30;
 /// A refresh token unused this long expires; every refresh starts the count again.
 pub const DEFAULT_REFRESH_TOKEN_DAYS: i64 = 30;
+/// A session (one login and its refreshes) ends this long after the login, refreshed or not.
+pub const DEFAULT_SESSION_MAX_DAYS: i64 = 90;
 /// Below this PBKDF2 is no protection at all; refuse to run with it.
 pub const MIN_ITERATIONS: u32 = 1_000;
 
@@ -63,6 +66,10 @@ pub struct Config {
     pub access_token_seconds: i64,
     /// `REFRESH_TOKEN_EXPIRE_DAYS`: refresh token lifetime.
     pub refresh_token_seconds: i64,
+    /// `SESSION_MAX_DAYS`: how long after a login its session ends, refreshed or not.
+    pub session_max_seconds: i64,
+    /// `SIGNUP_LIMIT_PER_HOUR`: signups from one client address per hour.
+    pub signups_per_hour: i64,
 }
 
 impl Config {
@@ -95,10 +102,20 @@ impl Config {
                 DEFAULT_REFRESH_TOKEN_DAYS,
                 365,
             )?;
+        let session_max_seconds =
+            24 * 3600 * whole_number(&var, "SESSION_MAX_DAYS", DEFAULT_SESSION_MAX_DAYS, 3650)?;
+        let signups_per_hour = whole_number(
+            &var,
+            "SIGNUP_LIMIT_PER_HOUR",
+            DEFAULT_SIGNUPS_PER_HOUR,
+            1_000_000,
+        )?;
         Ok(Config {
             password_iterations,
             access_token_seconds,
             refresh_token_seconds,
+            session_max_seconds,
+            signups_per_hour,
         })
     }
 
@@ -146,6 +163,8 @@ mod tests {
         assert_eq!(config.password_iterations, 600_000);
         assert_eq!(config.access_token_seconds, 30 * 60);
         assert_eq!(config.refresh_token_seconds, 30 * 24 * 3600);
+        assert_eq!(config.session_max_seconds, 90 * 24 * 3600);
+        assert_eq!(config.signups_per_hour, 20);
     }
 
     #[test]
@@ -154,11 +173,15 @@ mod tests {
             ("PASSWORD_ITERATIONS", "310000"),
             ("ACCESS_TOKEN_EXPIRE_MINUTES", "11520"),
             ("REFRESH_TOKEN_EXPIRE_DAYS", " 7 "),
+            ("SESSION_MAX_DAYS", "14"),
+            ("SIGNUP_LIMIT_PER_HOUR", "100000"),
         ]))
         .unwrap();
         assert_eq!(config.password_iterations, 310_000);
         assert_eq!(config.access_token_seconds, 8 * 24 * 3600);
         assert_eq!(config.refresh_token_seconds, 7 * 24 * 3600);
+        assert_eq!(config.session_max_seconds, 14 * 24 * 3600);
+        assert_eq!(config.signups_per_hour, 100_000);
     }
 
     #[test]
@@ -170,6 +193,8 @@ mod tests {
             ("ACCESS_TOKEN_EXPIRE_MINUTES", "-5"),
             ("REFRESH_TOKEN_EXPIRE_DAYS", "366"),
             ("REFRESH_TOKEN_EXPIRE_DAYS", "1.5"),
+            ("SESSION_MAX_DAYS", "0"),
+            ("SIGNUP_LIMIT_PER_HOUR", "many"),
         ] {
             let error = Config::from_vars(vars(&[(name, value)])).unwrap_err();
             assert!(error.contains(name), "{error}");

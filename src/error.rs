@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 use worker::Response;
 
 use crate::domain::validation::FieldError;
@@ -26,12 +27,27 @@ pub enum ApiError {
     PayloadTooLarge,
     /// 415: a JSON route was sent another media type (the one expected is named).
     UnsupportedMediaType(&'static str),
-    /// 429 with `Retry-After` (seconds): too many failed logins.
-    TooManyRequests(i64),
+    /// 429 with `Retry-After` (seconds) and what was too many: logins or signups.
+    TooManyRequests(i64, &'static str),
     /// 500: the deployment lacks a required setting; the log line says which.
     Misconfigured(String),
     /// 500: anything else that is our fault; logged with context, never echoed.
     Internal(String),
+}
+
+/// `{"detail": "..."}`: every error but request validation (its schema in the OpenAPI
+/// document).
+#[derive(Serialize, ToSchema)]
+#[schema(as = HTTPError)]
+pub struct Detail {
+    pub detail: String,
+}
+
+/// `422 {"detail": [...]}`: the request did not validate (its schema in the OpenAPI document).
+#[derive(Serialize, ToSchema)]
+#[schema(as = HTTPValidationError)]
+pub struct ValidationErrors {
+    pub detail: Vec<FieldError>,
 }
 
 pub const NOT_AUTHENTICATED: &str = "Not authenticated";
@@ -57,7 +73,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::PayloadTooLarge => 413,
             ApiError::UnsupportedMediaType(_) => 415,
-            ApiError::TooManyRequests(_) => 429,
+            ApiError::TooManyRequests(..) => 429,
             ApiError::Misconfigured(_) | ApiError::Internal(_) => 500,
         }
     }
@@ -73,9 +89,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(expected) => {
                 json!(format!("Unsupported media type; expected {expected}"))
             }
-            ApiError::TooManyRequests(_) => {
-                json!("Too many failed login attempts; try again later")
-            }
+            ApiError::TooManyRequests(_, message) => json!(message),
             ApiError::Misconfigured(_) => json!("Server misconfigured; see the worker's log"),
             ApiError::Internal(_) => json!("Internal Server Error"),
         }
@@ -96,7 +110,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(allowed) => {
                 let _ = headers.set("Allow", &allowed);
             }
-            ApiError::TooManyRequests(seconds) => {
+            ApiError::TooManyRequests(seconds, _) => {
                 let _ = headers.set("Retry-After", &seconds.max(1).to_string());
             }
             _ => {}

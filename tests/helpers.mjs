@@ -1,12 +1,17 @@
 // Shared by the HTTP tests: the server under test comes from scripts/with-server.sh.
-import { createHmac, pbkdf2Sync, randomBytes, randomUUID } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { createHmac, pbkdf2Sync, randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 export const BASE_URL = process.env.BASE_URL;
 if (!BASE_URL) throw new Error('BASE_URL is not set: run the tests with scripts/test.sh');
 
-export async function api(path, { method = 'GET', json, form, body, headers = {}, token } = {}) {
+/** One request; `base` is another server's address (see startServer), BASE_URL by default. */
+export async function api(path, { method = 'GET', json, form, body, headers = {}, token, base = BASE_URL } = {}) {
   const init = { method, headers: { ...headers } };
   if (json !== undefined) {
     init.body = JSON.stringify(json);
@@ -17,7 +22,7 @@ export async function api(path, { method = 'GET', json, form, body, headers = {}
     init.body = body;
   }
   if (token) init.headers.authorization = `Bearer ${token}`;
-  const response = await fetch(BASE_URL + path, init);
+  const response = await fetch(base + path, init);
   const text = await response.text();
   let data;
   try {
@@ -31,17 +36,21 @@ export async function api(path, { method = 'GET', json, form, body, headers = {}
 export const randomEmail = () => `cook-${randomUUID()}@example.com`;
 export const PASSWORD = 'correct horse battery';
 
-export function signup(fields = {}) {
+export function signup(fields = {}, { headers, base } = {}) {
   return api('/api/v1/auth/signup', {
     method: 'POST',
     json: { email: randomEmail(), password: PASSWORD, ...fields },
+    headers,
+    base,
   });
 }
 
-export function login(username, password = PASSWORD) {
+/** The OAuth2 password form; `headers` e.g. fromAddress(...) or an Origin. */
+export function login(username, password = PASSWORD, headers = {}) {
   return api('/api/v1/auth/login', {
     method: 'POST',
     form: new URLSearchParams({ username, password }),
+    headers,
   });
 }
 
@@ -63,6 +72,32 @@ export function logout(refreshToken) {
 }
 
 export const me = (token) => api('/api/v1/auth/me', { token });
+
+export function changePassword(token, body, headers = {}) {
+  return api('/api/v1/auth/password', { method: 'POST', token, json: body, headers });
+}
+
+/** The client address the worker sees (CF-Connecting-IP; wrangler dev sets 127.0.0.1 otherwise). */
+export const fromAddress = (address) => ({ 'cf-connecting-ip': address });
+
+/**
+ * An IPv4 address of the benchmarking range 198.18.0.0/15 (RFC 2544), picked at random so
+ * that the throttle counters of different tests, files and runs never meet.
+ */
+export function randomIPv4() {
+  const n = randomInt(0, 2 ** 9);
+  return `198.${18 + (n >> 8)}.${n & 255}.${randomInt(1, 255)}`;
+}
+
+/**
+ * The first four groups of a random IPv6 /64 in 2001:db8::/32 (RFC 3849), as the worker
+ * writes them: lower-case hex, no leading zeros, no zero group. `${prefix}::1` is an address
+ * in it, and `${prefix}::/64` is how it is keyed.
+ */
+export function randomIPv6Prefix() {
+  const group = () => randomInt(0x1000, 0x10000).toString(16);
+  return `2001:db8:${group()}:${group()}`;
+}
 
 const b64url = (value) => Buffer.from(value).toString('base64url');
 
@@ -124,4 +159,70 @@ export const recipeBody = (fields = {}) => ({
 
 export function createRecipe(token, fields = {}) {
   return api('/api/v1/recipes/', { method: 'POST', token, json: recipeBody(fields) });
+}
+
+const freePort = () => new Promise((resolve) => {
+  const server = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = server.address();
+    server.close(() => resolve(port));
+  });
+});
+
+function run(command, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')}: exit ${code}`))));
+  });
+}
+
+/**
+ * A second server on the same build (SERVED_CONFIG), with its own new, migrated D1 and the
+ * given vars (e.g. { JWT_SECRET: 'too-short' }) on top of wrangler.toml's. Returns its
+ * address and a `stop` that ends it by its process group and removes its files.
+ */
+export async function startServer(vars) {
+  const dir = mkdtempSync(join(tmpdir(), 'recipe-api-second-'));
+  const varsFile = join(dir, 'vars');
+  const logFile = join(dir, 'wrangler.log');
+  writeFileSync(varsFile, Object.entries(vars).map(([name, value]) => `${name}=${value}\n`).join(''));
+  const [port, inspector] = [await freePort(), await freePort()];
+  const base = `http://127.0.0.1:${port}`;
+  let server;
+  let log;
+  const stop = async () => {
+    if (server && server.exitCode === null && server.signalCode === null) {
+      const exited = new Promise((resolve) => server.once('exit', resolve));
+      try { process.kill(-server.pid, 'SIGTERM'); } catch { /* already gone */ }
+      const timeout = new Promise((resolve) => setTimeout(resolve, 5000, 'timeout'));
+      if ((await Promise.race([exited, timeout])) === 'timeout') {
+        try { process.kill(-server.pid, 'SIGKILL'); } catch { /* already gone */ }
+      }
+    }
+    if (log !== undefined) closeSync(log);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await run('npx', ['wrangler', 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', join(dir, 'd1')]);
+    log = openSync(logFile, 'w');
+    server = spawn('npx', [
+      'wrangler', 'dev', '--config', process.env.SERVED_CONFIG, '--local', '--ip', '127.0.0.1',
+      '--port', String(port), '--inspector-port', String(inspector), '--persist-to', join(dir, 'd1'),
+      '--env-file', varsFile, '--show-interactive-dev-session=false',
+    ], { detached: true, stdio: ['ignore', log, log], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+    server.on('error', () => { /* reported below as "did not start" */ });
+    for (let i = 0; i < 240; i++) {
+      if (server.exitCode !== null) break;
+      try {
+        await fetch(`${base}/api/v1/nope`);
+        return { base, stop };
+      } catch {
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    throw new Error(`the second server did not start:\n${readFileSync(logFile, 'utf8').slice(-4000)}`);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }

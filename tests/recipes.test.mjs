@@ -264,3 +264,30 @@ describe('users and their recipes', () => {
     await assert.rejects(sql(`INSERT INTO recipes (label, source, url, submitter_id) VALUES ('x', 'y', 'http://z.io', 987654)`));
   });
 });
+
+describe('JSON numbers and URL schemes', () => {
+  const putText = (token, text) => api('/api/v1/recipes/', {
+    method: 'PUT', token, body: text, headers: { 'content-type': 'application/json' },
+  });
+
+  test('an integral JSON number such as 5.0 is an integer id; 1.5 is not', async () => {
+    const { body: recipe } = await createRecipe(alice.token);
+    const label = `Renamed ${tag()}`;
+    // JSON.stringify never writes "5.0", so the bodies are written by hand.
+    const res = await putText(alice.token, `{"id": ${recipe.id}.0, "label": "${label}"}`);
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.deepEqual(res.body, { ...recipe, label });
+    const missing = await putText(alice.token, '{"id": -61595454.0, "label": "x"}');
+    assert.equal(missing.status, 400, JSON.stringify(missing.body));
+    assert.deepEqual(missing.body, { detail: 'Recipe with ID: -61595454 not found.' });
+    const fraction = await putText(alice.token, '{"id": 1.5, "label": "x"}');
+    assert.equal(fraction.status, 422, JSON.stringify(fraction.body));
+    assert.deepEqual(fraction.body.detail.map((e) => e.loc.join('.')), ['body.id']);
+  });
+
+  test('the URL scheme is case-insensitive: HTTp://… is accepted', async () => {
+    const res = await createRecipe(alice.token, { url: 'HTTp://example.com/soup' });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.equal((await api(`/api/v1/recipes/${res.body.id}`)).status, 200);
+  });
+});

@@ -6,9 +6,8 @@ use utoipa::ToSchema;
 use worker::{D1Database, Request, Response};
 
 use super::body::{json_text, login_form};
-use super::current_user::CurrentUser;
-use super::docs::{Detail, ValidationErrors};
-use super::{no_content, now, App};
+use super::current_user::{self, caller, unknown_user};
+use super::{log, no_content, now, App};
 use crate::config::Config;
 use crate::domain::account::{
     refresh_token_from_json, PasswordChange, PasswordChangeRequest, RefreshRequest,
@@ -16,13 +15,16 @@ use crate::domain::account::{
 use crate::domain::login::LoginRequest;
 use crate::domain::user::SignupRequest;
 use crate::domain::{NewUser, Password, User};
-use crate::error::{json_response, ApiError, Result};
-use crate::security::throttle::Failures;
+use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
+use crate::events::SecurityEvent;
+use crate::security::origin::is_cross_site;
+use crate::security::throttle::{self, Counter, Scope};
 use crate::security::{
-    hash_password, issue_access_token, new_session_id, refresh_token_hash, throttle,
-    verify_password, JwtSecret, RefreshToken, Subject, Verified,
+    hash_password, issue_access_token, new_session_id, refresh_token_hash, verify_password,
+    JwtSecret, RefreshToken, Subject, Verified,
 };
-use crate::store::{login_failures, sessions, users};
+use crate::store::sessions::Rotation;
+use crate::store::{attempts, caller as auth_store, sessions, users};
 
 const EMAIL_TAKEN: &str = "The user with this email already exists in the system";
 const BAD_LOGIN: &str = "Incorrect username or password";
@@ -31,6 +33,9 @@ const BAD_REFRESH_TOKEN: &str = "Invalid or expired refresh token";
 const BAD_PASSWORD: &str = "Incorrect password";
 const SAME_PASSWORD: &str = "New password cannot be the same as the current one";
 pub const SUPERUSER_SELF_DELETE: &str = "Super users are not allowed to delete themselves";
+const CROSS_SITE: &str = "Cross-site request refused";
+const TOO_MANY_LOGINS: &str = "Too many failed login attempts; try again later";
+const TOO_MANY_SIGNUPS: &str = "Too many signups from this address; try again later";
 
 /// The login answer: the original's bearer token, plus a refresh token and the access
 /// token's lifetime. A client that reads only the first two keeps working.
@@ -65,7 +70,7 @@ impl Issuer {
     }
 
     /// An access token for `subject` and the refresh token that goes with it.
-    fn pair(&self, subject: Subject, refresh: RefreshToken, now: i64) -> Token {
+    fn pair(&self, subject: &Subject, refresh: RefreshToken, now: i64) -> Token {
         let lifetime = self.config.access_token_seconds;
         Token {
             access_token: issue_access_token(&self.secret, subject, now, lifetime),
@@ -79,21 +84,28 @@ impl Issuer {
         now + self.config.refresh_token_seconds
     }
 
-    /// Starts a session for `subject`: a new refresh token family, and an access token.
-    async fn start_session(&self, subject: Subject, now: i64) -> Result<Token> {
+    /// Starts a session for user `user_id` under `token_version`, the version read with the
+    /// password just checked: a new refresh token family, and an access token naming it.
+    /// `None` when the user no longer has that version or is no longer active (their
+    /// password changed, or they were deactivated or deleted, since it was read).
+    async fn start_session(
+        &self,
+        user_id: i64,
+        token_version: i64,
+        now: i64,
+    ) -> Result<Option<Token>> {
         let refresh = new_refresh_token()?;
         let session_id = new_session_id().map_err(|e| ApiError::internal("session id", e))?;
+        let subject = Subject {
+            user_id,
+            token_version,
+            session_id: Some(session_id),
+        };
         let expires_at = self.refresh_expiry(now);
-        sessions::start(
-            &self.db,
-            subject.user_id,
-            &session_id,
-            &refresh.hash,
-            now,
-            expires_at,
-        )
-        .await?;
-        Ok(self.pair(subject, refresh, now))
+        let max_age = self.config.session_max_seconds;
+        let started =
+            sessions::start(&self.db, &subject, &refresh.hash, now, expires_at, max_age).await?;
+        Ok(started.then(|| self.pair(&subject, refresh, now)))
     }
 }
 
@@ -108,17 +120,34 @@ fn new_refresh_token() -> Result<RefreshToken> {
     responses(
         (status = 201, description = "Created", body = User),
         (status = 400, description = "The email is taken", body = Detail),
+        (status = 403, description = "Posted from another site's page", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
         (status = 415, description = "Not JSON", body = Detail),
         (status = 422, description = "Validation error", body = ValidationErrors),
+        (status = 429, description = "Too many signups from this address; see Retry-After",
+         body = Detail, headers(("Retry-After" = i64, description = "Seconds to wait"))),
     )
 )]
 pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
+    refuse_cross_site(&req, app, "/api/v1/auth/signup")?;
     let new_user = NewUser::from_json(&json_text(&mut req).await?)?;
     let config = app.config()?;
+    let db = app.db()?;
+    // Counted before the hash is made: each signup costs a full PBKDF2 run.
+    let address = client_address(&req);
+    if let Some(counter) = throttle::signup_counter(address.as_deref(), config.signups_per_hour) {
+        let counters = [counter];
+        if let Some((_, retry_after)) = count(&db, &counters, now()).await? {
+            log(SecurityEvent::SignupThrottled {
+                client: address.as_deref(),
+                retry_after,
+            });
+            return Err(ApiError::TooManyRequests(retry_after, TOO_MANY_SIGNUPS));
+        }
+    }
     let hash = hash_password(new_user.password.expose(), config.password_iterations)
         .map_err(|e| ApiError::internal("signup", e))?;
-    match users::insert(&app.db()?, &new_user, &hash).await? {
+    match users::insert(&db, &new_user, &hash).await? {
         Some(user) => Ok(json_response(201, &user)),
         None => Err(ApiError::BadRequest(EMAIL_TAKEN.into())),
     }
@@ -126,8 +155,9 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
 
 /// Get an access token with the OAuth2 password form (`username` is the email).
 ///
-/// Unknown email and wrong password take the same path, PBKDF2 run included. Too many
-/// failures from one client answer 429 without hashing anything.
+/// Unknown email and wrong password take the same path, PBKDF2 run included. Every attempt
+/// is counted before the password is checked; past the limit, 429 without hashing anything.
+/// A form posted from another site's page is refused (403) before it is counted.
 #[utoipa::path(
     post, path = "/api/v1/auth/login", tag = "auth",
     request_body(content(
@@ -138,6 +168,7 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
         (status = 200, description = "Logged in", body = Token),
         (status = 400, description = "Incorrect username or password, or inactive user",
          body = Detail),
+        (status = 403, description = "Posted from another site's page", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
         (status = 422, description = "Validation error", body = ValidationErrors),
         (status = 429, description = "Too many failed logins; see Retry-After", body = Detail,
@@ -145,18 +176,19 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
+    refuse_cross_site(&req, app, "/api/v1/auth/login")?;
     let form = login_form(&mut req).await?;
     let issuer = Issuer::new(app)?;
     let (config, db) = (&issuer.config, &issuer.db);
     let now = now();
-    let keys = throttle::keys(&form.username, &client_ip(&req));
-    let failures = admit(db, &keys, now).await?;
+    let address = client_address(&req);
+    let counters = throttle::login_counters(&form.username, address.as_deref());
+    admit(db, &counters, address.as_deref(), now).await?;
     let found = users::find_credentials(db, &form.username).await?;
     let stored = found.as_ref().map(|found| found.hashed_password.as_str());
     let password = Password::normalise(&form.password);
     let verified = verify_password(password.expose(), stored, config.password_iterations);
     let (Verified::Yes { needs_rehash }, Some(found)) = (verified, found) else {
-        login_failures::record(db, &keys, now).await?;
         return Err(ApiError::BadRequest(BAD_LOGIN.into()));
     };
     // Said only to someone who knows the password.
@@ -164,40 +196,72 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
         return Err(ApiError::BadRequest(INACTIVE.into()));
     }
     let user_id = found.user.user.id;
-    if failures.iter().any(|f| !f.is_ip) {
-        login_failures::clear(db, &keys[1]).await?;
-    }
+    attempts::settle_login(db, &counters).await?;
     if needs_rehash {
         let new_hash = hash_password(password.expose(), config.password_iterations)
             .map_err(|e| ApiError::internal("rehash", e))?;
         users::upgrade_password_hash(db, user_id, &found.hashed_password, &new_hash).await?;
     }
-    let subject = Subject {
-        user_id,
-        token_version: found.token_version,
-    };
-    Ok(json_response(
-        200,
-        &issuer.start_session(subject, now).await?,
-    ))
+    // `None`: the password changed, or the user was deactivated or deleted, while it was
+    // being checked; the password checked is no longer theirs.
+    let token = issuer
+        .start_session(user_id, found.token_version, now)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest(BAD_LOGIN.into()))?;
+    Ok(json_response(200, &token))
 }
 
-/// The live failure counters for `keys`, or 429 while any of them is at its limit.
-async fn admit(db: &D1Database, keys: &[String; 2], now: i64) -> Result<Vec<Failures>> {
-    let failures = login_failures::live(db, keys, now).await?;
-    match throttle::retry_after(&failures, now) {
-        Some(seconds) => Err(ApiError::TooManyRequests(seconds)),
-        None => Ok(failures),
+/// Counts an attempt against `counters`; 429 (and a log line) when one is over its limit.
+async fn admit(
+    db: &D1Database,
+    counters: &[Counter],
+    address: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    match count(db, counters, now).await? {
+        None => Ok(()),
+        Some((scope, retry_after)) => {
+            log(SecurityEvent::LoginThrottled {
+                scope: scope.name(),
+                client: address,
+                retry_after,
+            });
+            Err(ApiError::TooManyRequests(retry_after, TOO_MANY_LOGINS))
+        }
     }
 }
 
-/// The client's address as Cloudflare's edge reports it; it cannot be set by the client.
-fn client_ip(req: &Request) -> String {
-    req.headers()
-        .get("CF-Connecting-IP")
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "unknown".into())
+/// Counts an attempt; the counter over its limit, if one is, and the seconds to wait.
+async fn count(db: &D1Database, counters: &[Counter], now: i64) -> Result<Option<(Scope, i64)>> {
+    let counts = attempts::count(db, counters, now).await?;
+    Ok(throttle::refused(counters, &counts, now))
+}
+
+/// The client's address as the throttle keys it (see [`throttle::client_address`]), from
+/// the header Cloudflare's edge sets; the client cannot set it.
+fn client_address(req: &Request) -> Option<String> {
+    let header = req.headers().get("CF-Connecting-IP").ok().flatten();
+    throttle::client_address(header.as_deref())
+}
+
+/// 403 for a login or signup posted from another site's page (see [`is_cross_site`]).
+fn refuse_cross_site(req: &Request, app: &App<'_>, route: &'static str) -> Result<()> {
+    let header = |name| req.headers().get(name).ok().flatten();
+    let origin = header("Origin");
+    let own_origin = super::request_url(req)?.origin().ascii_serialization();
+    if is_cross_site(
+        origin.as_deref(),
+        header("Sec-Fetch-Site").as_deref(),
+        &own_origin,
+        app.cors(),
+    ) {
+        log(SecurityEvent::CrossSiteRefused {
+            route,
+            origin: origin.as_deref(),
+        });
+        return Err(ApiError::Forbidden(CROSS_SITE));
+    }
+    Ok(())
 }
 
 /// Fetch the current logged in user.
@@ -211,8 +275,8 @@ fn client_ip(req: &Request) -> String {
     )
 )]
 pub async fn me(req: Request, app: &App<'_>) -> Result<Response> {
-    let CurrentUser(user) = CurrentUser::authenticate(&req, app).await?;
-    Ok(json_response(200, &user))
+    let current = current_user::authenticate(&req, app).await?;
+    Ok(json_response(200, current.user()))
 }
 
 /// Exchange a refresh token for a new access token and refresh token.
@@ -240,10 +304,24 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
     let now = now();
     let refresh = new_refresh_token()?;
     let expires_at = issuer.refresh_expiry(now);
-    let subject = sessions::rotate(&issuer.db, &old_hash, &refresh.hash, now, expires_at)
-        .await?
-        .ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?;
-    Ok(json_response(200, &issuer.pair(subject, refresh, now)))
+    let max_age = issuer.config.session_max_seconds;
+    match sessions::rotate(
+        &issuer.db,
+        &old_hash,
+        &refresh.hash,
+        now,
+        expires_at,
+        max_age,
+    )
+    .await?
+    {
+        Rotation::Rotated(subject) => Ok(json_response(200, &issuer.pair(&subject, refresh, now))),
+        Rotation::Reused { user_id } => {
+            log(SecurityEvent::RefreshReuse { user_id });
+            Err(ApiError::Unauthorized(BAD_REFRESH_TOKEN))
+        }
+        Rotation::Refused => Err(ApiError::Unauthorized(BAD_REFRESH_TOKEN)),
+    }
 }
 
 /// Log out: end the session of a refresh token, so that neither it nor any token refreshed
@@ -289,39 +367,42 @@ pub async fn logout(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response> {
-    let (user, old_hash) = CurrentUser::with_password_hash(&req, app).await?;
-    let change = PasswordChange::from_json(&json_text(&mut req).await?)?;
+    let caller = caller(&req, app)?;
     let issuer = Issuer::new(app)?;
     let (config, db) = (&issuer.config, &issuer.db);
+    let (current, old_hash) = auth_store::authenticate_with_password(db, &caller)
+        .await?
+        .ok_or_else(unknown_user)?;
+    let change = PasswordChange::from_json(&json_text(&mut req).await?)?;
     let now = now();
-    let keys = throttle::keys(&user.email, &client_ip(&req));
-    admit(db, &keys, now).await?;
+    let address = client_address(&req);
+    let counters = throttle::login_counters(&current.user().email, address.as_deref());
+    admit(db, &counters, address.as_deref(), now).await?;
     let verified = verify_password(
         change.current.expose(),
         Some(&old_hash),
         config.password_iterations,
     );
     if verified == Verified::No {
-        login_failures::record(db, &keys, now).await?;
         return Err(ApiError::BadRequest(BAD_PASSWORD.into()));
     }
+    attempts::settle_login(db, &counters).await?;
     if change.new == change.current {
         return Err(ApiError::BadRequest(SAME_PASSWORD.into()));
     }
     let new_hash = hash_password(change.new.expose(), config.password_iterations)
         .map_err(|e| ApiError::internal("password change", e))?;
-    // `None`: another request changed it first, so the password checked is no longer current.
-    let (token_version, _) = users::set_password(db, user.id, &new_hash, Some(&old_hash), now)
+    // `None`: another request changed it first (or the caller's token died meanwhile), so
+    // the password checked is no longer current; nothing of the winner's is touched.
+    let (user_id, token_version) = users::change_password(db, &caller, &new_hash, &old_hash, now)
         .await?
         .ok_or_else(|| ApiError::BadRequest(BAD_PASSWORD.into()))?;
-    let subject = Subject {
-        user_id: user.id,
-        token_version,
-    };
-    Ok(json_response(
-        200,
-        &issuer.start_session(subject, now).await?,
-    ))
+    log(SecurityEvent::PasswordChanged { user_id });
+    let token = issuer
+        .start_session(user_id, token_version, now)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest(BAD_PASSWORD.into()))?;
+    Ok(json_response(200, &token))
 }
 
 /// Delete the caller's account, with their recipes; every token of theirs stops working.
@@ -335,10 +416,14 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
     )
 )]
 pub async fn delete_me(req: Request, app: &App<'_>) -> Result<Response> {
-    let CurrentUser(user) = CurrentUser::authenticate(&req, app).await?;
-    if user.is_superuser {
-        return Err(ApiError::Forbidden(SUPERUSER_SELF_DELETE));
+    let caller = caller(&req, app)?;
+    let db = app.db()?;
+    if users::delete_own(&db, &caller).await? {
+        return no_content();
     }
-    users::delete(&app.db()?, user.id).await?;
-    no_content()
+    // Nothing deleted: say why.
+    match auth_store::authenticate(&db, &caller).await? {
+        Some(current) if current.is_superuser() => Err(ApiError::Forbidden(SUPERUSER_SELF_DELETE)),
+        _ => Err(unknown_user()),
+    }
 }

@@ -56,14 +56,20 @@ async fn read_bounded(req: &mut Request) -> Result<Vec<u8>> {
     Ok(body)
 }
 
-/// A JSON body as text. No Content-Type is read as JSON, as FastAPI does; any other type
-/// is refused with 415, so a cross-site `text/plain` form post cannot smuggle JSON in.
+/// A JSON body as text. A body of another media type, or of none (what a cross-site `fetch`
+/// of bytes sends, with no preflight), is refused with 415, so no page on another site can
+/// smuggle JSON in. An empty body without a type reads as missing (422), as FastAPI does.
 pub async fn json_text(req: &mut Request) -> Result<String> {
     let kind = content_type(req);
+    let unsupported = ApiError::UnsupportedMediaType("application/json");
     if !(kind.is_empty() || kind == "application/json" || kind.ends_with("+json")) {
-        return Err(ApiError::UnsupportedMediaType("application/json"));
+        return Err(unsupported);
     }
-    String::from_utf8(read_bounded(req).await?).map_err(|_| {
+    let body = read_bounded(req).await?;
+    if kind.is_empty() && !body.is_empty() {
+        return Err(unsupported);
+    }
+    String::from_utf8(body).map_err(|_| {
         ApiError::Validation(vec![FieldError::new(
             vec![json!("body")],
             "body is not valid UTF-8",

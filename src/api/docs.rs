@@ -3,9 +3,8 @@
 
 use std::sync::OnceLock;
 
-use serde::Serialize;
 use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 use worker::Response;
 
 use super::{auth, pages, recipes, users};
@@ -18,24 +17,10 @@ use crate::domain::recipe::{NewRecipeRequest, RecipeUpdateRequest};
 use crate::domain::user::SignupRequest;
 use crate::domain::validation::{FieldError, LocItem};
 use crate::domain::{Recipe, User};
-use crate::error::{ApiError, Result};
+use crate::error::{ApiError, Detail, Result, ValidationErrors};
 
 /// The name protected operations refer to; Swagger UI's Authorize button logs in with it.
 pub const SECURITY_SCHEME: &str = "OAuth2PasswordBearer";
-
-/// `{"detail": "..."}`: every error but request validation.
-#[derive(Serialize, ToSchema)]
-#[schema(as = HTTPError)]
-pub struct Detail {
-    pub detail: String,
-}
-
-/// `422 {"detail": [...]}`: the request did not validate.
-#[derive(Serialize, ToSchema)]
-#[schema(as = HTTPValidationError)]
-pub struct ValidationErrors {
-    pub detail: Vec<FieldError>,
-}
 
 #[derive(OpenApi)]
 #[openapi(

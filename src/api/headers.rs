@@ -2,11 +2,13 @@
 
 use worker::{Headers, Request, Response};
 
+use super::routes::Route;
 use crate::config::CorsOrigins;
 use crate::error::json_response;
 
-const ALLOWED_METHODS: &str = "GET, POST, PUT, DELETE, OPTIONS";
 const PREFLIGHT_MAX_AGE_SECONDS: &str = "600";
+/// Response headers beyond the CORS-safelisted ones that a page's scripts may read.
+const EXPOSED_HEADERS: &str = "Retry-After";
 
 fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
@@ -19,7 +21,7 @@ pub fn is_preflight(req: &Request) -> bool {
         && header(req, "Access-Control-Request-Method").is_some()
 }
 
-/// Answers a preflight: 200 with the allowed methods and the requested headers for an
+/// Answers a preflight: 200 with the methods the API has (the route table's) and the requested headers for an
 /// allowed origin, 400 otherwise (as Starlette's CORS middleware does).
 pub fn preflight(req: &Request, cors: &CorsOrigins) -> Response {
     let origin = header(req, "Origin").unwrap_or_default();
@@ -31,7 +33,11 @@ pub fn preflight(req: &Request, cors: &CorsOrigins) -> Response {
     }
     let mut response = json_response(200, &"OK");
     let headers = response.headers_mut();
-    set(headers, "Access-Control-Allow-Methods", ALLOWED_METHODS);
+    set(
+        headers,
+        "Access-Control-Allow-Methods",
+        &Route::methods().join(", "),
+    );
     if let Some(requested) = header(req, "Access-Control-Request-Headers") {
         set(headers, "Access-Control-Allow-Headers", &requested);
     }
@@ -67,8 +73,10 @@ pub fn finish(response: &mut Response, path: &str, origin: Option<&str>, cors: &
             set(headers, "Access-Control-Allow-Origin", origin);
             set(headers, "Access-Control-Allow-Credentials", "true");
         }
-        _ => {}
+        _ => return,
     }
+    // Scripts on the page may read these (a 429's wait, for one).
+    set(headers, "Access-Control-Expose-Headers", EXPOSED_HEADERS);
 }
 
 /// Our own header names and values are valid, and our responses' headers are mutable.

@@ -17,21 +17,22 @@ use routes::{Route, Unmatched};
 
 use crate::config::{Config, CorsOrigins};
 use crate::error::{ApiError, Result};
+use crate::events::SecurityEvent;
 use crate::security::JwtSecret;
 
 pub async fn handle(req: Request, env: &Env) -> Response {
-    let app = App { env };
+    let cors = CorsOrigins::parse(binding(env, "BACKEND_CORS_ORIGINS").as_deref());
+    let app = App { env, cors };
     let path = req.path();
     let origin = req.headers().get("Origin").ok().flatten();
-    let cors = CorsOrigins::parse(app.binding("BACKEND_CORS_ORIGINS").as_deref());
     let mut response = if headers::is_preflight(&req) {
-        headers::preflight(&req, &cors)
+        headers::preflight(&req, &app.cors)
     } else {
         route(req, &app)
             .await
             .unwrap_or_else(ApiError::into_response)
     };
-    headers::finish(&mut response, &path, origin.as_deref(), &cors);
+    headers::finish(&mut response, &path, origin.as_deref(), &app.cors);
     response
 }
 
@@ -72,14 +73,25 @@ async fn route(req: Request, app: &App<'_>) -> Result<Response> {
     }
 }
 
-/// The Worker's bindings, read on demand so a route only fails for what it needs.
+fn binding(env: &Env, name: &str) -> Option<String> {
+    env.var(name).ok().map(|value| value.to_string())
+}
+
+/// The Worker's bindings, read on demand so a route only fails for what it needs; the CORS
+/// origins, which every response needs, read once.
 pub struct App<'a> {
     env: &'a Env,
+    cors: CorsOrigins,
 }
 
 impl App<'_> {
     fn binding(&self, name: &str) -> Option<String> {
-        self.env.var(name).ok().map(|value| value.to_string())
+        binding(self.env, name)
+    }
+
+    /// `BACKEND_CORS_ORIGINS`.
+    pub fn cors(&self) -> &CorsOrigins {
+        &self.cors
     }
 
     pub fn config(&self) -> Result<Config> {
@@ -107,6 +119,11 @@ pub fn no_content() -> Result<Response> {
     Response::empty()
         .map(|r| r.with_status(204))
         .map_err(|e| ApiError::internal("empty response", e))
+}
+
+/// Writes a security event to the Worker's log, as one JSON line.
+pub fn log(event: SecurityEvent) {
+    worker::console_log!("{}", event.line());
 }
 
 /// Seconds since the epoch, from the Worker's clock (chrono has no clock on wasm32).

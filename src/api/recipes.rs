@@ -5,13 +5,12 @@ use utoipa::ToSchema;
 use worker::{Request, Response};
 
 use super::body::json_text;
-use super::current_user::{unknown_user, verified_subject};
-use super::docs::{Detail, ValidationErrors};
+use super::current_user::{caller, unknown_user};
 use super::{no_content, request_url, App};
 use crate::domain::recipe::parse_recipe_id;
 use crate::domain::recipe::{NewRecipeRequest, RecipeUpdateRequest};
 use crate::domain::{NewRecipe, Recipe, RecipeUpdate, SearchQuery};
-use crate::error::{json_response, ApiError, Result};
+use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
 use crate::store::recipes::{self, Unchanged};
 
 /// `{"results": [...]}`, the original's list shape.
@@ -79,14 +78,17 @@ pub async fn search(req: &Request, app: &App<'_>) -> Result<Response> {
 )]
 pub async fn create(mut req: Request, app: &App<'_>) -> Result<Response> {
     // One statement checks the token's user may act and inserts.
-    let subject = verified_subject(&req, app)?;
+    let caller = caller(&req, app)?;
     let recipe = NewRecipe::from_json(&json_text(&mut req).await?)?;
-    if recipe.submitter_id.is_some_and(|id| id != subject.user_id) {
+    if recipe
+        .submitter_id
+        .is_some_and(|id| id != caller.claimed_user_id())
+    {
         return Err(ApiError::Forbidden(
             "You can only submit recipes as yourself",
         ));
     }
-    let created = recipes::insert(&app.db()?, &recipe, subject)
+    let created = recipes::insert(&app.db()?, &caller, &recipe)
         .await?
         .ok_or_else(unknown_user)?;
     Ok(json_response(201, &created))
@@ -103,8 +105,8 @@ pub async fn create(mut req: Request, app: &App<'_>) -> Result<Response> {
 )]
 pub async fn mine(req: &Request, app: &App<'_>) -> Result<Response> {
     // One statement checks the token's user may act and reads their recipes.
-    let subject = verified_subject(req, app)?;
-    let results = recipes::by_authenticated_submitter(&app.db()?, subject)
+    let caller = caller(req, app)?;
+    let results = recipes::by_caller(&app.db()?, &caller)
         .await?
         .ok_or_else(unknown_user)?;
     Ok(json_response(200, &Results { results }))
@@ -130,14 +132,14 @@ pub async fn mine(req: &Request, app: &App<'_>) -> Result<Response> {
 pub async fn update(mut req: Request, app: &App<'_>) -> Result<Response> {
     // One statement checks the token's user, their right to the recipe, and writes; a
     // second, only when nothing was written, tells why.
-    let subject = verified_subject(&req, app)?;
+    let caller = caller(&req, app)?;
     let change = RecipeUpdate::from_json(&json_text(&mut req).await?)?;
     let db = app.db()?;
-    if let Some(updated) = recipes::update(&db, &change, subject).await? {
+    if let Some(updated) = recipes::update(&db, &caller, &change).await? {
         return Ok(json_response(201, &updated));
     }
     Err(
-        match recipes::why_unchanged(&db, change.id, subject).await? {
+        match recipes::why_unchanged(&db, &caller, change.id).await? {
             Unchanged::NotAuthenticated => unknown_user(),
             Unchanged::NoSuchRecipe => {
                 ApiError::BadRequest(format!("Recipe with ID: {} not found.", change.id))
@@ -161,13 +163,13 @@ pub async fn update(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn delete(req: &Request, id: &str, app: &App<'_>) -> Result<Response> {
-    let subject = verified_subject(req, app)?;
+    let caller = caller(req, app)?;
     let id = parse_recipe_id(id)?;
     let db = app.db()?;
-    if recipes::delete(&db, id, subject).await?.is_some() {
+    if recipes::delete(&db, &caller, id).await?.is_some() {
         return no_content();
     }
-    Err(match recipes::why_unchanged(&db, id, subject).await? {
+    Err(match recipes::why_unchanged(&db, &caller, id).await? {
         Unchanged::NotAuthenticated => unknown_user(),
         Unchanged::NoSuchRecipe => not_found(id),
         Unchanged::NotTheirs => ApiError::Forbidden("You can only delete your recipes."),

@@ -63,6 +63,18 @@ impl Route {
         }
     }
 
+    /// Every method some route has, once each, in the order of the table: what a CORS
+    /// preflight allows.
+    pub fn methods() -> Vec<&'static str> {
+        let mut methods = Vec::new();
+        for method in Route::iter().map(Route::method) {
+            if !methods.contains(&method) {
+                methods.push(method);
+            }
+        }
+        methods
+    }
+
     /// The path as the OpenAPI document writes it; `{recipe_id}` and `{user_id}` are path
     /// parameters.
     pub fn template(self) -> &'static str {
@@ -134,6 +146,13 @@ fn match_template(template: &str, segments: &[&str]) -> Option<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_methods_a_preflight_allows_are_the_tables_own() {
+        let mut methods = Route::methods();
+        methods.sort_unstable();
+        assert_eq!(methods, ["DELETE", "GET", "PATCH", "POST", "PUT"]);
+    }
 
     #[test]
     fn resolves_every_route_from_its_own_template() {

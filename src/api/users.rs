@@ -4,15 +4,15 @@ use worker::{Request, Response};
 
 use super::auth::SUPERUSER_SELF_DELETE;
 use super::body::json_text;
-use super::current_user::CurrentUser;
-use super::docs::{Detail, ValidationErrors};
-use super::{no_content, now, request_url, App};
+use super::current_user::{superuser, unknown_user};
+use super::{log, no_content, now, request_url, App};
 use crate::domain::account::{
     is_active_from_json, new_password_from_json, ManagedUser, Page, PasswordResetRequest, UserList,
     UserStatusRequest,
 };
 use crate::domain::validation::path_id;
-use crate::error::{json_response, ApiError, Result};
+use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
+use crate::events::SecurityEvent;
 use crate::security::hash_password;
 use crate::store::users;
 
@@ -24,6 +24,16 @@ fn not_found() -> ApiError {
 
 fn user_id(segment: &str) -> Result<i64> {
     Ok(path_id("user_id", segment)?)
+}
+
+/// Why a superuser's write to user `id` changed nothing: there is no such user, or the
+/// caller lost the right to act between their check and the write (deactivated, say, by
+/// another superuser at the same moment).
+async fn refused(app: &App<'_>, id: i64) -> Result<ApiError> {
+    Ok(match users::find(&app.db()?, id).await? {
+        None => not_found(),
+        Some(_) => unknown_user(),
+    })
 }
 
 /// List users by id, a page at a time.
@@ -43,7 +53,7 @@ fn user_id(segment: &str) -> Result<i64> {
     )
 )]
 pub async fn list(req: &Request, app: &App<'_>) -> Result<Response> {
-    CurrentUser::superuser(req, app).await?;
+    superuser(req, app).await?;
     let page = Page::from_pairs(request_url(req)?.query_pairs())?;
     Ok(json_response(200, &users::list(&app.db()?, page).await?))
 }
@@ -62,7 +72,7 @@ pub async fn list(req: &Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn get(req: &Request, id: &str, app: &App<'_>) -> Result<Response> {
-    CurrentUser::superuser(req, app).await?;
+    superuser(req, app).await?;
     let user = users::find(&app.db()?, user_id(id)?)
         .await?
         .ok_or_else(not_found)?;
@@ -87,15 +97,22 @@ pub async fn get(req: &Request, id: &str, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn update(mut req: Request, id: &str, app: &App<'_>) -> Result<Response> {
-    let CurrentUser(admin) = CurrentUser::superuser(&req, app).await?;
+    let admin = superuser(&req, app).await?;
     let id = user_id(id)?;
     let active = is_active_from_json(&json_text(&mut req).await?)?;
-    if id == admin.id && !active {
+    if id == admin.id() && !active {
         return Err(ApiError::Forbidden(SUPERUSER_SELF_DEACTIVATE));
     }
-    let user = users::set_active(&app.db()?, id, active, now())
-        .await?
-        .ok_or_else(not_found)?;
+    // The write checks again that the caller is a superuser, in the same statement.
+    let Some(user) = users::set_active(&app.db()?, admin.caller(), id, active, now()).await? else {
+        return Err(refused(app, id).await?);
+    };
+    if !active {
+        log(SecurityEvent::UserDeactivated {
+            user_id: id,
+            by: admin.id(),
+        });
+    }
     Ok(json_response(200, &user))
 }
 
@@ -113,13 +130,13 @@ pub async fn update(mut req: Request, id: &str, app: &App<'_>) -> Result<Respons
     )
 )]
 pub async fn delete(req: &Request, id: &str, app: &App<'_>) -> Result<Response> {
-    let CurrentUser(admin) = CurrentUser::superuser(req, app).await?;
+    let admin = superuser(req, app).await?;
     let id = user_id(id)?;
-    if id == admin.id {
+    if id == admin.id() {
         return Err(ApiError::Forbidden(SUPERUSER_SELF_DELETE));
     }
-    if !users::delete(&app.db()?, id).await? {
-        return Err(not_found());
+    if !users::delete(&app.db()?, admin.caller(), id).await? {
+        return Err(refused(app, id).await?);
     }
     no_content()
 }
@@ -142,13 +159,18 @@ pub async fn delete(req: &Request, id: &str, app: &App<'_>) -> Result<Response> 
     )
 )]
 pub async fn reset_password(mut req: Request, id: &str, app: &App<'_>) -> Result<Response> {
-    CurrentUser::superuser(&req, app).await?;
+    let admin = superuser(&req, app).await?;
     let id = user_id(id)?;
     let password = new_password_from_json(&json_text(&mut req).await?)?;
     let hash = hash_password(password.expose(), app.config()?.password_iterations)
         .map_err(|e| ApiError::internal("password reset", e))?;
-    let (_, user) = users::set_password(&app.db()?, id, &hash, None, now())
-        .await?
-        .ok_or_else(not_found)?;
+    let Some(user) = users::reset_password(&app.db()?, admin.caller(), id, &hash, now()).await?
+    else {
+        return Err(refused(app, id).await?);
+    };
+    log(SecurityEvent::PasswordReset {
+        user_id: id,
+        by: admin.id(),
+    });
     Ok(json_response(200, &user))
 }

@@ -171,7 +171,7 @@ impl<'a> Fields<'a> {
     }
 
     fn int(&mut self, name: &str, value: &Value) -> Option<i64> {
-        let parsed = value.as_i64();
+        let parsed = integral(value);
         if parsed.is_none() {
             self.errors.push(FieldError::body(
                 name,
@@ -224,6 +224,18 @@ impl<'a> Fields<'a> {
             Err(self.errors)
         }
     }
+}
+
+/// A JSON number that is a whole number, as pydantic reads an `int` field: `5` and `5.0`
+/// are 5, `5.5` is not an integer. (JSON Schema's `integer` counts `5.0` too.)
+fn integral(value: &Value) -> Option<i64> {
+    if let Some(n) = value.as_i64() {
+        return Some(n);
+    }
+    let n = value.as_f64()?;
+    // Inside ±2^53 every integral double is exact, and far beyond any id.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    (n.fract() == 0.0 && n.abs() <= EXACT).then_some(n as i64)
 }
 
 /// The values of the query parameters `names`, from decoded `pairs`. For a name given more
@@ -327,6 +339,32 @@ mod tests {
         assert_eq!(errors[0].kind, "value_error.missing");
         assert_eq!(errors[1].loc, vec![json!("body"), json!("b")]);
         assert_eq!(errors[1].kind, "type_error.str");
+    }
+
+    #[test]
+    fn integers_are_whole_json_numbers_integral_floats_included() {
+        let object =
+            json_object(r#"{"a": 5, "b": -61595454.0, "c": 1.5, "d": "5", "e": 1e300}"#).unwrap();
+        let mut fields = Fields::new(&object);
+        assert_eq!(fields.required_int("a"), Some(5));
+        assert_eq!(fields.required_int("b"), Some(-61_595_454));
+        assert_eq!(fields.required_int("c"), None);
+        assert_eq!(fields.required_int("d"), None);
+        assert_eq!(fields.required_int("e"), None, "beyond any id");
+        let located: Vec<_> = fields
+            .finish()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| (e.loc[1].clone(), e.kind))
+            .collect();
+        assert_eq!(
+            located,
+            [
+                (json!("c"), "type_error.integer".to_owned()),
+                (json!("d"), "type_error.integer".to_owned()),
+                (json!("e"), "type_error.integer".to_owned()),
+            ]
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Password hashing, access and refresh tokens. Pure Rust: no `worker` types, tested natively.
 
+pub mod origin;
 pub mod password;
 pub mod pbkdf2_sha256;
 pub mod refresh;

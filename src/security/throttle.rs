@@ -1,49 +1,132 @@
-//! Brute-force protection for login: failed attempts are counted per client IP and per
-//! (account, IP) pair in fixed windows, and over the limit login answers 429 until the
-//! window ends.
+//! Attempt limits for login and signup, counted in fixed windows per key.
 //!
-//! Keying the account counter by IP as well means an attacker's failures never block the
-//! real user logging in from elsewhere (OWASP ASVS 6.3.1): the worst they can cause is
-//! their own IP waiting out one window.
+//! An attempt is counted *before* anything is checked, in the statement that returns the new
+//! count (src/store/attempts.rs), and the count decides: of N attempts sent at once, exactly
+//! the limit go through. A successful login gives its counts back (see `store::attempts`).
+//!
+//! Login keys: the account *from one client address*, and the address alone. Keying the
+//! account counter by address means an attacker's failures never block the real user
+//! logging in from elsewhere (OWASP ASVS 6.3.1): the worst they cause is their own address
+//! waiting out one window.
 
-/// A window, and so the longest anyone waits.
-pub const WINDOW_SECONDS: i64 = 15 * 60;
-/// Failed logins for one account from one IP per window.
-pub const MAX_ACCOUNT_FAILURES: i64 = 5;
-/// Failed logins from one IP, any accounts, per window (generous: offices share an IP).
-pub const MAX_IP_FAILURES: i64 = 50;
+use std::net::IpAddr;
 
-/// The counter keys for an attempt: `[per IP, per account from that IP]`.
-pub fn keys(email: &str, ip: &str) -> [String; 2] {
-    [
-        format!("ip:{ip}"),
-        format!("account:{}|{ip}", email.trim().to_ascii_lowercase()),
-    ]
-}
-
-/// A counter as stored: failures since `window_start` (unix seconds).
+/// How many attempts a key allows per window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Failures {
-    pub is_ip: bool,
-    pub failures: i64,
-    pub window_start: i64,
+pub struct Limit {
+    pub max: i64,
+    pub window_seconds: i64,
 }
 
-/// Seconds to wait when any live counter is at its limit; `None` lets the attempt through.
-pub fn retry_after(counters: &[Failures], now: i64) -> Option<i64> {
+/// Login attempts for one account from one client address.
+pub const LOGIN_PER_ACCOUNT: Limit = Limit {
+    max: 5,
+    window_seconds: 15 * 60,
+};
+/// Login attempts from one client address, any accounts (generous: offices share one).
+pub const LOGIN_PER_ADDRESS: Limit = Limit {
+    max: 50,
+    window_seconds: 15 * 60,
+};
+/// Signups from one client address per hour, unless `SIGNUP_LIMIT_PER_HOUR` says otherwise.
+pub const DEFAULT_SIGNUPS_PER_HOUR: i64 = 20;
+
+/// What a counter counts, for the 429's message and the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Account,
+    Address,
+    Signup,
+}
+
+impl Scope {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Account => "account",
+            Scope::Address => "address",
+            Scope::Signup => "signup",
+        }
+    }
+}
+
+/// A counter to bump: its key and its limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    pub key: String,
+    pub scope: Scope,
+    pub limit: Limit,
+}
+
+/// A counter after the bump: attempts in its window, and when the window ends (unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    pub count: i64,
+    pub expires_at: i64,
+}
+
+/// The client's address as the throttle keys it: an IPv4 address as it is, an IPv6 address
+/// by its /64 (one subscriber's network; anyone holding one has 2^64 addresses). `None` for
+/// a missing or unreadable `CF-Connecting-IP`, which Cloudflare's edge always sets: such a
+/// request gets no address counter at all rather than one bucket shared with strangers.
+pub fn client_address(header: Option<&str>) -> Option<String> {
+    match header?.trim().parse::<IpAddr>().ok()? {
+        IpAddr::V4(v4) => Some(v4.to_string()),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => Some(v4.to_string()),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                Some(format!("{a:x}:{b:x}:{c:x}:{d:x}::/64"))
+            }
+        },
+    }
+}
+
+/// The counters of a login (or a password check) for `email` from `address`: the account
+/// from that address, then the address. Without an address, the account key alone.
+pub fn login_counters(email: &str, address: Option<&str>) -> Vec<Counter> {
+    let email = email.trim().to_ascii_lowercase();
+    match address {
+        Some(address) => vec![
+            Counter {
+                key: format!("account:{email}|{address}"),
+                scope: Scope::Account,
+                limit: LOGIN_PER_ACCOUNT,
+            },
+            Counter {
+                key: format!("ip:{address}"),
+                scope: Scope::Address,
+                limit: LOGIN_PER_ADDRESS,
+            },
+        ],
+        None => vec![Counter {
+            key: format!("account:{email}"),
+            scope: Scope::Account,
+            limit: LOGIN_PER_ACCOUNT,
+        }],
+    }
+}
+
+/// The counter of a signup from `address`; none without an address (see [`client_address`]).
+pub fn signup_counter(address: Option<&str>, per_hour: i64) -> Option<Counter> {
+    Some(Counter {
+        key: format!("signup:{}", address?),
+        scope: Scope::Signup,
+        limit: Limit {
+            max: per_hour,
+            window_seconds: 3600,
+        },
+    })
+}
+
+/// The first counter over its limit, and the seconds until its window ends; `None` lets the
+/// attempt through. Counts are after this attempt's bump, so the limit itself still passes.
+pub fn refused(counters: &[Counter], counts: &[Count], now: i64) -> Option<(Scope, i64)> {
     counters
         .iter()
-        .filter(|c| c.window_start + WINDOW_SECONDS > now)
-        .filter(|c| {
-            let limit = if c.is_ip {
-                MAX_IP_FAILURES
-            } else {
-                MAX_ACCOUNT_FAILURES
-            };
-            c.failures >= limit
-        })
-        .map(|c| (c.window_start + WINDOW_SECONDS - now).max(1))
-        .max()
+        .zip(counts)
+        .filter(|(counter, count)| count.count > counter.limit.max)
+        .map(|(counter, count)| (counter.scope, (count.expires_at - now).max(1)))
+        .max_by_key(|(_, seconds)| *seconds)
 }
 
 #[cfg(test)]
@@ -52,57 +135,97 @@ mod tests {
 
     const NOW: i64 = 1_700_000_000;
 
-    fn account(failures: i64, window_start: i64) -> Failures {
-        Failures {
-            is_ip: false,
-            failures,
-            window_start,
+    #[test]
+    fn ipv4_is_kept_and_ipv6_is_its_slash_64() {
+        assert_eq!(
+            client_address(Some("203.0.113.9")),
+            Some("203.0.113.9".into())
+        );
+        for address in ["2001:db8:1:2::1", "2001:0db8:0001:0002:ffff:ffff:ffff:ffff"] {
+            assert_eq!(
+                client_address(Some(address)),
+                Some("2001:db8:1:2::/64".into()),
+                "{address}"
+            );
+        }
+        assert_eq!(
+            client_address(Some("::ffff:198.51.100.4")),
+            Some("198.51.100.4".into()),
+            "an IPv4-mapped address is its IPv4 address"
+        );
+    }
+
+    #[test]
+    fn a_missing_or_unreadable_address_is_none() {
+        for header in [
+            None,
+            Some(""),
+            Some("unknown"),
+            Some("203.0.113.9, 10.0.0.1"),
+        ] {
+            assert_eq!(client_address(header), None, "{header:?}");
         }
     }
 
     #[test]
-    fn keys_fold_the_email_case_and_bind_the_account_to_the_ip() {
+    fn login_keys_fold_the_email_and_bind_the_account_to_the_address() {
+        let keys: Vec<String> = login_counters(" Ada@Example.com", Some("203.0.113.9"))
+            .into_iter()
+            .map(|c| c.key)
+            .collect();
         assert_eq!(
-            keys(" Ada@Example.com", "203.0.113.9"),
+            keys,
+            ["account:ada@example.com|203.0.113.9", "ip:203.0.113.9"]
+        );
+    }
+
+    #[test]
+    fn without_an_address_only_the_account_is_counted() {
+        let counters = login_counters("ada@example.com", None);
+        assert_eq!(counters.len(), 1);
+        assert_eq!(counters[0].key, "account:ada@example.com");
+        assert_eq!(signup_counter(None, 20), None);
+    }
+
+    #[test]
+    fn the_limit_passes_and_the_next_attempt_is_refused_until_the_window_ends() {
+        let counters = login_counters("a@example.com", Some("203.0.113.9"));
+        let at = |account, address| {
             [
-                "ip:203.0.113.9".to_owned(),
-                "account:ada@example.com|203.0.113.9".to_owned()
+                Count {
+                    count: account,
+                    expires_at: NOW + 100,
+                },
+                Count {
+                    count: address,
+                    expires_at: NOW + 900,
+                },
             ]
-        );
-    }
-
-    #[test]
-    fn lets_attempts_through_below_the_limit() {
-        assert_eq!(retry_after(&[], NOW), None);
-        assert_eq!(
-            retry_after(&[account(MAX_ACCOUNT_FAILURES - 1, NOW - 10)], NOW),
-            None
-        );
-    }
-
-    #[test]
-    fn blocks_at_the_limit_until_the_window_ends() {
-        let blocked = [account(MAX_ACCOUNT_FAILURES, NOW - 100)];
-        assert_eq!(retry_after(&blocked, NOW), Some(WINDOW_SECONDS - 100));
-        assert_eq!(
-            retry_after(&blocked, NOW - 100 + WINDOW_SECONDS),
-            None,
-            "window over"
-        );
-    }
-
-    #[test]
-    fn the_ip_limit_is_separate_and_higher() {
-        let ip = Failures {
-            is_ip: true,
-            failures: MAX_ACCOUNT_FAILURES,
-            window_start: NOW,
         };
-        assert_eq!(retry_after(&[ip], NOW), None);
-        let ip = Failures {
-            failures: MAX_IP_FAILURES,
-            ..ip
+        assert_eq!(refused(&counters, &at(5, 5), NOW), None);
+        assert_eq!(
+            refused(&counters, &at(6, 6), NOW),
+            Some((Scope::Account, 100))
+        );
+        assert_eq!(
+            refused(&counters, &at(1, 51), NOW),
+            Some((Scope::Address, 900)),
+            "the address limit is separate and higher"
+        );
+    }
+
+    #[test]
+    fn signups_are_counted_per_address_per_hour() {
+        let counter = signup_counter(Some("2001:db8:1:2::/64"), 3).unwrap();
+        assert_eq!(counter.key, "signup:2001:db8:1:2::/64");
+        let count = |count| Count {
+            count,
+            expires_at: NOW + 3600,
         };
-        assert_eq!(retry_after(&[ip], NOW), Some(WINDOW_SECONDS));
+        assert_eq!(refused(&[counter.clone()], &[count(3)], NOW), None);
+        assert_eq!(
+            refused(&[counter], &[count(4)], NOW),
+            Some((Scope::Signup, 3600))
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! HS256 access tokens with the original's claims, `type`, `sub`, `iat` and `exp`, plus
-//! `ver`: the user's token version when it was issued.
+//! `ver`, the user's token version when it was issued, and `sid`, the session (login) it
+//! belongs to.
 
 use chrono::{DateTime, Duration, Utc};
 use jwt_compact::alg::Hs256;
@@ -22,14 +23,21 @@ struct AccessClaims {
     /// Missing in tokens of the original's shape, which count as version 0.
     #[serde(default)]
     ver: i64,
+    /// Missing in tokens issued before sessions were named in them; those keep working
+    /// until they expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
 }
 
 /// Who a verified token speaks for. The token is only good while the user's stored
-/// `token_version` is still `token_version`: the caller checks that against the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `token_version` is still `token_version` and its session is not revoked: the store checks
+/// both in the statement that uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
     pub user_id: i64,
     pub token_version: i64,
+    /// `None` only in tokens from before sessions were named in them.
+    pub session_id: Option<String>,
 }
 
 /// Why a token was refused. The client always sees the same 401; this is for tests and logs.
@@ -52,7 +60,7 @@ fn at(unix_seconds: i64) -> DateTime<Utc> {
 /// The clock is the caller's: on wasm the time comes from the Worker, not from chrono.
 pub fn issue_access_token(
     secret: &JwtSecret,
-    subject: Subject,
+    subject: &Subject,
     now: i64,
     lifetime_seconds: i64,
 ) -> String {
@@ -60,6 +68,7 @@ pub fn issue_access_token(
         token_type: ACCESS_TOKEN_TYPE.into(),
         sub: subject.user_id.to_string(),
         ver: subject.token_version,
+        sid: subject.session_id.clone(),
     });
     claims.issued_at = Some(at(now));
     claims.expiration = Some(at(now.saturating_add(lifetime_seconds)));
@@ -107,6 +116,7 @@ pub fn verify_access_token(
     Ok(Subject {
         user_id: parse_subject(&claims.custom.sub)?,
         token_version: claims.custom.ver,
+        session_id: claims.custom.sid.clone(),
     })
 }
 
@@ -159,12 +169,13 @@ mod tests {
         Subject {
             user_id,
             token_version,
+            session_id: Some("a-session".into()),
         }
     }
 
     #[test]
     fn an_issued_token_verifies_to_its_subject() {
-        let token = issue_access_token(&secret(), subject(42, 3), NOW, 8 * DAY);
+        let token = issue_access_token(&secret(), &subject(42, 3), NOW, 8 * DAY);
         assert_eq!(
             verify_access_token(&secret(), &token, NOW + 60),
             Ok(subject(42, 3))
@@ -173,12 +184,13 @@ mod tests {
 
     #[test]
     fn carries_the_original_claims_and_the_token_version() {
-        let token = issue_access_token(&secret(), subject(5, 2), NOW, 8 * DAY);
+        let token = issue_access_token(&secret(), &subject(5, 2), NOW, 8 * DAY);
         let payload = token.split('.').nth(1).unwrap();
         let claims: Value = serde_json::from_slice(&B64.decode(payload).unwrap()).unwrap();
         assert_eq!(
             claims,
-            json!({"type": "access_token", "sub": "5", "ver": 2, "iat": NOW, "exp": NOW + 8 * DAY})
+            json!({"type": "access_token", "sub": "5", "ver": 2, "sid": "a-session",
+                   "iat": NOW, "exp": NOW + 8 * DAY})
         );
         let header: Value =
             serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
@@ -186,11 +198,15 @@ mod tests {
     }
 
     #[test]
-    fn a_token_of_the_originals_shape_is_version_zero() {
+    fn a_token_of_the_originals_shape_is_version_zero_without_a_session() {
         let token = forge(json!({"alg": "HS256", "typ": "JWT"}), good_claims(), KEY);
         assert_eq!(
             verify_access_token(&secret(), &token, NOW),
-            Ok(subject(7, 0))
+            Ok(Subject {
+                user_id: 7,
+                token_version: 0,
+                session_id: None
+            })
         );
     }
 
@@ -304,7 +320,7 @@ mod tests {
 
     #[test]
     fn expiry_allows_only_the_leeway() {
-        let token = issue_access_token(&secret(), subject(1, 0), NOW, 100);
+        let token = issue_access_token(&secret(), &subject(1, 0), NOW, 100);
         assert_eq!(
             verify_access_token(&secret(), &token, NOW + 100 + LEEWAY_SECONDS),
             Ok(subject(1, 0))

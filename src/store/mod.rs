@@ -1,6 +1,7 @@
 //! Every SQL statement lives here; D1 is touched nowhere else.
 
-pub mod login_failures;
+pub mod attempts;
+pub mod caller;
 pub mod recipes;
 pub mod sessions;
 pub mod users;
@@ -43,4 +44,12 @@ fn statement(
 /// The rows of one statement's result, as in a batch.
 fn rows<T: DeserializeOwned>(result: &D1Result, context: &'static str) -> Result<Vec<T>, ApiError> {
     result.results::<T>().map_err(d1_error(context))
+}
+
+/// The first row of a statement's result, if any.
+async fn first_row<T: DeserializeOwned>(
+    statement: D1PreparedStatement,
+    context: &'static str,
+) -> Result<Option<T>, ApiError> {
+    statement.first::<T>(None).await.map_err(d1_error(context))
 }

@@ -2,12 +2,12 @@
 
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement};
 
-use super::{d1_error, int, rows, statement, text_or_null, users};
+use super::caller::{scoped, Caller};
+use super::{d1_error, first_row, int, rows, statement, text_or_null};
 use crate::domain::{NewRecipe, Recipe, RecipeUpdate, SearchQuery};
 use crate::error::Result;
-use crate::security::Subject;
 
 const RECIPE_COLUMNS: &str = "id, label, source, url, submitter_id";
 
@@ -32,16 +32,8 @@ impl From<RecipeRow> for Recipe {
     }
 }
 
-async fn one(
-    db: &D1Database,
-    sql: &str,
-    args: &[JsValue],
-    context: &'static str,
-) -> Result<Option<Recipe>> {
-    let row = statement(db, sql, args, context)?
-        .first::<RecipeRow>(None)
-        .await
-        .map_err(d1_error(context))?;
+async fn one(statement: D1PreparedStatement, context: &'static str) -> Result<Option<Recipe>> {
+    let row: Option<RecipeRow> = first_row(statement, context).await?;
     Ok(row.map(Recipe::from))
 }
 
@@ -62,8 +54,9 @@ async fn many(
 }
 
 pub async fn find(db: &D1Database, id: i64) -> Result<Option<Recipe>> {
+    let context = "reading recipe";
     let sql = format!("SELECT {RECIPE_COLUMNS} FROM recipes WHERE id = ?1");
-    one(db, &sql, &[int(id)], "reading recipe").await
+    one(statement(db, &sql, &[int(id)], context)?, context).await
 }
 
 /// Case-insensitive (ASCII) substring match on the label over all recipes, then the limit.
@@ -84,13 +77,9 @@ pub async fn latest(db: &D1Database, limit: u32) -> Result<Vec<Recipe>> {
     many(db, &sql, &[int(limit.into())], "listing latest recipes").await
 }
 
-/// The recipes of the user a token speaks for, or `None` when that user may not act (see
-/// [`users::AUTHENTICATED`]): one statement (a user without recipes is one row of NULLs from
-/// the outer join).
-pub async fn by_authenticated_submitter(
-    db: &D1Database,
-    subject: Subject,
-) -> Result<Option<Vec<Recipe>>> {
+/// The caller's recipes, or `None` when their token is no longer good: one statement (a
+/// caller without recipes is one row of NULLs from the outer join).
+pub async fn by_caller(db: &D1Database, caller: &Caller) -> Result<Option<Vec<Recipe>>> {
     #[derive(Deserialize)]
     struct JoinedRow {
         id: Option<i64>,
@@ -100,14 +89,9 @@ pub async fn by_authenticated_submitter(
         submitter_id: Option<i64>,
     }
     let context = "listing a user's recipes";
-    let sql = format!(
-        "SELECT r.id, r.label, r.source, r.url, r.submitter_id \
-         FROM (SELECT id FROM users WHERE {AUTHENTICATED}) u \
-         LEFT JOIN recipes r ON r.submitter_id = u.id ORDER BY r.id",
-        AUTHENTICATED = users::AUTHENTICATED
-    );
-    let args = [int(subject.user_id), int(subject.token_version)];
-    let result = statement(db, &sql, &args, context)?
+    let sql = "SELECT r.id, r.label, r.source, r.url, r.submitter_id \
+               FROM me LEFT JOIN recipes r ON r.submitter_id = me.id ORDER BY r.id";
+    let result = scoped(db, caller, sql, &[], context)?
         .all()
         .await
         .map_err(d1_error(context))?;
@@ -130,76 +114,67 @@ pub async fn by_authenticated_submitter(
     Ok(Some(recipes))
 }
 
-/// Inserts a recipe submitted by the user a token speaks for; `None` when that user may not
-/// act (see [`users::AUTHENTICATED`]). One statement checks and writes.
+/// Inserts a recipe submitted by the caller; `None` when their token is no longer good. One
+/// statement checks and writes.
 pub async fn insert(
     db: &D1Database,
+    caller: &Caller,
     recipe: &NewRecipe,
-    subject: Subject,
 ) -> Result<Option<Recipe>> {
+    let context = "inserting recipe";
     let sql = format!(
         "INSERT INTO recipes (label, source, url, submitter_id) \
-         SELECT ?3, ?4, ?5, id FROM users WHERE {AUTHENTICATED} RETURNING {RECIPE_COLUMNS}",
-        AUTHENTICATED = users::AUTHENTICATED
+         SELECT ?4, ?5, ?6, id FROM me RETURNING {RECIPE_COLUMNS}"
     );
     let args = [
-        int(subject.user_id),
-        int(subject.token_version),
         recipe.label.as_str().into(),
         recipe.source.as_str().into(),
         recipe.url.as_str().into(),
     ];
-    one(db, &sql, &args, "inserting recipe").await
+    one(scoped(db, caller, &sql, &args, context)?, context).await
 }
 
-/// The condition, on a row of `recipes`, that the token's user (`?1`, `?2`) may change it:
-/// they may act, and submitted it or are a superuser.
-fn editable_by_subject() -> String {
-    format!(
-        "EXISTS (SELECT 1 FROM users WHERE {AUTHENTICATED} \
-         AND (is_superuser = 1 OR id = recipes.submitter_id))",
-        AUTHENTICATED = users::AUTHENTICATED
-    )
-}
+/// The condition, in a statement scoped to a caller, that the caller may change this row of
+/// `recipes`: they submitted it or are a superuser.
+const EDITABLE_BY_CALLER: &str =
+    "EXISTS (SELECT 1 FROM me WHERE is_superuser = 1 OR me.id = recipes.submitter_id)";
 
-/// Updates a recipe if the token's user may (see [`editable_by_subject`]), in one statement.
-/// `None` when no row was changed; [`why_unchanged`] tells why.
+/// Updates a recipe if the caller may, in one statement. `None` when no row was changed;
+/// [`why_unchanged`] tells why.
 pub async fn update(
     db: &D1Database,
+    caller: &Caller,
     change: &RecipeUpdate,
-    subject: Subject,
 ) -> Result<Option<Recipe>> {
+    let context = "updating recipe";
     let sql = format!(
-        "UPDATE recipes SET label = ?3, source = COALESCE(?4, source), url = COALESCE(?5, url) \
-         WHERE id = ?6 AND {editable} RETURNING {RECIPE_COLUMNS}",
-        editable = editable_by_subject()
+        "UPDATE recipes SET label = ?4, source = COALESCE(?5, source), url = COALESCE(?6, url) \
+         WHERE id = ?7 AND {EDITABLE_BY_CALLER} RETURNING {RECIPE_COLUMNS}"
     );
     let args = [
-        int(subject.user_id),
-        int(subject.token_version),
         change.label.as_str().into(),
         text_or_null(change.source.as_deref()),
         text_or_null(change.url.as_ref().map(|u| u.as_str())),
         int(change.id),
     ];
-    one(db, &sql, &args, "updating recipe").await
+    one(scoped(db, caller, &sql, &args, context)?, context).await
 }
 
-/// Deletes a recipe if the token's user may, in one statement; `None` when nothing was
-/// deleted ([`why_unchanged`] tells why).
-pub async fn delete(db: &D1Database, id: i64, subject: Subject) -> Result<Option<Recipe>> {
+/// Deletes a recipe if the caller may, in one statement; `None` when nothing was deleted
+/// ([`why_unchanged`] tells why).
+pub async fn delete(db: &D1Database, caller: &Caller, id: i64) -> Result<Option<Recipe>> {
+    let context = "deleting recipe";
     let sql = format!(
-        "DELETE FROM recipes WHERE id = ?3 AND {editable} RETURNING {RECIPE_COLUMNS}",
-        editable = editable_by_subject()
+        "DELETE FROM recipes WHERE id = ?4 AND {EDITABLE_BY_CALLER} RETURNING {RECIPE_COLUMNS}"
     );
-    let args = [int(subject.user_id), int(subject.token_version), int(id)];
-    one(db, &sql, &args, "deleting recipe").await
+    one(scoped(db, caller, &sql, &[int(id)], context)?, context).await
 }
 
 /// Why an update or delete of recipe `id` changed nothing.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Unchanged {
-    /// The token's user may not act (gone, inactive, or an older token version).
+    /// The caller's token is no longer good (user gone or inactive, older token version,
+    /// session ended).
     NotAuthenticated,
     NoSuchRecipe,
     /// Someone else's recipe, and the caller is no superuser.
@@ -207,23 +182,17 @@ pub enum Unchanged {
 }
 
 /// Tells, after the fact, why [`update`] or [`delete`] changed nothing (one statement).
-pub async fn why_unchanged(db: &D1Database, id: i64, subject: Subject) -> Result<Unchanged> {
+pub async fn why_unchanged(db: &D1Database, caller: &Caller, id: i64) -> Result<Unchanged> {
     #[derive(Deserialize)]
     struct Row {
         authenticated: i64,
         recipe: i64,
     }
     let context = "checking a refused recipe change";
-    let sql = format!(
-        "SELECT EXISTS (SELECT 1 FROM users WHERE {AUTHENTICATED}) AS authenticated, \
-         EXISTS (SELECT 1 FROM recipes WHERE id = ?3) AS recipe",
-        AUTHENTICATED = users::AUTHENTICATED
-    );
-    let args = [int(subject.user_id), int(subject.token_version), int(id)];
-    let row = statement(db, &sql, &args, context)?
-        .first::<Row>(None)
-        .await
-        .map_err(d1_error(context))?;
+    let sql = "SELECT EXISTS (SELECT 1 FROM me) AS authenticated, \
+               EXISTS (SELECT 1 FROM recipes WHERE id = ?4) AS recipe";
+    let row: Option<Row> =
+        first_row(scoped(db, caller, sql, &[int(id)], context)?, context).await?;
     Ok(match row {
         Some(Row {
             authenticated: 0, ..

@@ -10,56 +10,84 @@ use super::{d1_error, int, rows, statement};
 use crate::error::Result;
 use crate::security::Subject;
 
-/// Starts a session for `user_id` with its first refresh token (stored by `token_hash`,
-/// expiring at `expires_at`), and forgets the user's sessions that have ended: revoked, or
-/// with every token expired.
+/// Starts a session for `subject` (its user, token version and new session id) with its
+/// first refresh token (stored by `token_hash`, expiring at `expires_at`), and forgets the
+/// user's sessions that have ended: revoked, past `max_age` seconds, or with every token
+/// expired.
+///
+/// The session is created only while the user is active and still has the token version
+/// the caller read with the password it checked: a password change, reset or deactivation
+/// between the check and this statement leaves nothing behind. `false` then (and when the
+/// user was deleted meanwhile).
 pub async fn start(
     db: &D1Database,
-    user_id: i64,
-    session_id: &str,
+    subject: &Subject,
     token_hash: &str,
     now: i64,
     expires_at: i64,
-) -> Result<()> {
+    max_age: i64,
+) -> Result<bool> {
     let context = "starting a session";
-    db.batch(vec![
-        statement(
-            db,
-            "DELETE FROM sessions WHERE user_id = ?1 AND (revoked_at IS NOT NULL OR NOT EXISTS \
-             (SELECT 1 FROM refresh_tokens t WHERE t.session_id = sessions.id \
-              AND t.expires_at > ?2))",
-            &[int(user_id), int(now)],
-            context,
-        )?,
-        statement(
-            db,
-            "INSERT INTO sessions (id, user_id, created_at) VALUES (?1, ?2, ?3)",
-            &[session_id.into(), int(user_id), int(now)],
-            context,
-        )?,
-        statement(
-            db,
-            "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES (?1, ?2, ?3)",
-            &[token_hash.into(), session_id.into(), int(expires_at)],
-            context,
-        )?,
-    ])
-    .await
-    .map_err(d1_error(context))?;
-    Ok(())
+    let session_id = subject.session_id.as_deref().unwrap_or_default();
+    let user_id = int(subject.user_id);
+    let results = db
+        .batch(vec![
+            statement(
+                db,
+                "DELETE FROM sessions WHERE user_id = ?1 AND (revoked_at IS NOT NULL \
+                 OR created_at <= ?2 - ?3 OR NOT EXISTS (SELECT 1 FROM refresh_tokens t \
+                 WHERE t.session_id = sessions.id AND t.expires_at > ?2))",
+                &[user_id.clone(), int(now), int(max_age)],
+                context,
+            )?,
+            statement(
+                db,
+                "INSERT INTO sessions (id, user_id, created_at, token_version) \
+                 SELECT ?1, id, ?3, token_version FROM users \
+                 WHERE id = ?2 AND token_version = ?4 AND is_active = 1 RETURNING id",
+                &[
+                    session_id.into(),
+                    user_id,
+                    int(now),
+                    int(subject.token_version),
+                ],
+                context,
+            )?,
+            statement(
+                db,
+                "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) \
+                 SELECT ?1, id, ?3 FROM sessions WHERE id = ?2",
+                &[token_hash.into(), session_id.into(), int(expires_at)],
+                context,
+            )?,
+        ])
+        .await
+        .map_err(d1_error(context))?;
+    Ok(!rows::<serde_json::Value>(&results[1], context)?.is_empty())
+}
+
+/// What a refresh came to.
+#[derive(Debug)]
+pub enum Rotation {
+    /// The new token is stored; the pair is for this subject.
+    Rotated(Subject),
+    /// The token had been used before: its session (of this user) is now revoked.
+    Reused { user_id: i64 },
+    /// Unknown, expired, of an ended session, or of a user who may no longer act.
+    Refused,
 }
 
 /// Exchanges the refresh token stored as `old_hash` for one stored as `new_hash`, expiring
-/// at `expires_at`. Whom the new token belongs to, or `None` when the old one is unknown,
-/// expired, used, of a revoked session or of an inactive user.
+/// at `expires_at` or when the session reaches `max_age` seconds, whichever is first.
 ///
 /// One transaction, in this order:
 /// 1. reuse: if the old token was used before, its session is revoked;
-/// 2. the new token is inserted, only if the old one is unused, unexpired, of a live
-///    session and of an active user;
+/// 2. the new token is inserted, only if the old one is unused and unexpired, its session
+///    is live, younger than `max_age` and of the user's current token version, and the user
+///    is active;
 /// 3. the old token is marked used, only if the new one was inserted;
 /// 4. the session's expired tokens are dropped;
-/// 5. the new token's user is read.
+/// 5. the new token's user and session are read.
 ///
 /// Transactions run one at a time, so of two refreshes with the same token exactly one
 /// finds it unused; the other then counts as reuse and revokes the session.
@@ -69,11 +97,17 @@ pub async fn rotate(
     new_hash: &str,
     now: i64,
     expires_at: i64,
-) -> Result<Option<Subject>> {
+    max_age: i64,
+) -> Result<Rotation> {
+    #[derive(Deserialize)]
+    struct Revoked {
+        user_id: i64,
+    }
     #[derive(Deserialize)]
     struct Row {
         user_id: i64,
         token_version: i64,
+        session_id: String,
     }
     let context = "rotating a refresh token";
     let (old, new, now) = (JsValue::from(old_hash), JsValue::from(new_hash), int(now));
@@ -83,18 +117,25 @@ pub async fn rotate(
                 db,
                 "UPDATE sessions SET revoked_at = ?2 WHERE revoked_at IS NULL AND id = \
                  (SELECT session_id FROM refresh_tokens WHERE token_hash = ?1 \
-                  AND used_at IS NOT NULL)",
+                  AND used_at IS NOT NULL) RETURNING user_id",
                 &[old.clone(), now.clone()],
                 context,
             )?,
             statement(
                 db,
                 "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) \
-                 SELECT ?2, t.session_id, ?4 FROM refresh_tokens t \
+                 SELECT ?2, t.session_id, min(?4, s.created_at + ?5) FROM refresh_tokens t \
                  JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id \
                  WHERE t.token_hash = ?1 AND t.used_at IS NULL AND t.expires_at > ?3 \
-                 AND s.revoked_at IS NULL AND u.is_active = 1",
-                &[old.clone(), new.clone(), now.clone(), int(expires_at)],
+                 AND s.revoked_at IS NULL AND s.created_at + ?5 > ?3 \
+                 AND s.token_version = u.token_version AND u.is_active = 1",
+                &[
+                    old.clone(),
+                    new.clone(),
+                    now.clone(),
+                    int(expires_at),
+                    int(max_age),
+                ],
                 context,
             )?,
             statement(
@@ -114,20 +155,30 @@ pub async fn rotate(
             )?,
             statement(
                 db,
-                "SELECT u.id AS user_id, u.token_version FROM refresh_tokens t \
-                 JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id \
-                 WHERE t.token_hash = ?1",
+                "SELECT u.id AS user_id, u.token_version, s.id AS session_id \
+                 FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+                 JOIN users u ON u.id = s.user_id WHERE t.token_hash = ?1",
                 &[new],
                 context,
             )?,
         ])
         .await
         .map_err(d1_error(context))?;
-    let row = rows::<Row>(&results[4], context)?.into_iter().next();
-    Ok(row.map(|row| Subject {
-        user_id: row.user_id,
-        token_version: row.token_version,
-    }))
+    if let Some(revoked) = rows::<Revoked>(&results[0], context)?.into_iter().next() {
+        return Ok(Rotation::Reused {
+            user_id: revoked.user_id,
+        });
+    }
+    Ok(
+        match rows::<Row>(&results[4], context)?.into_iter().next() {
+            Some(row) => Rotation::Rotated(Subject {
+                user_id: row.user_id,
+                token_version: row.token_version,
+                session_id: Some(row.session_id),
+            }),
+            None => Rotation::Refused,
+        },
+    )
 }
 
 /// Revokes the session of the refresh token stored as `token_hash`, used or not. Nothing
@@ -147,12 +198,15 @@ pub async fn revoke(db: &D1Database, token_hash: &str, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// The statement revoking every live session of a user, for a batch that changes the user.
-pub(super) fn revoke_all(db: &D1Database, user_id: i64, now: i64) -> Result<D1PreparedStatement> {
+/// The statement revoking the live sessions of a user that were started under another
+/// token version than the user's current one, for a batch that changes the user: after a
+/// password change, reset or deactivation, every session from before it.
+pub(super) fn revoke_stale(db: &D1Database, user_id: i64, now: i64) -> Result<D1PreparedStatement> {
     statement(
         db,
-        "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+        "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL \
+         AND token_version <> (SELECT token_version FROM users WHERE id = ?1)",
         &[int(user_id), int(now)],
-        "revoking every session of a user",
+        "revoking a user's stale sessions",
     )
 }

@@ -1,17 +1,20 @@
 //! The `users` table.
+//!
+//! Each query reads into a row type of its own, with exactly the columns it selects.
 
 use serde::Deserialize;
-use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
-use super::{d1_error, int, is_unique_violation, rows, sessions, statement, text_or_null};
+use super::caller::{scoped, Caller};
+use super::text_or_null;
+use super::{d1_error, first_row, int, is_unique_violation, rows, sessions, statement};
 use crate::domain::account::{ManagedUser, Page, UserList};
 use crate::domain::{NewUser, User};
 use crate::error::Result;
-use crate::security::Subject;
 
 const USER_COLUMNS: &str = "id, first_name, surname, email, is_superuser, is_active";
 
+/// A user as a superuser sees them: [`USER_COLUMNS`].
 #[derive(Deserialize)]
 struct UserRow {
     id: i64,
@@ -21,12 +24,6 @@ struct UserRow {
     // SQLite has no boolean: 0 or 1.
     is_superuser: i64,
     is_active: i64,
-    /// Selected only where a password is checked.
-    #[serde(default)]
-    hashed_password: Option<String>,
-    /// Selected only where a token is issued.
-    #[serde(default)]
-    token_version: i64,
 }
 
 impl From<UserRow> for ManagedUser {
@@ -44,39 +41,11 @@ impl From<UserRow> for ManagedUser {
     }
 }
 
-impl From<UserRow> for User {
-    fn from(row: UserRow) -> User {
-        ManagedUser::from(row).user
-    }
-}
-
 /// What login needs to know of a user.
 pub struct Credentials {
     pub user: ManagedUser,
     pub hashed_password: String,
     pub token_version: i64,
-}
-
-impl From<UserRow> for Credentials {
-    fn from(mut row: UserRow) -> Credentials {
-        Credentials {
-            hashed_password: row.hashed_password.take().unwrap_or_default(),
-            token_version: row.token_version,
-            user: row.into(),
-        }
-    }
-}
-
-async fn first(
-    db: &D1Database,
-    sql: &str,
-    args: &[JsValue],
-    context: &'static str,
-) -> Result<Option<UserRow>> {
-    statement(db, sql, args, context)?
-        .first::<UserRow>(None)
-        .await
-        .map_err(d1_error(context))
 }
 
 /// Inserts a user; `None` when the email is taken (the schema decides, case-insensitively).
@@ -99,7 +68,7 @@ pub async fn insert(
         .first::<UserRow>(None)
         .await
     {
-        Ok(row) => Ok(row.map(User::from)),
+        Ok(row) => Ok(row.map(|row| ManagedUser::from(row).user)),
         Err(error) if is_unique_violation(&error) => Ok(None),
         Err(error) => Err(d1_error("inserting user")(error)),
     }
@@ -107,49 +76,42 @@ pub async fn insert(
 
 /// The user with this email (any ASCII case), their password hash and token version.
 pub async fn find_credentials(db: &D1Database, email: &str) -> Result<Option<Credentials>> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: i64,
+        first_name: Option<String>,
+        surname: Option<String>,
+        email: String,
+        is_superuser: i64,
+        is_active: i64,
+        hashed_password: String,
+        token_version: i64,
+    }
+    let context = "looking up credentials";
     let sql = format!(
         "SELECT {USER_COLUMNS}, hashed_password, token_version FROM users WHERE email = ?1"
     );
-    let row = first(db, &sql, &[email.into()], "looking up credentials").await?;
-    Ok(row.map(Credentials::from))
-}
-
-/// The `WHERE` condition under which a token's subject (`?1` the id, `?2` the token version)
-/// is a user who may act: they exist, are active, and the token is of their current version.
-pub const AUTHENTICATED: &str = "id = ?1 AND is_active = 1 AND token_version = ?2";
-
-/// The user a verified token speaks for, if they still may act (see [`AUTHENTICATED`]).
-pub async fn find_authenticated(db: &D1Database, subject: Subject) -> Result<Option<User>> {
-    let row = authenticated_row(db, subject, "").await?;
-    Ok(row.map(User::from))
-}
-
-/// As [`find_authenticated`], with the user's password hash, for a handler that asks for
-/// the password again.
-pub async fn find_authenticated_credentials(
-    db: &D1Database,
-    subject: Subject,
-) -> Result<Option<(User, String)>> {
-    let row = authenticated_row(db, subject, ", hashed_password").await?;
-    Ok(row.map(|row| {
-        let credentials = Credentials::from(row);
-        (credentials.user.user, credentials.hashed_password)
+    let row: Option<Row> =
+        first_row(statement(db, &sql, &[email.into()], context)?, context).await?;
+    Ok(row.map(|row| Credentials {
+        user: ManagedUser::from(UserRow {
+            id: row.id,
+            first_name: row.first_name,
+            surname: row.surname,
+            email: row.email,
+            is_superuser: row.is_superuser,
+            is_active: row.is_active,
+        }),
+        hashed_password: row.hashed_password,
+        token_version: row.token_version,
     }))
 }
 
-async fn authenticated_row(
-    db: &D1Database,
-    subject: Subject,
-    extra_columns: &str,
-) -> Result<Option<UserRow>> {
-    let sql = format!("SELECT {USER_COLUMNS}{extra_columns} FROM users WHERE {AUTHENTICATED}");
-    let args = [int(subject.user_id), int(subject.token_version)];
-    first(db, &sql, &args, "looking up the token's user").await
-}
-
 pub async fn find(db: &D1Database, id: i64) -> Result<Option<ManagedUser>> {
+    let context = "looking up user";
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
-    let row = first(db, &sql, &[int(id)], "looking up user").await?;
+    let row: Option<UserRow> =
+        first_row(statement(db, &sql, &[int(id)], context)?, context).await?;
     Ok(row.map(ManagedUser::from))
 }
 
@@ -193,82 +155,116 @@ pub async fn upgrade_password_hash(db: &D1Database, id: i64, old: &str, new: &st
     Ok(())
 }
 
-/// Runs `update` (an `UPDATE users … RETURNING`) and revokes every session of user `id` in
-/// the same transaction; the updated user, or `None` when `update` changed no row.
-async fn update_and_end_sessions(
+/// Runs `update` (an `UPDATE users … RETURNING` of user `id`) and, in the same transaction,
+/// revokes the user's sessions started under an older token version: when `update` raised
+/// the version, every session from before it; when `update` changed nothing (it lost a race),
+/// none that the winner started. The first row `update` returned, by `T`.
+async fn update_and_end_stale_sessions<T: serde::de::DeserializeOwned>(
     db: &D1Database,
     update: D1PreparedStatement,
     id: i64,
     now: i64,
     context: &'static str,
-) -> Result<Option<UserRow>> {
+) -> Result<Option<T>> {
     let results = db
-        .batch(vec![update, sessions::revoke_all(db, id, now)?])
+        .batch(vec![update, sessions::revoke_stale(db, id, now)?])
         .await
         .map_err(d1_error(context))?;
-    Ok(rows::<UserRow>(&results[0], context)?.into_iter().next())
+    Ok(rows::<T>(&results[0], context)?.into_iter().next())
 }
 
-/// Sets a new password hash, raising the token version and ending every session: each
-/// token of the user stops working. With `only_if_old`, only while the stored hash is still
-/// that one (a change that checked the old password); without, whatever it was (a
-/// superuser's reset). The new token version and the user, or `None` when no row changed.
-pub async fn set_password(
+/// The caller's own password change: sets `new` only while the stored hash is still `old`
+/// (the one the caller's current password was checked against), raising the token version.
+/// The new token version, or `None` when the caller's token is no longer good or another
+/// change came first.
+pub async fn change_password(
     db: &D1Database,
+    caller: &Caller,
+    new: &str,
+    old: &str,
+    now: i64,
+) -> Result<Option<(i64, i64)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: i64,
+        token_version: i64,
+    }
+    let context = "changing a password";
+    let update = scoped(
+        db,
+        caller,
+        "UPDATE users SET hashed_password = ?4, token_version = token_version + 1 \
+         WHERE id = (SELECT id FROM me) AND hashed_password = ?5 RETURNING id, token_version",
+        &[new.into(), old.into()],
+        context,
+    )?;
+    let id = caller.claimed_user_id();
+    let row: Option<Row> = update_and_end_stale_sessions(db, update, id, now, context).await?;
+    Ok(row.map(|row| (row.id, row.token_version)))
+}
+
+/// The condition, in a statement scoped to a caller, that the caller is a superuser acting
+/// on someone other than themselves (`users.id`).
+const BY_ANOTHER_SUPERUSER: &str =
+    "EXISTS (SELECT 1 FROM me WHERE is_superuser = 1 AND me.id <> users.id)";
+
+/// A superuser's reset of user `id`'s password, raising the token version so every token of
+/// theirs stops working. `None` when there is no such user or the caller may no longer.
+pub async fn reset_password(
+    db: &D1Database,
+    caller: &Caller,
     id: i64,
     new: &str,
-    only_if_old: Option<&str>,
     now: i64,
-) -> Result<Option<(i64, ManagedUser)>> {
-    let context = "setting a password";
+) -> Result<Option<ManagedUser>> {
+    let context = "resetting a password";
     let sql = format!(
-        "UPDATE users SET hashed_password = ?1, token_version = token_version + 1 \
-         WHERE id = ?2 AND (?3 IS NULL OR hashed_password = ?3) \
-         RETURNING {USER_COLUMNS}, token_version"
+        "UPDATE users SET hashed_password = ?5, token_version = token_version + 1 \
+         WHERE id = ?4 AND {BY_ANOTHER_SUPERUSER} RETURNING {USER_COLUMNS}"
     );
-    let args = [new.into(), int(id), text_or_null(only_if_old)];
-    let update = statement(db, &sql, &args, context)?;
-    let row = update_and_end_sessions(db, update, id, now, context).await?;
-    Ok(row.map(|row| (row.token_version, row.into())))
+    let update = scoped(db, caller, &sql, &[int(id), new.into()], context)?;
+    let row: Option<UserRow> = update_and_end_stale_sessions(db, update, id, now, context).await?;
+    Ok(row.map(ManagedUser::from))
 }
 
-/// Activates or deactivates a user. Deactivating also raises the token version and ends
-/// every session, so that reactivating later does not bring old tokens back.
+/// A superuser activates or deactivates user `id`. Deactivating also raises the token
+/// version and ends every session, so that reactivating later does not bring old tokens
+/// back. `None` when there is no such user or the caller may no longer act: of two
+/// superusers deactivating each other at once, the second finds itself inactive.
 pub async fn set_active(
     db: &D1Database,
+    caller: &Caller,
     id: i64,
     active: bool,
     now: i64,
 ) -> Result<Option<ManagedUser>> {
     let context = "changing a user's status";
     let sql = format!(
-        "UPDATE users SET is_active = ?2, token_version = token_version + 1 - ?2 \
-         WHERE id = ?1 RETURNING {USER_COLUMNS}"
+        "UPDATE users SET is_active = ?5, token_version = token_version + 1 - ?5 \
+         WHERE id = ?4 AND {BY_ANOTHER_SUPERUSER} RETURNING {USER_COLUMNS}"
     );
-    let update = statement(db, &sql, &[int(id), int(active.into())], context)?;
-    let row = if active {
-        update
-            .first::<UserRow>(None)
-            .await
-            .map_err(d1_error(context))?
-    } else {
-        update_and_end_sessions(db, update, id, now, context).await?
-    };
+    let update = scoped(db, caller, &sql, &[int(id), int(active.into())], context)?;
+    let row: Option<UserRow> = update_and_end_stale_sessions(db, update, id, now, context).await?;
     Ok(row.map(ManagedUser::from))
 }
 
-/// Deletes a user; their recipes, sessions and refresh tokens go with them (foreign keys
-/// cascade). `false` when there was no such user.
-pub async fn delete(db: &D1Database, id: i64) -> Result<bool> {
-    let context = "deleting user";
-    let row = statement(
-        db,
-        "DELETE FROM users WHERE id = ?1 RETURNING id",
-        &[int(id)],
-        context,
-    )?
-    .first::<serde_json::Value>(None)
-    .await
-    .map_err(d1_error(context))?;
+/// A superuser deletes user `id`; their recipes, sessions and refresh tokens go with them
+/// (foreign keys cascade). `false` when there is no such user or the caller may no longer.
+pub async fn delete(db: &D1Database, caller: &Caller, id: i64) -> Result<bool> {
+    let context = "deleting a user";
+    let sql = format!("DELETE FROM users WHERE id = ?4 AND {BY_ANOTHER_SUPERUSER} RETURNING id");
+    let row: Option<serde_json::Value> =
+        first_row(scoped(db, caller, &sql, &[int(id)], context)?, context).await?;
+    Ok(row.is_some())
+}
+
+/// Deletes the caller's own account, unless they are a superuser. `false` when nothing was
+/// deleted: the caller's token is no longer good, or they are a superuser.
+pub async fn delete_own(db: &D1Database, caller: &Caller) -> Result<bool> {
+    let context = "deleting one's account";
+    let sql = "DELETE FROM users WHERE id = (SELECT id FROM me WHERE is_superuser = 0) \
+               RETURNING id";
+    let row: Option<serde_json::Value> =
+        first_row(scoped(db, caller, sql, &[], context)?, context).await?;
     Ok(row.is_some())
 }

@@ -1,0 +1,75 @@
+//! The `attempts` table: the counters of src/security/throttle.rs.
+
+use serde::Deserialize;
+use worker::D1Database;
+
+use super::{d1_error, int, rows, statement};
+use crate::error::{ApiError, Result};
+use crate::security::throttle::{Count, Counter, Scope};
+
+/// Counts one attempt against each counter and returns the counts after it, in one batch (one
+/// round trip, one transaction): the count that decides is the count this attempt made, so
+/// attempts sent together each see a different one. A counter whose window has ended starts
+/// a new one; ended counters are dropped.
+pub async fn count(db: &D1Database, counters: &[Counter], now: i64) -> Result<Vec<Count>> {
+    #[derive(Deserialize)]
+    struct Row {
+        count: i64,
+        expires_at: i64,
+    }
+    let context = "counting an attempt";
+    let mut statements = Vec::with_capacity(counters.len() + 1);
+    for counter in counters {
+        statements.push(statement(
+            db,
+            "INSERT INTO attempts (key, count, expires_at) VALUES (?1, 1, ?2 + ?3) \
+             ON CONFLICT (key) DO UPDATE SET \
+             count = CASE WHEN expires_at <= ?2 THEN 1 ELSE count + 1 END, \
+             expires_at = CASE WHEN expires_at <= ?2 THEN ?2 + ?3 ELSE expires_at END \
+             RETURNING count, expires_at",
+            &[
+                counter.key.as_str().into(),
+                int(now),
+                int(counter.limit.window_seconds),
+            ],
+            context,
+        )?);
+    }
+    statements.push(statement(
+        db,
+        "DELETE FROM attempts WHERE expires_at <= ?1",
+        &[int(now)],
+        context,
+    )?);
+    let results = db.batch(statements).await.map_err(d1_error(context))?;
+    results
+        .iter()
+        .take(counters.len())
+        .map(|result| {
+            let row = rows::<Row>(result, context)?.into_iter().next();
+            let row = row.ok_or_else(|| ApiError::internal(context, "no count returned"))?;
+            Ok(Count {
+                count: row.count,
+                expires_at: row.expires_at,
+            })
+        })
+        .collect()
+}
+
+/// After a successful login from these counters: the account's counter is cleared, and the
+/// address's gets its one count back, so successes never use up an address's budget.
+pub async fn settle_login(db: &D1Database, counters: &[Counter]) -> Result<()> {
+    let context = "settling a login's attempt";
+    let mut statements = Vec::with_capacity(counters.len());
+    for counter in counters {
+        let sql = match counter.scope {
+            Scope::Account => "DELETE FROM attempts WHERE key = ?1",
+            Scope::Address | Scope::Signup => {
+                "UPDATE attempts SET count = count - 1 WHERE key = ?1 AND count > 0"
+            }
+        };
+        statements.push(statement(db, sql, &[counter.key.as_str().into()], context)?);
+    }
+    db.batch(statements).await.map_err(d1_error(context))?;
+    Ok(())
+}

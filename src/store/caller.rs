@@ -1,0 +1,166 @@
+//! Authentication in the database: the one way a statement learns who is calling.
+//!
+//! A verified access token becomes a [`Caller`], whose claims only this module reads. What
+//! the store can do with a caller is [`scoped`]: a statement run under `WITH me AS (…)`, the
+//! caller's user row if, and only if, the user exists, is active, still has the token's
+//! version and — for a token that names one — the token's session is live. A statement that
+//! reads or writes the caller's data takes the caller's id from `me`, so the check cannot be
+//! forgotten: without it there is no id to use, and the check happens in the same statement
+//! as the read or write, never before it. [`CurrentUser`] is built only from a row of `me`.
+
+use serde::Deserialize;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
+
+use super::{d1_error, int, statement, text_or_null};
+use crate::domain::User;
+use crate::error::Result;
+use crate::security::Subject;
+
+/// Whom a verified bearer token names, not yet checked against the database.
+#[derive(Debug, Clone)]
+pub struct Caller(Subject);
+
+impl From<Subject> for Caller {
+    fn from(subject: Subject) -> Caller {
+        Caller(subject)
+    }
+}
+
+impl Caller {
+    /// The user id the token claims, unchecked: for refusing a request outright (someone
+    /// naming another user), never for reading or writing data.
+    pub fn claimed_user_id(&self) -> i64 {
+        self.0.user_id
+    }
+}
+
+/// `me`: the caller's row while their token is good (`?1` user id, `?2` token version, `?3`
+/// session id or NULL for tokens issued before sessions were named in them).
+const ME: &str = "WITH me AS (SELECT id, first_name, surname, email, is_superuser FROM users \
+                  WHERE id = ?1 AND is_active = 1 AND token_version = ?2 AND (?3 IS NULL OR \
+                  EXISTS (SELECT 1 FROM sessions WHERE sessions.id = ?3 \
+                  AND sessions.user_id = ?1 AND sessions.revoked_at IS NULL))) ";
+
+/// `sql` run as `caller`, with `me` defined. `?1` to `?3` are the caller's; the parameters
+/// of `sql` itself are numbered from `?4` and bound from `args`.
+pub(super) fn scoped(
+    db: &D1Database,
+    caller: &Caller,
+    sql: &str,
+    args: &[JsValue],
+    context: &'static str,
+) -> Result<D1PreparedStatement> {
+    let Subject {
+        user_id,
+        token_version,
+        session_id,
+    } = &caller.0;
+    let mut bound = vec![
+        int(*user_id),
+        int(*token_version),
+        text_or_null(session_id.as_deref()),
+    ];
+    bound.extend_from_slice(args);
+    statement(db, &format!("{ME}{sql}"), &bound, context)
+}
+
+/// The caller, checked: their token is good at the moment the statement ran.
+#[derive(Debug)]
+pub struct CurrentUser {
+    caller: Caller,
+    user: User,
+}
+
+impl CurrentUser {
+    pub fn user(&self) -> &User {
+        &self.user
+    }
+
+    pub fn id(&self) -> i64 {
+        self.user.id
+    }
+
+    pub fn is_superuser(&self) -> bool {
+        self.user.is_superuser
+    }
+
+    /// The token it was checked from, for a write that must check it again as it writes.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+/// A row of `me`.
+#[derive(Deserialize)]
+struct MeRow {
+    id: i64,
+    first_name: Option<String>,
+    surname: Option<String>,
+    email: String,
+    // SQLite has no boolean: 0 or 1.
+    is_superuser: i64,
+}
+
+impl MeRow {
+    fn into_current(self, caller: &Caller) -> CurrentUser {
+        CurrentUser {
+            caller: caller.clone(),
+            user: User {
+                id: self.id,
+                first_name: self.first_name,
+                surname: self.surname,
+                email: self.email,
+                is_superuser: self.is_superuser != 0,
+            },
+        }
+    }
+}
+
+/// The caller's user, or `None` when their token is no longer good (one statement).
+pub async fn authenticate(db: &D1Database, caller: &Caller) -> Result<Option<CurrentUser>> {
+    let context = "authenticating";
+    let row = scoped(db, caller, "SELECT * FROM me", &[], context)?
+        .first::<MeRow>(None)
+        .await
+        .map_err(d1_error(context))?;
+    Ok(row.map(|row| row.into_current(caller)))
+}
+
+/// As [`authenticate`], with the user's password hash, for a handler that asks for the
+/// password again.
+pub async fn authenticate_with_password(
+    db: &D1Database,
+    caller: &Caller,
+) -> Result<Option<(CurrentUser, String)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: i64,
+        first_name: Option<String>,
+        surname: Option<String>,
+        email: String,
+        is_superuser: i64,
+        hashed_password: String,
+    }
+    let context = "authenticating with the password hash";
+    let row = scoped(
+        db,
+        caller,
+        "SELECT me.*, users.hashed_password FROM me JOIN users ON users.id = me.id",
+        &[],
+        context,
+    )?
+    .first::<Row>(None)
+    .await
+    .map_err(d1_error(context))?;
+    Ok(row.map(|row| {
+        let me = MeRow {
+            id: row.id,
+            first_name: row.first_name,
+            surname: row.surname,
+            email: row.email,
+            is_superuser: row.is_superuser,
+        };
+        (me.into_current(caller), row.hashed_password)
+    }))
+}

@@ -1,0 +1,119 @@
+// What browsers see, over plain HTTP: CORS preflights for every method the API has, headers
+// exposed to scripts, cross-site form posts to login and signup refused before anything is
+// counted or written, and JSON routes refusing a body without a media type.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  api, signup, login, randomEmail, PASSWORD, sql, sqlText, BASE_URL, fromAddress, randomIPv4,
+} from './helpers.mjs';
+
+const ALLOWED = 'http://localhost:3000';
+const EVIL = 'https://evil.example';
+const REFUSED = { detail: 'Cross-site request refused' };
+
+/** The header names of Access-Control-Expose-Headers, lower-cased. */
+const exposed = (res) => (res.headers.get('access-control-expose-headers') ?? '')
+  .split(',').map((name) => name.trim().toLowerCase()).filter(Boolean);
+
+const userRows = async (email) => (await sql(`SELECT count(*) AS n FROM users WHERE email = ${sqlText(email)}`))[0].n;
+
+describe('CORS', () => {
+  test('a preflight for PATCH is allowed, with exactly GET, POST, PUT, PATCH and DELETE', async () => {
+    const res = await api('/api/v1/users/1', {
+      method: 'OPTIONS', headers: { origin: ALLOWED, 'access-control-request-method': 'PATCH' },
+    });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.headers.get('access-control-allow-origin'), ALLOWED);
+    const methods = (res.headers.get('access-control-allow-methods') ?? '')
+      .split(',').map((method) => method.trim().toUpperCase()).filter(Boolean);
+    assert.deepEqual([...new Set(methods)].sort(), ['DELETE', 'GET', 'PATCH', 'POST', 'PUT'], `allowed methods: ${methods}`);
+  });
+
+  test('responses to an allowed origin expose Retry-After to scripts, on a throttled login as on a plain read', async () => {
+    const read = await api('/api/v1/recipes/1', { headers: { origin: ALLOWED } });
+    assert.equal(read.headers.get('access-control-allow-origin'), ALLOWED);
+    assert.ok(exposed(read).includes('retry-after'), `a read exposes Retry-After: ${exposed(read)}`);
+
+    const { body: user } = await signup();
+    const address = randomIPv4();
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await login(user.email, 'wrong password', { ...fromAddress(address), origin: ALLOWED })).status, 400);
+    }
+    const throttled = await login(user.email, 'wrong password', { ...fromAddress(address), origin: ALLOWED });
+    assert.equal(throttled.status, 429);
+    assert.ok(Number(throttled.headers.get('retry-after')) > 0, 'Retry-After is set');
+    assert.equal(throttled.headers.get('access-control-allow-origin'), ALLOWED, 'the 429 is a CORS response');
+    assert.ok(exposed(throttled).includes('retry-after'), `the 429 exposes Retry-After: ${exposed(throttled)}`);
+  });
+});
+
+describe('cross-site posts to login and signup', () => {
+  test("wrong passwords posted from another site's page are refused with 403 and not counted: the owner is not locked out", async () => {
+    const { body: user } = await signup();
+    const address = randomIPv4();
+    for (let i = 0; i < 6; i++) {
+      const res = await login(user.email, 'wrong password', { ...fromAddress(address), origin: EVIL });
+      assert.equal(res.status, 403, `cross-site attempt ${i + 1}`);
+      assert.deepEqual(res.body, REFUSED);
+    }
+    const counted = await sql(`SELECT key FROM attempts WHERE key LIKE ${sqlText(`%${user.email}%`)} OR key = ${sqlText(`ip:${address}`)}`);
+    assert.deepEqual(counted, [], 'a refused cross-site post is not counted');
+    const owner = await login(user.email, PASSWORD, fromAddress(address));
+    assert.equal(owner.status, 200, 'the owner logs in from the same address');
+  });
+
+  test('Sec-Fetch-Site: cross-site without an Origin is refused the same way, for login and signup', async () => {
+    const { body: user } = await signup();
+    const address = randomIPv4();
+    const crossSite = { ...fromAddress(address), 'sec-fetch-site': 'cross-site' };
+    const res = await login(user.email, PASSWORD, crossSite);
+    assert.equal(res.status, 403, 'even with the right password');
+    assert.deepEqual(res.body, REFUSED);
+    const email = randomEmail();
+    const created = await signup({ email }, { headers: crossSite });
+    assert.equal(created.status, 403);
+    assert.deepEqual(created.body, REFUSED);
+    const [counts] = await sql(`SELECT (SELECT count(*) FROM users WHERE email = ${sqlText(email)}) AS users,
+      (SELECT count(*) FROM attempts WHERE key LIKE ${sqlText(`%${user.email}%`)} OR key = ${sqlText(`ip:${address}`)}) AS attempts`);
+    assert.deepEqual(counts, { users: 0, attempts: 0 }, 'nothing written, nothing counted');
+  });
+
+  test("the API's own origin, an allowed origin, no Origin (curl) and Sec-Fetch-Site: same-origin log in", async () => {
+    const created = await signup({}, { headers: { origin: ALLOWED } });
+    assert.equal(created.status, 201, 'the frontend at an allowed origin signs up');
+    const address = randomIPv4();
+    for (const [what, headers] of [
+      ["the API's own origin", { origin: BASE_URL }],
+      ['an allowed origin', { origin: ALLOWED }],
+      ['no Origin', {}],
+      ['Sec-Fetch-Site: same-origin', { 'sec-fetch-site': 'same-origin' }],
+    ]) {
+      const res = await login(created.body.email, PASSWORD, { ...fromAddress(address), ...headers });
+      assert.equal(res.status, 200, `${what}: ${JSON.stringify(res.body)}`);
+    }
+  });
+
+  test("a signup posted from another site's page is refused with 403 and creates no user", async () => {
+    const email = randomEmail();
+    const res = await signup({ email }, { headers: { origin: EVIL } });
+    assert.equal(res.status, 403);
+    assert.deepEqual(res.body, REFUSED);
+    assert.equal(await userRows(email), 0);
+  });
+});
+
+describe('media types', () => {
+  test('a JSON route answers 415 to a body without Content-Type, and writes nothing', async () => {
+    const email = randomEmail();
+    const text = JSON.stringify({ email, password: PASSWORD });
+    // A string body would be sent as text/plain; bytes are sent without any Content-Type.
+    const res = await api('/api/v1/auth/signup', { method: 'POST', body: new TextEncoder().encode(text) });
+    assert.equal(res.status, 415);
+    assert.deepEqual(res.body, { detail: 'Unsupported media type; expected application/json' });
+    assert.equal(await userRows(email), 0);
+    const typed = await api('/api/v1/auth/signup', {
+      method: 'POST', body: new TextEncoder().encode(text), headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(typed.status, 201, 'the same bytes as application/json sign up');
+  });
+});
