@@ -102,7 +102,10 @@ describe('password change: compare-and-swap', () => {
     const results = await Promise.all(passwords.map((newPassword) => changePassword(
       token, { current_password: PASSWORD, new_password: newPassword }, fromAddress(address),
     )));
-    assert.deepEqual(statuses(results), [200, 400], describeAll(results));
+    // The loser answers 400 when it checked the password before the winner wrote (the
+    // compare-and-swap refuses it), 401 when its token was already dead by then.
+    const [first, second] = statuses(results);
+    assert.ok(first === 200 && [400, 401].includes(second), describeAll(results));
     const winner = results.findIndex((r) => r.status === 200);
     const { access_token: access, refresh_token: refreshToken } = results[winner].body;
     assert.equal((await me(access)).status, 200, "the winner's new access token works");
