@@ -96,15 +96,16 @@ print(f"  {'request':<46}{'stmts':>5}{'trips':>6}  what")
 for label, statements, trips, what in [
     ("GET /api/v1/recipes/{id}", 1, 1, ""),
     ("GET /api/v1/recipes/search/?keyword=chicken", 1, 1, ""),
-    ("GET /api/v1/auth/me", 1, 1, "the token's user: exists, active, token version"),
-    ("GET /api/v1/recipes/my-recipes", 1, 1, "user check and recipes in one statement"),
-    ("POST /api/v1/recipes/", 1, 1, "INSERT ... SELECT from the token's user"),
-    ("PUT /api/v1/recipes/, DELETE /recipes/{id}", 1, 1, "user and ownership checked in the write; +1 when refused, to say why"),
-    ("POST /api/v1/auth/login, success", 5, 3, "failure counters, credentials, one batch of 3 (prune, session, token); +1 after failures, +1 re-hash"),
-    ("POST /api/v1/auth/login, wrong password", 5, 3, "2 reads + one batch of 3 (count, count, expire)"),
+    ("GET /api/v1/auth/me", 1, 1, "the caller's user: exists, active, token version, session live"),
+    ("GET /api/v1/recipes/my-recipes", 1, 1, "caller check and recipes in one statement"),
+    ("POST /api/v1/recipes/", 1, 1, "INSERT ... SELECT from the checked caller"),
+    ("PUT /api/v1/recipes/, DELETE /recipes/{id}", 1, 1, "caller and ownership checked in the write; +1 when refused, to say why"),
+    ("POST /api/v1/auth/signup", 3, 2, "one batch (count the attempt, expire counters), insert"),
+    ("POST /api/v1/auth/login, success", 8, 3, "batch of 3 (count, count, expire), credentials, batch of 5 (prune, session, token, clear, refund); +1 re-hash"),
+    ("POST /api/v1/auth/login, wrong password", 4, 2, "batch of 3 (count, count, expire), credentials"),
     ("POST /api/v1/auth/refresh", 5, 1, "one batch: reuse check, new token, mark used, prune, read user"),
     ("POST /api/v1/auth/logout", 1, 1, ""),
-    ("POST /api/v1/auth/password", 7, 4, "user, failure counters, batch of 2 (password, sessions), batch of 3 (new session)"),
+    ("POST /api/v1/auth/password", 11, 4, "caller and hash, batch of 3 (counts), batch of 2 (password, stale sessions), batch of 5 (new session, settle)"),
     ("GET /api/v1/users/", 3, 2, "the superuser, then one batch (count, page)"),
 ]:
     print(f"  {label:<46}{statements:>5}{trips:>6}  {what}")

@@ -87,11 +87,13 @@ impl Issuer {
     /// Starts a session for user `user_id` under `token_version`, the version read with the
     /// password just checked: a new refresh token family, and an access token naming it.
     /// `None` when the user no longer has that version or is no longer active (their
-    /// password changed, or they were deactivated or deleted, since it was read).
+    /// password changed, or they were deactivated or deleted, since it was read). Settles
+    /// the attempt counted against `counters` in the same round trip.
     async fn start_session(
         &self,
         user_id: i64,
         token_version: i64,
+        counters: &[Counter],
         now: i64,
     ) -> Result<Option<Token>> {
         let refresh = new_refresh_token()?;
@@ -103,8 +105,9 @@ impl Issuer {
         };
         let expires_at = self.refresh_expiry(now);
         let max_age = self.config.session_max_seconds;
-        let started =
-            sessions::start(&self.db, &subject, &refresh.hash, now, expires_at, max_age).await?;
+        let settle = attempts::settle_login(&self.db, counters)?;
+        let times = (now, expires_at, max_age);
+        let started = sessions::start(&self.db, &subject, &refresh.hash, times, settle).await?;
         Ok(started.then(|| self.pair(&subject, refresh, now)))
     }
 }
@@ -196,7 +199,6 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
         return Err(ApiError::BadRequest(INACTIVE.into()));
     }
     let user_id = found.user.user.id;
-    attempts::settle_login(db, &counters).await?;
     if needs_rehash {
         let new_hash = hash_password(password.expose(), config.password_iterations)
             .map_err(|e| ApiError::internal("rehash", e))?;
@@ -205,7 +207,7 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     // `None`: the password changed, or the user was deactivated or deleted, while it was
     // being checked; the password checked is no longer theirs.
     let token = issuer
-        .start_session(user_id, found.token_version, now)
+        .start_session(user_id, found.token_version, &counters, now)
         .await?
         .ok_or_else(|| ApiError::BadRequest(BAD_LOGIN.into()))?;
     Ok(json_response(200, &token))
@@ -349,8 +351,8 @@ pub async fn logout(mut req: Request, app: &App<'_>) -> Result<Response> {
 /// Change the caller's password; the current one is required.
 ///
 /// Every token of the caller stops working at once, in every session, this one included;
-/// the answer carries a new pair for this client. Wrong current passwords count as failed
-/// logins (429 when there are too many).
+/// the answer carries a new pair for this client. Each attempt counts as a login attempt
+/// (429 when there are too many); a right password gives its count back.
 #[utoipa::path(
     post, path = "/api/v1/auth/password", tag = "auth",
     security(("OAuth2PasswordBearer" = [])),
@@ -386,7 +388,6 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
     if verified == Verified::No {
         return Err(ApiError::BadRequest(BAD_PASSWORD.into()));
     }
-    attempts::settle_login(db, &counters).await?;
     if change.new == change.current {
         return Err(ApiError::BadRequest(SAME_PASSWORD.into()));
     }
@@ -399,7 +400,7 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
         .ok_or_else(|| ApiError::BadRequest(BAD_PASSWORD.into()))?;
     log(SecurityEvent::PasswordChanged { user_id });
     let token = issuer
-        .start_session(user_id, token_version, now)
+        .start_session(user_id, token_version, &counters, now)
         .await?
         .ok_or_else(|| ApiError::BadRequest(BAD_PASSWORD.into()))?;
     Ok(json_response(200, &token))

@@ -254,6 +254,7 @@ mod tests {
             "http://www.seriouseats.com/recipes/2011/12/chicken-vesuvio-recipe.html",
             "https://norecipes.com/recipe/chicken-paprikash/",
             "HTTPS://Example.COM",
+            "HTTp://example.com/soup",
             "https://example.com?q=1#top",
             "https://user:pass@example.com:8443/a b",
             "http://127.0.0.1:8787/recipes/1",

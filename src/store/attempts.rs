@@ -1,7 +1,7 @@
 //! The `attempts` table: the counters of src/security/throttle.rs.
 
 use serde::Deserialize;
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement};
 
 use super::{d1_error, int, rows, statement};
 use crate::error::{ApiError, Result};
@@ -56,20 +56,21 @@ pub async fn count(db: &D1Database, counters: &[Counter], now: i64) -> Result<Ve
         .collect()
 }
 
-/// After a successful login from these counters: the account's counter is cleared, and the
-/// address's gets its one count back, so successes never use up an address's budget.
-pub async fn settle_login(db: &D1Database, counters: &[Counter]) -> Result<()> {
+/// The statements that settle a successful login from these counters, for the batch that
+/// starts its session: the account's counter is cleared, and the address's gets its one
+/// count back, so successes never use up an address's budget.
+pub fn settle_login(db: &D1Database, counters: &[Counter]) -> Result<Vec<D1PreparedStatement>> {
     let context = "settling a login's attempt";
-    let mut statements = Vec::with_capacity(counters.len());
-    for counter in counters {
-        let sql = match counter.scope {
-            Scope::Account => "DELETE FROM attempts WHERE key = ?1",
-            Scope::Address | Scope::Signup => {
-                "UPDATE attempts SET count = count - 1 WHERE key = ?1 AND count > 0"
-            }
-        };
-        statements.push(statement(db, sql, &[counter.key.as_str().into()], context)?);
-    }
-    db.batch(statements).await.map_err(d1_error(context))?;
-    Ok(())
+    counters
+        .iter()
+        .map(|counter| {
+            let sql = match counter.scope {
+                Scope::Account => "DELETE FROM attempts WHERE key = ?1",
+                Scope::Address | Scope::Signup => {
+                    "UPDATE attempts SET count = count - 1 WHERE key = ?1 AND count > 0"
+                }
+            };
+            statement(db, sql, &[counter.key.as_str().into()], context)
+        })
+        .collect()
 }

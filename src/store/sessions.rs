@@ -18,51 +18,49 @@ use crate::security::Subject;
 /// The session is created only while the user is active and still has the token version
 /// the caller read with the password it checked: a password change, reset or deactivation
 /// between the check and this statement leaves nothing behind. `false` then (and when the
-/// user was deleted meanwhile).
+/// user was deleted meanwhile). `also` runs in the same batch, after.
 pub async fn start(
     db: &D1Database,
     subject: &Subject,
     token_hash: &str,
-    now: i64,
-    expires_at: i64,
-    max_age: i64,
+    (now, expires_at, max_age): (i64, i64, i64),
+    also: Vec<D1PreparedStatement>,
 ) -> Result<bool> {
     let context = "starting a session";
     let session_id = subject.session_id.as_deref().unwrap_or_default();
     let user_id = int(subject.user_id);
-    let results = db
-        .batch(vec![
-            statement(
-                db,
-                "DELETE FROM sessions WHERE user_id = ?1 AND (revoked_at IS NOT NULL \
+    let mut statements = vec![
+        statement(
+            db,
+            "DELETE FROM sessions WHERE user_id = ?1 AND (revoked_at IS NOT NULL \
                  OR created_at <= ?2 - ?3 OR NOT EXISTS (SELECT 1 FROM refresh_tokens t \
                  WHERE t.session_id = sessions.id AND t.expires_at > ?2))",
-                &[user_id.clone(), int(now), int(max_age)],
-                context,
-            )?,
-            statement(
-                db,
-                "INSERT INTO sessions (id, user_id, created_at, token_version) \
+            &[user_id.clone(), int(now), int(max_age)],
+            context,
+        )?,
+        statement(
+            db,
+            "INSERT INTO sessions (id, user_id, created_at, token_version) \
                  SELECT ?1, id, ?3, token_version FROM users \
                  WHERE id = ?2 AND token_version = ?4 AND is_active = 1 RETURNING id",
-                &[
-                    session_id.into(),
-                    user_id,
-                    int(now),
-                    int(subject.token_version),
-                ],
-                context,
-            )?,
-            statement(
-                db,
-                "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) \
+            &[
+                session_id.into(),
+                user_id,
+                int(now),
+                int(subject.token_version),
+            ],
+            context,
+        )?,
+        statement(
+            db,
+            "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) \
                  SELECT ?1, id, ?3 FROM sessions WHERE id = ?2",
-                &[token_hash.into(), session_id.into(), int(expires_at)],
-                context,
-            )?,
-        ])
-        .await
-        .map_err(d1_error(context))?;
+            &[token_hash.into(), session_id.into(), int(expires_at)],
+            context,
+        )?,
+    ];
+    statements.extend(also);
+    let results = db.batch(statements).await.map_err(d1_error(context))?;
     Ok(!rows::<serde_json::Value>(&results[1], context)?.is_empty())
 }
 
