@@ -174,7 +174,7 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
         (status = 403, description = "Posted from another site's page", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
         (status = 422, description = "Validation error", body = ValidationErrors),
-        (status = 429, description = "Too many failed logins; see Retry-After", body = Detail,
+        (status = 429, description = "Too many login attempts; see Retry-After", body = Detail,
          headers(("Retry-After" = i64, description = "Seconds to wait"))),
     )
 )]
