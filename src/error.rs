@@ -29,6 +29,9 @@ pub enum ApiError {
     UnsupportedMediaType(&'static str),
     /// 429 with `Retry-After` (seconds) and what was too many: logins or signups.
     TooManyRequests(i64, &'static str),
+    /// 503 with `Retry-After`: D1 failed in a way it documents as passing (a lost
+    /// connection, a reset storage object, overload); the log line keeps the cause.
+    Unavailable(String),
     /// 500: the deployment lacks a required setting; the log line says which.
     Misconfigured(String),
     /// 500: anything else that is our fault; logged with context, never echoed.
@@ -74,6 +77,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => 413,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::TooManyRequests(..) => 429,
+            ApiError::Unavailable(_) => 503,
             ApiError::Misconfigured(_) | ApiError::Internal(_) => 500,
         }
     }
@@ -90,17 +94,23 @@ impl ApiError {
                 json!(format!("Unsupported media type; expected {expected}"))
             }
             ApiError::TooManyRequests(_, message) => json!(message),
+            ApiError::Unavailable(_) => json!("The database is unavailable; try again shortly"),
             ApiError::Misconfigured(_) => json!("Server misconfigured; see the worker's log"),
             ApiError::Internal(_) => json!("Internal Server Error"),
         }
     }
 
-    pub fn into_response(self) -> Response {
-        match &self {
-            ApiError::Misconfigured(what) => worker::console_error!("misconfigured: {what}"),
-            ApiError::Internal(what) => worker::console_error!("internal error: {what}"),
-            _ => {}
+    /// What went wrong, for the log, when it is our side's (a 5xx); never sent to the client.
+    pub fn cause(&self) -> Option<&str> {
+        match self {
+            ApiError::Unavailable(cause)
+            | ApiError::Misconfigured(cause)
+            | ApiError::Internal(cause) => Some(cause),
+            _ => None,
         }
+    }
+
+    pub fn into_response(self) -> Response {
         let mut response = json_response(self.status(), &json!({ "detail": self.detail() }));
         let headers = response.headers_mut();
         match self {
@@ -112,6 +122,9 @@ impl ApiError {
             }
             ApiError::TooManyRequests(seconds, _) => {
                 let _ = headers.set("Retry-After", &seconds.max(1).to_string());
+            }
+            ApiError::Unavailable(_) => {
+                let _ = headers.set("Retry-After", "1");
             }
             _ => {}
         }

@@ -7,7 +7,7 @@ mod api;
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod events;
+pub mod logs;
 pub mod security;
 mod store;
 

@@ -8,28 +8,13 @@ import { readFileSync, statSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   api, newUser, login, refresh, me, changePassword, PASSWORD, SUPERUSER, superuserToken,
-  fromAddress, randomIPv4,
+  fromAddress, randomIPv4, logSince,
 } from './helpers.mjs';
 
 const LOG = process.env.WORKER_LOG;
 
-/** The JSON objects with an "event" member on the log's lines from byte `offset` on. */
-function eventsSince(offset) {
-  const text = readFileSync(LOG).subarray(offset).toString('utf8');
-  const events = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/\x1b\[[0-9;]*m/g, '').trim();
-    const start = line.indexOf('{');
-    if (start < 0) continue;
-    try {
-      const value = JSON.parse(line.slice(start));
-      if (value && typeof value === 'object' && typeof value.event === 'string') events.push(value);
-    } catch {
-      // Not a JSON line: wrangler's own output.
-    }
-  }
-  return events;
-}
+/** The security events on the log from byte `offset` on. */
+const eventsSince = (offset) => logSince(offset).filter((value) => typeof value.event === 'string');
 
 const same = (a, b) => a !== undefined && a !== null && String(a) === String(b);
 

@@ -226,3 +226,24 @@ export async function startServer(vars) {
     throw error;
   }
 }
+
+/**
+ * The JSON objects the worker logged from byte `offset` of WORKER_LOG on (the server's
+ * output, exported by scripts/with-server.sh); wrangler's own lines are skipped.
+ */
+export function logSince(offset) {
+  const text = readFileSync(process.env.WORKER_LOG).subarray(offset).toString('utf8');
+  const values = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\x1b\[[0-9;]*m/g, '').trim();
+    const start = line.indexOf('{');
+    if (start < 0) continue;
+    try {
+      const value = JSON.parse(line.slice(start));
+      if (value && typeof value === 'object') values.push(value);
+    } catch {
+      // Not a JSON line: wrangler's own output.
+    }
+  }
+  return values;
+}

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use utoipa::ToSchema;
-use worker::{D1Database, Request, Response};
+use worker::{Request, Response};
 
 use super::body::{json_text, login_form};
 use super::current_user::{self, caller, unknown_user};
@@ -16,7 +16,7 @@ use crate::domain::login::LoginRequest;
 use crate::domain::user::SignupRequest;
 use crate::domain::{NewUser, Password, User};
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
-use crate::events::SecurityEvent;
+use crate::logs::SecurityEvent;
 use crate::security::origin::is_cross_site;
 use crate::security::throttle::{self, Counter, Scope};
 use crate::security::{
@@ -24,7 +24,7 @@ use crate::security::{
     JwtSecret, RefreshToken, Subject, Verified,
 };
 use crate::store::sessions::Rotation;
-use crate::store::{attempts, caller as auth_store, sessions, users};
+use crate::store::{attempts, caller as auth_store, sessions, users, Db};
 
 const EMAIL_TAKEN: &str = "The user with this email already exists in the system";
 const BAD_LOGIN: &str = "Incorrect username or password";
@@ -54,14 +54,14 @@ pub struct Token {
 
 /// What a handler that issues tokens needs, read once: the settings, the signing key (so a
 /// deployment without a usable one fails before any password is checked) and the database.
-struct Issuer {
+struct Issuer<'a> {
     config: Config,
     secret: JwtSecret,
-    db: D1Database,
+    db: &'a Db,
 }
 
-impl Issuer {
-    fn new(app: &App<'_>) -> Result<Issuer> {
+impl<'a> Issuer<'a> {
+    fn new(app: &'a App<'_>) -> Result<Issuer<'a>> {
         Ok(Issuer {
             config: app.config()?,
             secret: app.jwt_secret()?,
@@ -105,9 +105,9 @@ impl Issuer {
         };
         let expires_at = self.refresh_expiry(now);
         let max_age = self.config.session_max_seconds;
-        let settle = attempts::settle_login(&self.db, counters)?;
+        let settle = attempts::settle_login(self.db, counters)?;
         let times = (now, expires_at, max_age);
-        let started = sessions::start(&self.db, &subject, &refresh.hash, times, settle).await?;
+        let started = sessions::start(self.db, &subject, &refresh.hash, times, settle).await?;
         Ok(started.then(|| self.pair(&subject, refresh, now)))
     }
 }
@@ -182,7 +182,7 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     refuse_cross_site(&req, app, "/api/v1/auth/login")?;
     let form = login_form(&mut req).await?;
     let issuer = Issuer::new(app)?;
-    let (config, db) = (&issuer.config, &issuer.db);
+    let (config, db) = (&issuer.config, issuer.db);
     let now = now();
     let address = client_address(&req);
     let counters = throttle::login_counters(&form.username, address.as_deref());
@@ -199,6 +199,7 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
         return Err(ApiError::BadRequest(INACTIVE.into()));
     }
     let user_id = found.user.user.id;
+    app.note_user(user_id);
     if needs_rehash {
         let new_hash = hash_password(password.expose(), config.password_iterations)
             .map_err(|e| ApiError::internal("rehash", e))?;
@@ -214,12 +215,7 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
 }
 
 /// Counts an attempt against `counters`; 429 (and a log line) when one is over its limit.
-async fn admit(
-    db: &D1Database,
-    counters: &[Counter],
-    address: Option<&str>,
-    now: i64,
-) -> Result<()> {
+async fn admit(db: &Db, counters: &[Counter], address: Option<&str>, now: i64) -> Result<()> {
     match count(db, counters, now).await? {
         None => Ok(()),
         Some((scope, retry_after)) => {
@@ -234,7 +230,7 @@ async fn admit(
 }
 
 /// Counts an attempt; the counter over its limit, if one is, and the seconds to wait.
-async fn count(db: &D1Database, counters: &[Counter], now: i64) -> Result<Option<(Scope, i64)>> {
+async fn count(db: &Db, counters: &[Counter], now: i64) -> Result<Option<(Scope, i64)>> {
     let counts = attempts::count(db, counters, now).await?;
     Ok(throttle::refused(counters, &counts, now))
 }
@@ -308,7 +304,7 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
     let expires_at = issuer.refresh_expiry(now);
     let max_age = issuer.config.session_max_seconds;
     match sessions::rotate(
-        &issuer.db,
+        issuer.db,
         &old_hash,
         &refresh.hash,
         now,
@@ -317,7 +313,10 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
     .await?
     {
-        Rotation::Rotated(subject) => Ok(json_response(200, &issuer.pair(&subject, refresh, now))),
+        Rotation::Rotated(subject) => {
+            app.note_user(subject.user_id);
+            Ok(json_response(200, &issuer.pair(&subject, refresh, now)))
+        }
         Rotation::Reused { user_id } => {
             log(SecurityEvent::RefreshReuse { user_id });
             Err(ApiError::Unauthorized(BAD_REFRESH_TOKEN))
@@ -343,7 +342,7 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
 pub async fn logout(mut req: Request, app: &App<'_>) -> Result<Response> {
     let presented = refresh_token_from_json(&json_text(&mut req).await?)?;
     if let Some(hash) = refresh_token_hash(&presented) {
-        sessions::revoke(&app.db()?, &hash, now()).await?;
+        sessions::revoke(app.db()?, &hash, now()).await?;
     }
     no_content()
 }
@@ -371,7 +370,7 @@ pub async fn logout(mut req: Request, app: &App<'_>) -> Result<Response> {
 pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response> {
     let caller = caller(&req, app)?;
     let issuer = Issuer::new(app)?;
-    let (config, db) = (&issuer.config, &issuer.db);
+    let (config, db) = (&issuer.config, issuer.db);
     let (current, old_hash) = auth_store::authenticate_with_password(db, &caller)
         .await?
         .ok_or_else(unknown_user)?;

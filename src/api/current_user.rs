@@ -19,6 +19,7 @@ pub fn caller(req: &Request, app: &App<'_>) -> Result<Caller> {
     let token = bearer_token(header.as_deref()).ok_or(ApiError::Unauthorized(NOT_AUTHENTICATED))?;
     let secret = app.jwt_secret()?;
     let subject = verify_access_token(&secret, token, now()).map_err(|_| unknown_user())?;
+    app.note_user(subject.user_id);
     Ok(Caller::from(subject))
 }
 
@@ -27,7 +28,7 @@ pub fn caller(req: &Request, app: &App<'_>) -> Result<Caller> {
 /// working at once.
 pub async fn authenticate(req: &Request, app: &App<'_>) -> Result<CurrentUser> {
     let caller = caller(req, app)?;
-    caller::authenticate(&app.db()?, &caller)
+    caller::authenticate(app.db()?, &caller)
         .await?
         .ok_or_else(unknown_user)
 }

@@ -7,8 +7,9 @@ use crate::config::CorsOrigins;
 use crate::error::json_response;
 
 const PREFLIGHT_MAX_AGE_SECONDS: &str = "600";
-/// Response headers beyond the CORS-safelisted ones that a page's scripts may read.
-const EXPOSED_HEADERS: &str = "Retry-After";
+/// Response headers beyond the CORS-safelisted ones that a page's scripts may read: a
+/// 429's wait, and the D1 bookmark to send back.
+const EXPOSED_HEADERS: &str = "Retry-After, x-d1-bookmark";
 
 fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()

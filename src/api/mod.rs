@@ -11,41 +11,89 @@ mod recipes;
 pub mod routes;
 mod users;
 
-use worker::{D1Database, Env, Request, Response};
+use std::cell::{Cell, OnceCell};
+
+use worker::{Env, Request, Response};
 
 use routes::{Route, Unmatched};
 
 use crate::config::{Config, CorsOrigins};
 use crate::error::{ApiError, Result};
-use crate::events::SecurityEvent;
+use crate::logs::{RequestLog, SecurityEvent};
 use crate::security::JwtSecret;
+use crate::store::{parse_bookmark, Consistency, Db};
+
+/// The header in which a client sends back the last D1 bookmark it saw, and in which every
+/// response that used D1 carries the session's latest (read replication).
+pub const BOOKMARK_HEADER: &str = "x-d1-bookmark";
 
 pub async fn handle(req: Request, env: &Env) -> Response {
     let cors = CorsOrigins::parse(binding(env, "BACKEND_CORS_ORIGINS").as_deref());
-    let app = App { env, cors };
+    let app = App::new(env, cors);
     let path = req.path();
-    let origin = req.headers().get("Origin").ok().flatten();
-    let mut response = if headers::is_preflight(&req) {
-        headers::preflight(&req, &app.cors)
+    let method = req.inner().method();
+    let header = |name| req.headers().get(name).ok().flatten();
+    let (origin, cf_ray) = (header("Origin"), header("cf-ray"));
+    let (route, result) = if headers::is_preflight(&req) {
+        (None, Ok(headers::preflight(&req, &app.cors)))
     } else {
-        route(req, &app)
-            .await
-            .unwrap_or_else(ApiError::into_response)
+        route(req, &app).await
     };
+    let error = result
+        .as_ref()
+        .err()
+        .and_then(ApiError::cause)
+        .map(str::to_owned);
+    let mut response = result.unwrap_or_else(ApiError::into_response);
     headers::finish(&mut response, &path, origin.as_deref(), &app.cors);
+    let usage = app.db.get().map(Db::usage).unwrap_or_default();
+    if let Some(bookmark) = app.db.get().and_then(Db::bookmark) {
+        let _ = response.headers_mut().set(BOOKMARK_HEADER, &bookmark);
+    }
+    let line = RequestLog {
+        method: &method,
+        route: route.map(Route::template),
+        status: response.status_code(),
+        d1_round_trips: usage.round_trips,
+        d1_statements: usage.statements,
+        d1_rows_read: usage.rows_read,
+        d1_rows_written: usage.rows_written,
+        user_id: app.user.get().filter(|_| response.status_code() != 401),
+        cf_ray: cf_ray.as_deref(),
+        error: error.as_deref(),
+    }
+    .line();
+    if error.is_some() {
+        worker::console_error!("{line}");
+    } else {
+        worker::console_log!("{line}");
+    }
     response
 }
 
-/// Dispatches to the handler of each route in the table (api/routes.rs). The method is read
-/// raw: `worker::Method` turns methods it does not know (QUERY, TRACE) into GET.
-async fn route(req: Request, app: &App<'_>) -> Result<Response> {
-    body::check_declared_length(&req)?;
-    let (route, parameter) = Route::resolve(&req.inner().method(), &req.path()).map_err(
-        |unmatched| match unmatched {
+/// Dispatches to the handler of each route in the table (api/routes.rs), and says which
+/// route it was. The method is read raw: `worker::Method` turns methods it does not know
+/// (QUERY, TRACE) into GET.
+async fn route(req: Request, app: &App<'_>) -> (Option<Route>, Result<Response>) {
+    let resolved =
+        Route::resolve(&req.inner().method(), &req.path()).map_err(|unmatched| match unmatched {
             Unmatched::NotFound => ApiError::no_route(),
             Unmatched::MethodNotAllowed(allowed) => ApiError::MethodNotAllowed(allowed.join(", ")),
-        },
-    )?;
+        });
+    match resolved {
+        Ok((route, parameter)) => (Some(route), dispatch(req, app, route, parameter).await),
+        Err(error) => (None, Err(error)),
+    }
+}
+
+async fn dispatch(
+    req: Request,
+    app: &App<'_>,
+    route: Route,
+    parameter: Option<String>,
+) -> Result<Response> {
+    body::check_declared_length(&req)?;
+    app.start_session(&req, route)?;
     // `{recipe_id}` or `{user_id}`, whichever the route has.
     let id = parameter.as_deref().unwrap_or_default();
     match route {
@@ -78,13 +126,50 @@ fn binding(env: &Env, name: &str) -> Option<String> {
 }
 
 /// The Worker's bindings, read on demand so a route only fails for what it needs; the CORS
-/// origins, which every response needs, read once.
+/// origins, which every response needs, read once; the request's D1 session, opened at its
+/// first query; and the user the request turned out to be from, for its log line.
 pub struct App<'a> {
     env: &'a Env,
     cors: CorsOrigins,
+    consistency: Cell<Consistency>,
+    bookmark: OnceCell<String>,
+    db: OnceCell<Db>,
+    user: Cell<Option<i64>>,
 }
 
-impl App<'_> {
+impl<'a> App<'a> {
+    fn new(env: &'a Env, cors: CorsOrigins) -> App<'a> {
+        App {
+            env,
+            cors,
+            consistency: Cell::new(Consistency::Primary),
+            bookmark: OnceCell::new(),
+            db: OnceCell::new(),
+            user: Cell::new(None),
+        }
+    }
+
+    /// How the request's D1 session starts: from the client's bookmark when it sent one
+    /// (400 when it is not one), else at the nearest replica for a route that only reads
+    /// and at the primary for everything else.
+    fn start_session(&self, req: &Request, route: Route) -> Result<()> {
+        if route.only_reads() {
+            self.consistency.set(Consistency::Nearest);
+        }
+        if let Some(sent) = req.headers().get(BOOKMARK_HEADER).ok().flatten() {
+            let bookmark = parse_bookmark(&sent)
+                .ok_or_else(|| ApiError::BadRequest(format!("Invalid {BOOKMARK_HEADER} header")))?;
+            let _ = self.bookmark.set(bookmark.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Notes whose request this is: the user a verified token or a login names. The log
+    /// line leaves it out when the answer is a 401 (the database refused the token).
+    pub fn note_user(&self, user_id: i64) {
+        self.user.set(Some(user_id));
+    }
+
     fn binding(&self, name: &str) -> Option<String> {
         binding(self.env, name)
     }
@@ -102,10 +187,21 @@ impl App<'_> {
         Config::jwt_secret(|name| self.binding(name)).map_err(ApiError::Misconfigured)
     }
 
-    pub fn db(&self) -> Result<D1Database> {
-        self.env
+    /// The request's D1 session, opened on first use.
+    pub fn db(&self) -> Result<&Db> {
+        if let Some(db) = self.db.get() {
+            return Ok(db);
+        }
+        let d1 = self
+            .env
             .d1("DB")
-            .map_err(|e| ApiError::Misconfigured(format!("D1 binding DB is missing: {e}")))
+            .map_err(|e| ApiError::Misconfigured(format!("D1 binding DB is missing: {e}")))?;
+        let db = Db::open(
+            &d1,
+            self.consistency.get(),
+            self.bookmark.get().map(String::as_str),
+        )?;
+        Ok(self.db.get_or_init(|| db))
     }
 }
 

@@ -44,7 +44,7 @@ fn content_security_policy() -> &'static str {
 )]
 pub async fn home(app: &App<'_>) -> Result<Response> {
     let page = HomePage {
-        recipes: recipes::latest(&app.db()?, HOME_RECIPES).await?,
+        recipes: recipes::latest(app.db()?, HOME_RECIPES).await?,
         style: STYLE,
     };
     let html = page

@@ -36,7 +36,7 @@ fn not_found(id: i64) -> ApiError {
 )]
 pub async fn get(id: &str, app: &App<'_>) -> Result<Response> {
     let id = parse_recipe_id(id)?;
-    let recipe = recipes::find(&app.db()?, id)
+    let recipe = recipes::find(app.db()?, id)
         .await?
         .ok_or_else(|| not_found(id))?;
     Ok(json_response(200, &recipe))
@@ -58,7 +58,7 @@ pub async fn get(id: &str, app: &App<'_>) -> Result<Response> {
 )]
 pub async fn search(req: &Request, app: &App<'_>) -> Result<Response> {
     let query = SearchQuery::from_pairs(request_url(req)?.query_pairs())?;
-    let results = recipes::search(&app.db()?, &query).await?;
+    let results = recipes::search(app.db()?, &query).await?;
     Ok(json_response(200, &Results { results }))
 }
 
@@ -88,7 +88,7 @@ pub async fn create(mut req: Request, app: &App<'_>) -> Result<Response> {
             "You can only submit recipes as yourself",
         ));
     }
-    let created = recipes::insert(&app.db()?, &caller, &recipe)
+    let created = recipes::insert(app.db()?, &caller, &recipe)
         .await?
         .ok_or_else(unknown_user)?;
     Ok(json_response(201, &created))
@@ -106,7 +106,7 @@ pub async fn create(mut req: Request, app: &App<'_>) -> Result<Response> {
 pub async fn mine(req: &Request, app: &App<'_>) -> Result<Response> {
     // One statement checks the token's user may act and reads their recipes.
     let caller = caller(req, app)?;
-    let results = recipes::by_caller(&app.db()?, &caller)
+    let results = recipes::by_caller(app.db()?, &caller)
         .await?
         .ok_or_else(unknown_user)?;
     Ok(json_response(200, &Results { results }))

@@ -63,6 +63,21 @@ impl Route {
         }
     }
 
+    /// Whether the route only reads, so its queries may go to the nearest read replica.
+    /// Reads of user management stay on the primary with everything else about accounts.
+    pub fn only_reads(self) -> bool {
+        matches!(
+            self,
+            Route::Home
+                | Route::Docs
+                | Route::OpenApi
+                | Route::Me
+                | Route::SearchRecipes
+                | Route::MyRecipes
+                | Route::GetRecipe
+        )
+    }
+
     /// Every method some route has, once each, in the order of the table: what a CORS
     /// preflight allows.
     pub fn methods() -> Vec<&'static str> {
@@ -146,6 +161,18 @@ fn match_template(template: &str, segments: &[&str]) -> Option<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_gets_outside_user_management_read_from_a_replica() {
+        for route in Route::iter() {
+            if route.only_reads() {
+                assert_eq!(route.method(), "GET", "{route:?}");
+                assert!(!route.template().starts_with("/api/v1/users"), "{route:?}");
+            }
+        }
+        assert!(Route::GetRecipe.only_reads());
+        assert!(!Route::Login.only_reads() && !Route::GetUser.only_reads());
+    }
 
     #[test]
     fn the_methods_a_preflight_allows_are_the_tables_own() {

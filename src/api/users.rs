@@ -12,7 +12,7 @@ use crate::domain::account::{
 };
 use crate::domain::validation::path_id;
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
-use crate::events::SecurityEvent;
+use crate::logs::SecurityEvent;
 use crate::security::hash_password;
 use crate::store::users;
 
@@ -30,7 +30,7 @@ fn user_id(segment: &str) -> Result<i64> {
 /// caller lost the right to act between their check and the write (deactivated, say, by
 /// another superuser at the same moment).
 async fn refused(app: &App<'_>, id: i64) -> Result<ApiError> {
-    Ok(match users::find(&app.db()?, id).await? {
+    Ok(match users::find(app.db()?, id).await? {
         None => not_found(),
         Some(_) => unknown_user(),
     })
@@ -55,7 +55,7 @@ async fn refused(app: &App<'_>, id: i64) -> Result<ApiError> {
 pub async fn list(req: &Request, app: &App<'_>) -> Result<Response> {
     superuser(req, app).await?;
     let page = Page::from_pairs(request_url(req)?.query_pairs())?;
-    Ok(json_response(200, &users::list(&app.db()?, page).await?))
+    Ok(json_response(200, &users::list(app.db()?, page).await?))
 }
 
 /// Read one user, with whether they are active.
@@ -73,7 +73,7 @@ pub async fn list(req: &Request, app: &App<'_>) -> Result<Response> {
 )]
 pub async fn get(req: &Request, id: &str, app: &App<'_>) -> Result<Response> {
     superuser(req, app).await?;
-    let user = users::find(&app.db()?, user_id(id)?)
+    let user = users::find(app.db()?, user_id(id)?)
         .await?
         .ok_or_else(not_found)?;
     Ok(json_response(200, &user))
@@ -104,7 +104,7 @@ pub async fn update(mut req: Request, id: &str, app: &App<'_>) -> Result<Respons
         return Err(ApiError::Forbidden(SUPERUSER_SELF_DEACTIVATE));
     }
     // The write checks again that the caller is a superuser, in the same statement.
-    let Some(user) = users::set_active(&app.db()?, admin.caller(), id, active, now()).await? else {
+    let Some(user) = users::set_active(app.db()?, admin.caller(), id, active, now()).await? else {
         return Err(refused(app, id).await?);
     };
     if !active {
@@ -135,7 +135,7 @@ pub async fn delete(req: &Request, id: &str, app: &App<'_>) -> Result<Response> 
     if id == admin.id() {
         return Err(ApiError::Forbidden(SUPERUSER_SELF_DELETE));
     }
-    if !users::delete(&app.db()?, admin.caller(), id).await? {
+    if !users::delete(app.db()?, admin.caller(), id).await? {
         return Err(refused(app, id).await?);
     }
     no_content()
@@ -164,7 +164,7 @@ pub async fn reset_password(mut req: Request, id: &str, app: &App<'_>) -> Result
     let password = new_password_from_json(&json_text(&mut req).await?)?;
     let hash = hash_password(password.expose(), app.config()?.password_iterations)
         .map_err(|e| ApiError::internal("password reset", e))?;
-    let Some(user) = users::reset_password(&app.db()?, admin.caller(), id, &hash, now()).await?
+    let Some(user) = users::reset_password(app.db()?, admin.caller(), id, &hash, now()).await?
     else {
         return Err(refused(app, id).await?);
     };

@@ -1,9 +1,9 @@
 //! The `attempts` table: the counters of src/security/throttle.rs.
 
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
-use super::{d1_error, int, rows, statement};
+use super::{int, rows, statement, Db};
 use crate::error::{ApiError, Result};
 use crate::security::throttle::{Count, Counter, Scope};
 
@@ -11,7 +11,7 @@ use crate::security::throttle::{Count, Counter, Scope};
 /// round trip, one transaction): the count that decides is the count this attempt made, so
 /// attempts sent together each see a different one. A counter whose window has ended starts
 /// a new one; ended counters are dropped.
-pub async fn count(db: &D1Database, counters: &[Counter], now: i64) -> Result<Vec<Count>> {
+pub async fn count(db: &Db, counters: &[Counter], now: i64) -> Result<Vec<Count>> {
     #[derive(Deserialize)]
     struct Row {
         count: i64,
@@ -41,7 +41,7 @@ pub async fn count(db: &D1Database, counters: &[Counter], now: i64) -> Result<Ve
         &[int(now)],
         context,
     )?);
-    let results = db.batch(statements).await.map_err(d1_error(context))?;
+    let results = db.batch(statements, context).await?;
     results
         .iter()
         .take(counters.len())
@@ -59,7 +59,7 @@ pub async fn count(db: &D1Database, counters: &[Counter], now: i64) -> Result<Ve
 /// The statements that settle a successful login from these counters, for the batch that
 /// starts its session: the account's counter is cleared, and the address's gets its one
 /// count back, so successes never use up an address's budget.
-pub fn settle_login(db: &D1Database, counters: &[Counter]) -> Result<Vec<D1PreparedStatement>> {
+pub fn settle_login(db: &Db, counters: &[Counter]) -> Result<Vec<D1PreparedStatement>> {
     let context = "settling a login's attempt";
     counters
         .iter()

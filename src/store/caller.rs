@@ -10,9 +10,9 @@
 
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
-use super::{d1_error, int, statement, text_or_null};
+use super::{first_row, int, statement, text_or_null, Db};
 use crate::domain::User;
 use crate::error::Result;
 use crate::security::Subject;
@@ -45,7 +45,7 @@ const ME: &str = "WITH me AS (SELECT id, first_name, surname, email, is_superuse
 /// `sql` run as `caller`, with `me` defined. `?1` to `?3` are the caller's; the parameters
 /// of `sql` itself are numbered from `?4` and bound from `args`.
 pub(super) fn scoped(
-    db: &D1Database,
+    db: &Db,
     caller: &Caller,
     sql: &str,
     args: &[JsValue],
@@ -118,19 +118,17 @@ impl MeRow {
 }
 
 /// The caller's user, or `None` when their token is no longer good (one statement).
-pub async fn authenticate(db: &D1Database, caller: &Caller) -> Result<Option<CurrentUser>> {
+pub async fn authenticate(db: &Db, caller: &Caller) -> Result<Option<CurrentUser>> {
     let context = "authenticating";
-    let row = scoped(db, caller, "SELECT * FROM me", &[], context)?
-        .first::<MeRow>(None)
-        .await
-        .map_err(d1_error(context))?;
+    let statement = scoped(db, caller, "SELECT * FROM me", &[], context)?;
+    let row: Option<MeRow> = first_row(db, statement, context).await?;
     Ok(row.map(|row| row.into_current(caller)))
 }
 
 /// As [`authenticate`], with the user's password hash, for a handler that asks for the
 /// password again.
 pub async fn authenticate_with_password(
-    db: &D1Database,
+    db: &Db,
     caller: &Caller,
 ) -> Result<Option<(CurrentUser, String)>> {
     #[derive(Deserialize)]
@@ -143,16 +141,14 @@ pub async fn authenticate_with_password(
         hashed_password: String,
     }
     let context = "authenticating with the password hash";
-    let row = scoped(
+    let statement = scoped(
         db,
         caller,
         "SELECT me.*, users.hashed_password FROM me JOIN users ON users.id = me.id",
         &[],
         context,
-    )?
-    .first::<Row>(None)
-    .await
-    .map_err(d1_error(context))?;
+    )?;
+    let row: Option<Row> = first_row(db, statement, context).await?;
     Ok(row.map(|row| {
         let me = MeRow {
             id: row.id,

@@ -2,10 +2,10 @@
 
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use super::caller::{scoped, Caller};
-use super::{d1_error, first_row, int, rows, statement, text_or_null};
+use super::{first_row, int, returned_row, rows, statement, text_or_null, Db};
 use crate::domain::{NewRecipe, Recipe, RecipeUpdate, SearchQuery};
 use crate::error::Result;
 
@@ -32,37 +32,36 @@ impl From<RecipeRow> for Recipe {
     }
 }
 
-async fn one(statement: D1PreparedStatement, context: &'static str) -> Result<Option<Recipe>> {
-    let row: Option<RecipeRow> = first_row(statement, context).await?;
+/// The recipe a writing statement returns (`RETURNING`), if it wrote one.
+async fn written(
+    db: &Db,
+    statement: D1PreparedStatement,
+    context: &'static str,
+) -> Result<Option<Recipe>> {
+    let row: Option<RecipeRow> = returned_row(db, statement, context).await?;
     Ok(row.map(Recipe::from))
 }
 
-async fn many(
-    db: &D1Database,
-    sql: &str,
-    args: &[JsValue],
-    context: &'static str,
-) -> Result<Vec<Recipe>> {
-    let result = statement(db, sql, args, context)?
-        .all()
-        .await
-        .map_err(d1_error(context))?;
+async fn many(db: &Db, sql: &str, args: &[JsValue], context: &'static str) -> Result<Vec<Recipe>> {
+    let result = db.read(statement(db, sql, args, context)?, context).await?;
     Ok(rows::<RecipeRow>(&result, context)?
         .into_iter()
         .map(Recipe::from)
         .collect())
 }
 
-pub async fn find(db: &D1Database, id: i64) -> Result<Option<Recipe>> {
+pub async fn find(db: &Db, id: i64) -> Result<Option<Recipe>> {
     let context = "reading recipe";
     let sql = format!("SELECT {RECIPE_COLUMNS} FROM recipes WHERE id = ?1");
-    one(statement(db, &sql, &[int(id)], context)?, context).await
+    let row: Option<RecipeRow> =
+        first_row(db, statement(db, &sql, &[int(id)], context)?, context).await?;
+    Ok(row.map(Recipe::from))
 }
 
 /// Case-insensitive (ASCII) substring match on the label over all recipes, then the limit.
 /// `instr`, not `LIKE`: the keyword is matched literally (`%` and `_` are just characters),
 /// and D1 refuses LIKE patterns over 50 bytes. An empty keyword matches every label.
-pub async fn search(db: &D1Database, query: &SearchQuery) -> Result<Vec<Recipe>> {
+pub async fn search(db: &Db, query: &SearchQuery) -> Result<Vec<Recipe>> {
     let sql = format!(
         "SELECT {RECIPE_COLUMNS} FROM recipes WHERE instr(lower(label), lower(?1)) > 0 \
          ORDER BY id LIMIT ?2"
@@ -72,14 +71,14 @@ pub async fn search(db: &D1Database, query: &SearchQuery) -> Result<Vec<Recipe>>
     many(db, &sql, &args, "searching recipes").await
 }
 
-pub async fn latest(db: &D1Database, limit: u32) -> Result<Vec<Recipe>> {
+pub async fn latest(db: &Db, limit: u32) -> Result<Vec<Recipe>> {
     let sql = format!("SELECT {RECIPE_COLUMNS} FROM recipes ORDER BY id DESC LIMIT ?1");
     many(db, &sql, &[int(limit.into())], "listing latest recipes").await
 }
 
 /// The caller's recipes, or `None` when their token is no longer good: one statement (a
 /// caller without recipes is one row of NULLs from the outer join).
-pub async fn by_caller(db: &D1Database, caller: &Caller) -> Result<Option<Vec<Recipe>>> {
+pub async fn by_caller(db: &Db, caller: &Caller) -> Result<Option<Vec<Recipe>>> {
     #[derive(Deserialize)]
     struct JoinedRow {
         id: Option<i64>,
@@ -91,10 +90,9 @@ pub async fn by_caller(db: &D1Database, caller: &Caller) -> Result<Option<Vec<Re
     let context = "listing a user's recipes";
     let sql = "SELECT r.id, r.label, r.source, r.url, r.submitter_id \
                FROM me LEFT JOIN recipes r ON r.submitter_id = me.id ORDER BY r.id";
-    let result = scoped(db, caller, sql, &[], context)?
-        .all()
-        .await
-        .map_err(d1_error(context))?;
+    let result = db
+        .read(scoped(db, caller, sql, &[], context)?, context)
+        .await?;
     let rows = rows::<JoinedRow>(&result, context)?;
     if rows.is_empty() {
         return Ok(None);
@@ -116,11 +114,7 @@ pub async fn by_caller(db: &D1Database, caller: &Caller) -> Result<Option<Vec<Re
 
 /// Inserts a recipe submitted by the caller; `None` when their token is no longer good. One
 /// statement checks and writes.
-pub async fn insert(
-    db: &D1Database,
-    caller: &Caller,
-    recipe: &NewRecipe,
-) -> Result<Option<Recipe>> {
+pub async fn insert(db: &Db, caller: &Caller, recipe: &NewRecipe) -> Result<Option<Recipe>> {
     let context = "inserting recipe";
     let sql = format!(
         "INSERT INTO recipes (label, source, url, submitter_id) \
@@ -131,7 +125,7 @@ pub async fn insert(
         recipe.source.as_str().into(),
         recipe.url.as_str().into(),
     ];
-    one(scoped(db, caller, &sql, &args, context)?, context).await
+    written(db, scoped(db, caller, &sql, &args, context)?, context).await
 }
 
 /// The condition, in a statement scoped to a caller, that the caller may change this row of
@@ -141,11 +135,7 @@ const EDITABLE_BY_CALLER: &str =
 
 /// Updates a recipe if the caller may, in one statement. `None` when no row was changed;
 /// [`why_unchanged`] tells why.
-pub async fn update(
-    db: &D1Database,
-    caller: &Caller,
-    change: &RecipeUpdate,
-) -> Result<Option<Recipe>> {
+pub async fn update(db: &Db, caller: &Caller, change: &RecipeUpdate) -> Result<Option<Recipe>> {
     let context = "updating recipe";
     let sql = format!(
         "UPDATE recipes SET label = ?4, source = COALESCE(?5, source), url = COALESCE(?6, url) \
@@ -157,17 +147,17 @@ pub async fn update(
         text_or_null(change.url.as_ref().map(|u| u.as_str())),
         int(change.id),
     ];
-    one(scoped(db, caller, &sql, &args, context)?, context).await
+    written(db, scoped(db, caller, &sql, &args, context)?, context).await
 }
 
 /// Deletes a recipe if the caller may, in one statement; `None` when nothing was deleted
 /// ([`why_unchanged`] tells why).
-pub async fn delete(db: &D1Database, caller: &Caller, id: i64) -> Result<Option<Recipe>> {
+pub async fn delete(db: &Db, caller: &Caller, id: i64) -> Result<Option<Recipe>> {
     let context = "deleting recipe";
     let sql = format!(
         "DELETE FROM recipes WHERE id = ?4 AND {EDITABLE_BY_CALLER} RETURNING {RECIPE_COLUMNS}"
     );
-    one(scoped(db, caller, &sql, &[int(id)], context)?, context).await
+    written(db, scoped(db, caller, &sql, &[int(id)], context)?, context).await
 }
 
 /// Why an update or delete of recipe `id` changed nothing.
@@ -182,7 +172,7 @@ pub enum Unchanged {
 }
 
 /// Tells, after the fact, why [`update`] or [`delete`] changed nothing (one statement).
-pub async fn why_unchanged(db: &D1Database, caller: &Caller, id: i64) -> Result<Unchanged> {
+pub async fn why_unchanged(db: &Db, caller: &Caller, id: i64) -> Result<Unchanged> {
     #[derive(Deserialize)]
     struct Row {
         authenticated: i64,
@@ -192,7 +182,7 @@ pub async fn why_unchanged(db: &D1Database, caller: &Caller, id: i64) -> Result<
     let sql = "SELECT EXISTS (SELECT 1 FROM me) AS authenticated, \
                EXISTS (SELECT 1 FROM recipes WHERE id = ?4) AS recipe";
     let row: Option<Row> =
-        first_row(scoped(db, caller, sql, &[int(id)], context)?, context).await?;
+        first_row(db, scoped(db, caller, sql, &[int(id)], context)?, context).await?;
     Ok(match row {
         Some(Row {
             authenticated: 0, ..

@@ -4,9 +4,9 @@
 
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
-use super::{d1_error, int, rows, statement};
+use super::{int, rows, statement, Db};
 use crate::error::Result;
 use crate::security::Subject;
 
@@ -20,7 +20,7 @@ use crate::security::Subject;
 /// between the check and this statement leaves nothing behind. `false` then (and when the
 /// user was deleted meanwhile). `also` runs in the same batch, after.
 pub async fn start(
-    db: &D1Database,
+    db: &Db,
     subject: &Subject,
     token_hash: &str,
     (now, expires_at, max_age): (i64, i64, i64),
@@ -60,7 +60,7 @@ pub async fn start(
         )?,
     ];
     statements.extend(also);
-    let results = db.batch(statements).await.map_err(d1_error(context))?;
+    let results = db.batch(statements, context).await?;
     Ok(!rows::<serde_json::Value>(&results[1], context)?.is_empty())
 }
 
@@ -90,7 +90,7 @@ pub enum Rotation {
 /// Transactions run one at a time, so of two refreshes with the same token exactly one
 /// finds it unused; the other then counts as reuse and revokes the session.
 pub async fn rotate(
-    db: &D1Database,
+    db: &Db,
     old_hash: &str,
     new_hash: &str,
     now: i64,
@@ -110,58 +110,60 @@ pub async fn rotate(
     let context = "rotating a refresh token";
     let (old, new, now) = (JsValue::from(old_hash), JsValue::from(new_hash), int(now));
     let results = db
-        .batch(vec![
-            statement(
-                db,
-                "UPDATE sessions SET revoked_at = ?2 WHERE revoked_at IS NULL AND id = \
+        .batch(
+            vec![
+                statement(
+                    db,
+                    "UPDATE sessions SET revoked_at = ?2 WHERE revoked_at IS NULL AND id = \
                  (SELECT session_id FROM refresh_tokens WHERE token_hash = ?1 \
                   AND used_at IS NOT NULL) RETURNING user_id",
-                &[old.clone(), now.clone()],
-                context,
-            )?,
-            statement(
-                db,
-                "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) \
+                    &[old.clone(), now.clone()],
+                    context,
+                )?,
+                statement(
+                    db,
+                    "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) \
                  SELECT ?2, t.session_id, min(?4, s.created_at + ?5) FROM refresh_tokens t \
                  JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id \
                  WHERE t.token_hash = ?1 AND t.used_at IS NULL AND t.expires_at > ?3 \
                  AND s.revoked_at IS NULL AND s.created_at + ?5 > ?3 \
                  AND s.token_version = u.token_version AND u.is_active = 1",
-                &[
-                    old.clone(),
-                    new.clone(),
-                    now.clone(),
-                    int(expires_at),
-                    int(max_age),
-                ],
-                context,
-            )?,
-            statement(
-                db,
-                "UPDATE refresh_tokens SET used_at = ?3 WHERE token_hash = ?1 \
+                    &[
+                        old.clone(),
+                        new.clone(),
+                        now.clone(),
+                        int(expires_at),
+                        int(max_age),
+                    ],
+                    context,
+                )?,
+                statement(
+                    db,
+                    "UPDATE refresh_tokens SET used_at = ?3 WHERE token_hash = ?1 \
                  AND used_at IS NULL AND EXISTS \
                  (SELECT 1 FROM refresh_tokens WHERE token_hash = ?2)",
-                &[old, new.clone(), now.clone()],
-                context,
-            )?,
-            statement(
-                db,
-                "DELETE FROM refresh_tokens WHERE expires_at <= ?2 AND session_id = \
+                    &[old, new.clone(), now.clone()],
+                    context,
+                )?,
+                statement(
+                    db,
+                    "DELETE FROM refresh_tokens WHERE expires_at <= ?2 AND session_id = \
                  (SELECT session_id FROM refresh_tokens WHERE token_hash = ?1)",
-                &[new.clone(), now],
-                context,
-            )?,
-            statement(
-                db,
-                "SELECT u.id AS user_id, u.token_version, s.id AS session_id \
+                    &[new.clone(), now],
+                    context,
+                )?,
+                statement(
+                    db,
+                    "SELECT u.id AS user_id, u.token_version, s.id AS session_id \
                  FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
                  JOIN users u ON u.id = s.user_id WHERE t.token_hash = ?1",
-                &[new],
-                context,
-            )?,
-        ])
-        .await
-        .map_err(d1_error(context))?;
+                    &[new],
+                    context,
+                )?,
+            ],
+            context,
+        )
+        .await?;
     if let Some(revoked) = rows::<Revoked>(&results[0], context)?.into_iter().next() {
         return Ok(Rotation::Reused {
             user_id: revoked.user_id,
@@ -181,25 +183,23 @@ pub async fn rotate(
 
 /// Revokes the session of the refresh token stored as `token_hash`, used or not. Nothing
 /// happens for an unknown token.
-pub async fn revoke(db: &D1Database, token_hash: &str, now: i64) -> Result<()> {
+pub async fn revoke(db: &Db, token_hash: &str, now: i64) -> Result<()> {
     let context = "revoking a session";
-    statement(
+    let statement = statement(
         db,
         "UPDATE sessions SET revoked_at = ?2 WHERE revoked_at IS NULL AND id = \
          (SELECT session_id FROM refresh_tokens WHERE token_hash = ?1)",
         &[token_hash.into(), int(now)],
         context,
-    )?
-    .run()
-    .await
-    .map_err(d1_error(context))?;
+    )?;
+    db.write(statement, context).await?;
     Ok(())
 }
 
 /// The statement revoking the live sessions of a user that were started under another
 /// token version than the user's current one, for a batch that changes the user: after a
 /// password change, reset or deactivation, every session from before it.
-pub(super) fn revoke_stale(db: &D1Database, user_id: i64, now: i64) -> Result<D1PreparedStatement> {
+pub(super) fn revoke_stale(db: &Db, user_id: i64, now: i64) -> Result<D1PreparedStatement> {
     statement(
         db,
         "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL \

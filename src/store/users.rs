@@ -3,11 +3,11 @@
 //! Each query reads into a row type of its own, with exactly the columns it selects.
 
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use super::caller::{scoped, Caller};
 use super::text_or_null;
-use super::{d1_error, first_row, int, is_unique_violation, rows, sessions, statement};
+use super::{first_row, int, is_unique_violation, returned_row, rows, sessions, statement, Db};
 use crate::domain::account::{ManagedUser, Page, UserList};
 use crate::domain::{NewUser, User};
 use crate::error::Result;
@@ -49,11 +49,7 @@ pub struct Credentials {
 }
 
 /// Inserts a user; `None` when the email is taken (the schema decides, case-insensitively).
-pub async fn insert(
-    db: &D1Database,
-    user: &NewUser,
-    hashed_password: &str,
-) -> Result<Option<User>> {
+pub async fn insert(db: &Db, user: &NewUser, hashed_password: &str) -> Result<Option<User>> {
     let sql = format!(
         "INSERT INTO users (first_name, surname, email, hashed_password) \
          VALUES (?1, ?2, ?3, ?4) RETURNING {USER_COLUMNS}"
@@ -64,18 +60,16 @@ pub async fn insert(
         user.email.as_str().into(),
         hashed_password.into(),
     ];
-    match statement(db, &sql, &args, "binding user insert")?
-        .first::<UserRow>(None)
-        .await
-    {
+    let context = "inserting user";
+    match returned_row::<UserRow>(db, statement(db, &sql, &args, context)?, context).await {
         Ok(row) => Ok(row.map(|row| ManagedUser::from(row).user)),
         Err(error) if is_unique_violation(&error) => Ok(None),
-        Err(error) => Err(d1_error("inserting user")(error)),
+        Err(error) => Err(error),
     }
 }
 
 /// The user with this email (any ASCII case), their password hash and token version.
-pub async fn find_credentials(db: &D1Database, email: &str) -> Result<Option<Credentials>> {
+pub async fn find_credentials(db: &Db, email: &str) -> Result<Option<Credentials>> {
     #[derive(Deserialize)]
     struct Row {
         id: i64,
@@ -92,7 +86,7 @@ pub async fn find_credentials(db: &D1Database, email: &str) -> Result<Option<Cre
         "SELECT {USER_COLUMNS}, hashed_password, token_version FROM users WHERE email = ?1"
     );
     let row: Option<Row> =
-        first_row(statement(db, &sql, &[email.into()], context)?, context).await?;
+        first_row(db, statement(db, &sql, &[email.into()], context)?, context).await?;
     Ok(row.map(|row| Credentials {
         user: ManagedUser::from(UserRow {
             id: row.id,
@@ -107,16 +101,16 @@ pub async fn find_credentials(db: &D1Database, email: &str) -> Result<Option<Cre
     }))
 }
 
-pub async fn find(db: &D1Database, id: i64) -> Result<Option<ManagedUser>> {
+pub async fn find(db: &Db, id: i64) -> Result<Option<ManagedUser>> {
     let context = "looking up user";
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
     let row: Option<UserRow> =
-        first_row(statement(db, &sql, &[int(id)], context)?, context).await?;
+        first_row(db, statement(db, &sql, &[int(id)], context)?, context).await?;
     Ok(row.map(ManagedUser::from))
 }
 
 /// A page of users by id, and how many there are: one batch, one snapshot.
-pub async fn list(db: &D1Database, page: Page) -> Result<UserList> {
+pub async fn list(db: &Db, page: Page) -> Result<UserList> {
     #[derive(Deserialize)]
     struct Count {
         count: i64,
@@ -124,12 +118,14 @@ pub async fn list(db: &D1Database, page: Page) -> Result<UserList> {
     let context = "listing users";
     let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id LIMIT ?1 OFFSET ?2");
     let results = db
-        .batch(vec![
-            statement(db, "SELECT count(*) AS count FROM users", &[], context)?,
-            statement(db, &sql, &[int(page.limit), int(page.skip)], context)?,
-        ])
-        .await
-        .map_err(d1_error(context))?;
+        .batch(
+            vec![
+                statement(db, "SELECT count(*) AS count FROM users", &[], context)?,
+                statement(db, &sql, &[int(page.limit), int(page.skip)], context)?,
+            ],
+            context,
+        )
+        .await?;
     let count = rows::<Count>(&results[0], context)?
         .first()
         .map_or(0, |c| c.count);
@@ -141,17 +137,11 @@ pub async fn list(db: &D1Database, page: Page) -> Result<UserList> {
 }
 
 /// Replaces a hash with a stronger one, unless the password changed in the meantime.
-pub async fn upgrade_password_hash(db: &D1Database, id: i64, old: &str, new: &str) -> Result<()> {
+pub async fn upgrade_password_hash(db: &Db, id: i64, old: &str, new: &str) -> Result<()> {
+    let context = "upgrading password hash";
     let sql = "UPDATE users SET hashed_password = ?1 WHERE id = ?2 AND hashed_password = ?3";
-    statement(
-        db,
-        sql,
-        &[new.into(), int(id), old.into()],
-        "upgrading password hash",
-    )?
-    .run()
-    .await
-    .map_err(d1_error("upgrading password hash"))?;
+    let update = statement(db, sql, &[new.into(), int(id), old.into()], context)?;
+    db.write(update, context).await?;
     Ok(())
 }
 
@@ -160,16 +150,15 @@ pub async fn upgrade_password_hash(db: &D1Database, id: i64, old: &str, new: &st
 /// the version, every session from before it; when `update` changed nothing (it lost a race),
 /// none that the winner started. The first row `update` returned, by `T`.
 async fn update_and_end_stale_sessions<T: serde::de::DeserializeOwned>(
-    db: &D1Database,
+    db: &Db,
     update: D1PreparedStatement,
     id: i64,
     now: i64,
     context: &'static str,
 ) -> Result<Option<T>> {
     let results = db
-        .batch(vec![update, sessions::revoke_stale(db, id, now)?])
-        .await
-        .map_err(d1_error(context))?;
+        .batch(vec![update, sessions::revoke_stale(db, id, now)?], context)
+        .await?;
     Ok(rows::<T>(&results[0], context)?.into_iter().next())
 }
 
@@ -178,7 +167,7 @@ async fn update_and_end_stale_sessions<T: serde::de::DeserializeOwned>(
 /// The new token version, or `None` when the caller's token is no longer good or another
 /// change came first.
 pub async fn change_password(
-    db: &D1Database,
+    db: &Db,
     caller: &Caller,
     new: &str,
     old: &str,
@@ -211,7 +200,7 @@ const BY_ANOTHER_SUPERUSER: &str =
 /// A superuser's reset of user `id`'s password, raising the token version so every token of
 /// theirs stops working. `None` when there is no such user or the caller may no longer.
 pub async fn reset_password(
-    db: &D1Database,
+    db: &Db,
     caller: &Caller,
     id: i64,
     new: &str,
@@ -232,7 +221,7 @@ pub async fn reset_password(
 /// back. `None` when there is no such user or the caller may no longer act: of two
 /// superusers deactivating each other at once, the second finds itself inactive.
 pub async fn set_active(
-    db: &D1Database,
+    db: &Db,
     caller: &Caller,
     id: i64,
     active: bool,
@@ -250,21 +239,21 @@ pub async fn set_active(
 
 /// A superuser deletes user `id`; their recipes, sessions and refresh tokens go with them
 /// (foreign keys cascade). `false` when there is no such user or the caller may no longer.
-pub async fn delete(db: &D1Database, caller: &Caller, id: i64) -> Result<bool> {
+pub async fn delete(db: &Db, caller: &Caller, id: i64) -> Result<bool> {
     let context = "deleting a user";
     let sql = format!("DELETE FROM users WHERE id = ?4 AND {BY_ANOTHER_SUPERUSER} RETURNING id");
     let row: Option<serde_json::Value> =
-        first_row(scoped(db, caller, &sql, &[int(id)], context)?, context).await?;
+        returned_row(db, scoped(db, caller, &sql, &[int(id)], context)?, context).await?;
     Ok(row.is_some())
 }
 
 /// Deletes the caller's own account, unless they are a superuser. `false` when nothing was
 /// deleted: the caller's token is no longer good, or they are a superuser.
-pub async fn delete_own(db: &D1Database, caller: &Caller) -> Result<bool> {
+pub async fn delete_own(db: &Db, caller: &Caller) -> Result<bool> {
     let context = "deleting one's account";
     let sql = "DELETE FROM users WHERE id = (SELECT id FROM me WHERE is_superuser = 0) \
                RETURNING id";
     let row: Option<serde_json::Value> =
-        first_row(scoped(db, caller, sql, &[], context)?, context).await?;
+        returned_row(db, scoped(db, caller, sql, &[], context)?, context).await?;
     Ok(row.is_some())
 }

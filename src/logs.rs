@@ -1,0 +1,147 @@
+//! The Worker's log lines, one JSON object each (Workers Logs, `wrangler tail`, or
+//! `wrangler dev`'s output), for an operator to search and alert on: one per request, and
+//! one per security event. No field can hold a password, token, hash or email.
+
+use serde::Serialize;
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum SecurityEvent<'a> {
+    /// A login (or a password check) refused with 429; `scope` is the counter over its limit.
+    LoginThrottled {
+        scope: &'static str,
+        client: Option<&'a str>,
+        retry_after: i64,
+    },
+    /// A signup refused with 429.
+    SignupThrottled {
+        client: Option<&'a str>,
+        retry_after: i64,
+    },
+    /// A login or signup posted from another site's page, refused with 403.
+    CrossSiteRefused {
+        route: &'static str,
+        origin: Option<&'a str>,
+    },
+    /// A used refresh token presented again: its session was revoked.
+    RefreshReuse { user_id: i64 },
+    /// A user changed their own password; every other session of theirs ended.
+    PasswordChanged { user_id: i64 },
+    /// A superuser (`by`) deactivated a user.
+    UserDeactivated { user_id: i64, by: i64 },
+    /// A superuser (`by`) set a user's password.
+    PasswordReset { user_id: i64, by: i64 },
+}
+
+/// One request: what was asked, what was answered, what D1 did for it, and for whom.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct RequestLog<'a> {
+    pub method: &'a str,
+    /// The route's template (`/api/v1/recipes/{recipe_id}`), never the path as sent;
+    /// `None` for a path no route has.
+    pub route: Option<&'static str>,
+    pub status: u16,
+    /// Calls to D1 (a batch is one), statements run, and rows read and written, from D1's
+    /// own counters.
+    pub d1_round_trips: u32,
+    pub d1_statements: u32,
+    pub d1_rows_read: u64,
+    pub d1_rows_written: u64,
+    /// The user whose token the request was checked for, if any.
+    pub user_id: Option<i64>,
+    pub cf_ray: Option<&'a str>,
+    /// For a 5xx: what went wrong, as the worker knows it (never sent to the client).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+}
+
+impl RequestLog<'_> {
+    /// The log line: `{"log":"request",…}`.
+    pub fn line(&self) -> String {
+        tagged(serde_json::to_value(self).unwrap_or_default(), "request").to_string()
+    }
+}
+
+fn tagged(mut value: serde_json::Value, log: &str) -> serde_json::Value {
+    if let Some(object) = value.as_object_mut() {
+        object.insert("log".into(), log.into());
+    }
+    value
+}
+
+/// Longest `origin` written to the log: it is whatever the client sent.
+const MAX_ORIGIN_CHARS: usize = 100;
+
+impl SecurityEvent<'_> {
+    /// The log line: `{"log":"security","event":"…",…}`.
+    pub fn line(&self) -> String {
+        let mut value = tagged(serde_json::to_value(self).unwrap_or_default(), "security");
+        if let Some(serde_json::Value::String(origin)) = value.get_mut("origin") {
+            *origin = origin.chars().take(MAX_ORIGIN_CHARS).collect();
+        }
+        value.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn parsed(event: SecurityEvent) -> Value {
+        serde_json::from_str(&event.line()).unwrap()
+    }
+
+    #[test]
+    fn each_event_is_one_json_line_with_its_name() {
+        let line = SecurityEvent::LoginThrottled {
+            scope: "account",
+            client: Some("2001:db8::/64"),
+            retry_after: 899,
+        }
+        .line();
+        assert!(!line.contains('\n'));
+        assert_eq!(
+            serde_json::from_str::<Value>(&line).unwrap(),
+            json!({"log": "security", "event": "login_throttled", "scope": "account",
+                   "client": "2001:db8::/64", "retry_after": 899})
+        );
+        assert_eq!(
+            parsed(SecurityEvent::UserDeactivated { user_id: 4, by: 1 }),
+            json!({"log": "security", "event": "user_deactivated", "user_id": 4, "by": 1})
+        );
+    }
+
+    #[test]
+    fn a_request_line_names_the_route_template_and_what_d1_did() {
+        let line = RequestLog {
+            method: "GET",
+            route: Some("/api/v1/recipes/{recipe_id}"),
+            status: 200,
+            d1_round_trips: 1,
+            d1_statements: 1,
+            d1_rows_read: 1,
+            d1_rows_written: 0,
+            user_id: None,
+            cf_ray: Some("8f0e1d2c3b4a5968-LHR"),
+            error: None,
+        }
+        .line();
+        assert_eq!(
+            serde_json::from_str::<Value>(&line).unwrap(),
+            json!({"log": "request", "method": "GET", "route": "/api/v1/recipes/{recipe_id}",
+                   "status": 200, "d1_round_trips": 1, "d1_statements": 1, "d1_rows_read": 1, "d1_rows_written": 0,
+                   "user_id": null, "cf_ray": "8f0e1d2c3b4a5968-LHR"})
+        );
+    }
+
+    #[test]
+    fn a_client_supplied_origin_is_cut_short() {
+        let long = "x".repeat(5000);
+        let event = parsed(SecurityEvent::CrossSiteRefused {
+            route: "/api/v1/auth/login",
+            origin: Some(&long),
+        });
+        assert_eq!(event["origin"].as_str().unwrap().len(), MAX_ORIGIN_CHARS);
+    }
+}
