@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The part of the benchmark that needs the served worker; run by scripts/bench.sh through
-# scripts/with-server.sh (which sets BASE_URL and D1_PERSIST_DIR). Writes raw figures into
-# $BENCH_OUT for bench/report.py.
+# scripts/with-server.sh (which sets BASE_URL, D1_PERSIST_DIR and WORKER_LOG). Writes raw
+# figures into $BENCH_OUT for bench/report.py.
 #
 # PBKDF2 inside workerd is measured through logins (see bench/login_pairs.py). Every figure
 # also has the server's CPU time: its workerd processes, read from /proc.
@@ -60,3 +60,6 @@ BENCH_METHOD=POST BENCH_BODY="$(form "$email_n")" BENCH_CONTENT_TYPE=application
 run_wrk recipe "$concurrency" "$BASE_URL/api/v1/recipes/$recipe_id"
 run_wrk me "$concurrency" "$BASE_URL/api/v1/auth/me" -H "Authorization: Bearer $token"
 run_wrk search "$concurrency" "$BASE_URL/api/v1/recipes/search/?keyword=chicken"
+
+# What D1 did for one request of each kind, from the worker's own log lines (D1's meta).
+python3 "$here/d1_counts.py" > "$BENCH_OUT/d1-counts.json"

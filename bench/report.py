@@ -91,24 +91,11 @@ profile = json.loads((out / "startup.cpuprofile").read_text())
 span = (profile["endTime"] - profile["startTime"]) / 1000
 print(f"  {'start-up (workerd profile, check startup)':<44}{span:9.1f} ms   of the {STARTUP_LIMIT_MS} ms limit; parse, compile, top level")
 
-rule("D1 statements and round trips per request (from code: the store calls each handler makes, not counted at run time)")
-print(f"  {'request':<46}{'stmts':>5}{'trips':>6}  what")
-for label, statements, trips, what in [
-    ("GET /api/v1/recipes/{id}", 1, 1, ""),
-    ("GET /api/v1/recipes/search/?keyword=chicken", 1, 1, ""),
-    ("GET /api/v1/auth/me", 1, 1, "the caller's user: exists, active, token version, session live"),
-    ("GET /api/v1/recipes/my-recipes", 1, 1, "caller check and recipes in one statement"),
-    ("POST /api/v1/recipes/", 1, 1, "INSERT ... SELECT from the checked caller"),
-    ("PUT /api/v1/recipes/, DELETE /recipes/{id}", 1, 1, "caller and ownership checked in the write; +1 when refused, to say why"),
-    ("POST /api/v1/auth/signup", 3, 2, "one batch (count the attempt, expire counters), insert"),
-    ("POST /api/v1/auth/login, success", 8, 3, "batch of 3 (count, count, expire), credentials, batch of 5 (prune, session, token, clear, refund); +1 re-hash"),
-    ("POST /api/v1/auth/login, wrong password", 4, 2, "batch of 3 (count, count, expire), credentials"),
-    ("POST /api/v1/auth/refresh", 5, 1, "one batch: reuse check, new token, mark used, prune, read user"),
-    ("POST /api/v1/auth/logout", 1, 1, ""),
-    ("POST /api/v1/auth/password", 11, 4, "caller and hash, batch of 3 (counts), batch of 2 (password, stale sessions), batch of 5 (new session, settle)"),
-    ("GET /api/v1/users/", 3, 2, "the superuser, then one batch (count, page)"),
-]:
-    print(f"  {label:<46}{statements:>5}{trips:>6}  {what}")
+rule("D1 per request, counted at run time (the worker's request log: D1's meta, one request each)")
+print(f"  {'request':<46}{'trips':>6}{'stmts':>6}{'rows read':>10}{'written':>8}")
+for label, trips, statements, read, written in json.loads((out / "d1-counts.json").read_text()):
+    print(f"  {label:<46}{trips:>6}{statements:>6}{read:>10}{written:>8}")
+print("  trips: calls to D1 (a batch is one round trip and one transaction); rows: what D1 bills.")
 
 rule("Machine")
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
