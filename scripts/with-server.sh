@@ -46,7 +46,7 @@ awk '/^\[build\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' wrangler.toml > "
 # A process group of its own, so stopping it stops workerd too.
 setsid npx wrangler dev --config "$config" --local --ip 127.0.0.1 --port "$port" \
     --inspector-port "$inspector" --persist-to "$state/d1" --env-file "$state/test.vars" \
-    --show-interactive-dev-session=false > "$state/wrangler.log" 2>&1 &
+    --show-interactive-dev-session=false --test-scheduled > "$state/wrangler.log" 2>&1 &
 server=$!
 
 # SERVED_CONFIG lets a test start a second server on the same build (e.g. without a secret).

@@ -8,12 +8,21 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod logs;
+mod scheduled;
 pub mod security;
 mod store;
 
-use worker::{event, Context, Env, Request, Response};
+use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     Ok(api::handle(req, &env).await)
+}
+
+/// The Cron Trigger (`[triggers]` in wrangler.toml): the cleanup of ended sessions, expired
+/// refresh tokens and stale attempt counters (src/scheduled.rs).
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let now = (worker::Date::now().as_millis() / 1000) as i64;
+    scheduled::run(&env, event.cron(), now).await;
 }

@@ -2,6 +2,7 @@
 
 pub mod attempts;
 pub mod caller;
+pub mod cleanup;
 pub mod recipes;
 pub mod sessions;
 pub mod users;

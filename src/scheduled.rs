@@ -1,0 +1,162 @@
+//! The scheduled cleanup (the Cron Trigger in wrangler.toml): deletes expired refresh tokens,
+//! ended sessions and stale attempt counters in bounded rounds, and logs what it did as one
+//! JSON line, `{"log":"cleanup",…}`. Login and refresh already prune their own user's and
+//! session's rows; this catches the rest (users who never come back, counters of addresses
+//! that never return).
+
+use serde::Serialize;
+use worker::Env;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::store::cleanup::{self, Table};
+use crate::store::{Consistency, Db};
+
+/// At most this many rows per table per statement, so no statement runs long.
+pub const BATCH: u32 = 1000;
+/// At most this many rounds (one batch of statements each) per run; what is left waits for
+/// the next run.
+pub const MAX_ROUNDS: u32 = 4;
+
+/// What one run deleted, and whether it got to the end.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// Always "cleanup", first on the line, for searching the log.
+    pub log: &'static str,
+    /// The cron expression that triggered the run.
+    pub cron: String,
+    pub refresh_tokens: u64,
+    pub sessions: u64,
+    pub attempts: u64,
+    pub rounds: u32,
+    /// `false` when a table still filled a whole batch in the last round: the next run goes on.
+    pub complete: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Summary {
+    pub fn new(cron: impl Into<String>) -> Summary {
+        Summary {
+            log: "cleanup",
+            cron: cron.into(),
+            ..Summary::default()
+        }
+    }
+
+    /// Adds one round's counts (`deleted[i]` rows from `tables[i]`) and returns the tables
+    /// that may have more: those whose statement deleted a whole batch of `batch` rows.
+    pub fn record(&mut self, tables: &[Table], deleted: &[u64], batch: u32) -> Vec<Table> {
+        self.rounds += 1;
+        let mut more = Vec::new();
+        for (&table, &count) in tables.iter().zip(deleted) {
+            *self.count_mut(table) += count;
+            if count >= u64::from(batch) {
+                more.push(table);
+            }
+        }
+        more
+    }
+
+    fn count_mut(&mut self, table: Table) -> &mut u64 {
+        match table {
+            Table::RefreshTokens => &mut self.refresh_tokens,
+            Table::Sessions => &mut self.sessions,
+            Table::Attempts => &mut self.attempts,
+        }
+    }
+
+    /// The log line: `{"log":"cleanup",…}`, members in the order above.
+    pub fn line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// One run of the cleanup, as of `now` (seconds since the epoch); logs its summary line.
+pub async fn run(env: &Env, cron: String, now: i64) {
+    let mut summary = Summary::new(cron);
+    match clean(env, now, &mut summary).await {
+        Ok(()) => worker::console_log!("{}", summary.line()),
+        Err(error) => {
+            summary.error = Some(
+                error
+                    .cause()
+                    .map_or_else(|| format!("{error:?}"), str::to_owned),
+            );
+            worker::console_error!("{}", summary.line());
+        }
+    }
+}
+
+async fn clean(env: &Env, now: i64, summary: &mut Summary) -> Result<(), ApiError> {
+    // The same settings the API reads: a session ends SESSION_MAX_DAYS after its login. A
+    // setting that does not parse stops the run rather than guess a lifetime.
+    let config = Config::from_vars(|name| env.var(name).ok().map(|value| value.to_string()))
+        .map_err(ApiError::Misconfigured)?;
+    let d1 = env
+        .d1("DB")
+        .map_err(|e| ApiError::Misconfigured(format!("D1 binding DB is missing: {e}")))?;
+    let db = Db::open(&d1, Consistency::Primary, None)?;
+    let mut pending = Table::ALL.to_vec();
+    while !pending.is_empty() && summary.rounds < MAX_ROUNDS {
+        let deleted =
+            cleanup::delete_ended(&db, &pending, now, config.session_max_seconds, BATCH).await?;
+        pending = summary.record(&pending, &deleted, BATCH);
+    }
+    summary.complete = pending.is_empty();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn the_summary_is_one_json_line_tagged_cleanup() {
+        let mut summary = Summary::new("0 * * * *");
+        summary.record(&Table::ALL, &[3, 2, 7], BATCH);
+        summary.complete = true;
+        let line = summary.line();
+        assert!(!line.contains('\n'));
+        assert!(
+            line.starts_with(r#"{"log":"cleanup","cron":"0 * * * *","#),
+            "{line}"
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&line).unwrap(),
+            json!({"log": "cleanup", "cron": "0 * * * *", "refresh_tokens": 3, "sessions": 2,
+                   "attempts": 7, "rounds": 1, "complete": true})
+        );
+    }
+
+    #[test]
+    fn an_error_is_in_the_line() {
+        let mut summary = Summary::new("0 * * * *");
+        summary.error = Some("deleting ended rows: D1 is down".into());
+        let value: Value = serde_json::from_str(&summary.line()).unwrap();
+        assert_eq!(value["log"], "cleanup");
+        assert_eq!(value["error"], "deleting ended rows: D1 is down");
+        assert_eq!(value["complete"], false);
+    }
+
+    #[test]
+    fn only_tables_that_filled_a_batch_go_another_round() {
+        let mut summary = Summary::new("cron");
+        let more = summary.record(&Table::ALL, &[1000, 999, 1000], 1000);
+        assert_eq!(more, vec![Table::RefreshTokens, Table::Attempts]);
+        let more = summary.record(&more, &[1000, 4], 1000);
+        assert_eq!(more, vec![Table::RefreshTokens]);
+        let more = summary.record(&more, &[0], 1000);
+        assert!(more.is_empty());
+        assert_eq!(
+            (
+                summary.refresh_tokens,
+                summary.sessions,
+                summary.attempts,
+                summary.rounds
+            ),
+            (2000, 999, 1004, 3)
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! Deleting what has ended, for the scheduled cleanup (src/scheduled.rs): expired refresh
+//! tokens, ended sessions and stale attempt counters. Each statement deletes at most `limit`
+//! rows, chosen by primary key (the three tables are WITHOUT ROWID, so there is no rowid to
+//! pick them by).
+
+use serde::de::IgnoredAny;
+use worker::D1PreparedStatement;
+
+use super::{int, rows, statement, Db};
+use crate::error::Result;
+
+/// A table the cleanup deletes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// Refresh tokens past `expires_at`. A used token is kept until then on purpose (so that
+    /// presenting it again is recognised as reuse), so expiry is the only criterion.
+    RefreshTokens,
+    /// Sessions that have ended: revoked, older than the absolute session lifetime, or with
+    /// no unexpired refresh token left. Their remaining tokens go with them (ON DELETE
+    /// CASCADE); none of those can refresh anything any more.
+    Sessions,
+    /// Attempt counters whose window has ended.
+    Attempts,
+}
+
+impl Table {
+    pub const ALL: [Table; 3] = [Table::RefreshTokens, Table::Sessions, Table::Attempts];
+}
+
+/// One round: deletes at most `limit` ended rows from each of `tables`, as of `now`, with
+/// sessions ending `max_age` seconds after their login. One batch (one round trip, one
+/// transaction). Returns how many rows each statement deleted itself, in the order of
+/// `tables` (rows removed by the cascade from a session are not counted).
+pub async fn delete_ended(
+    db: &Db,
+    tables: &[Table],
+    now: i64,
+    max_age: i64,
+    limit: u32,
+) -> Result<Vec<u64>> {
+    let context = "deleting ended rows";
+    let statements = tables
+        .iter()
+        .map(|&table| delete_statement(db, table, now, max_age, limit))
+        .collect::<Result<Vec<D1PreparedStatement>>>()?;
+    let results = db.batch(statements, context).await?;
+    // Counted from RETURNING rather than D1's `changes`, which (locally at least) also counts
+    // the refresh tokens a session's deletion cascades to. The rows are not read, only counted.
+    results
+        .iter()
+        .map(|result| Ok(rows::<IgnoredAny>(result, context)?.len() as u64))
+        .collect()
+}
+
+fn delete_statement(
+    db: &Db,
+    table: Table,
+    now: i64,
+    max_age: i64,
+    limit: u32,
+) -> Result<D1PreparedStatement> {
+    let context = "deleting ended rows";
+    let limit = int(i64::from(limit));
+    match table {
+        Table::RefreshTokens => statement(
+            db,
+            "DELETE FROM refresh_tokens WHERE token_hash IN \
+             (SELECT token_hash FROM refresh_tokens WHERE expires_at <= ?1 LIMIT ?2) \
+             RETURNING 1 AS deleted",
+            &[int(now), limit],
+            context,
+        ),
+        Table::Sessions => statement(
+            db,
+            "DELETE FROM sessions WHERE id IN \
+             (SELECT id FROM sessions s WHERE s.revoked_at IS NOT NULL \
+              OR s.created_at <= ?1 - ?2 OR NOT EXISTS (SELECT 1 FROM refresh_tokens t \
+              WHERE t.session_id = s.id AND t.expires_at > ?1) LIMIT ?3) \
+             RETURNING 1 AS deleted",
+            &[int(now), int(max_age), limit],
+            context,
+        ),
+        Table::Attempts => statement(
+            db,
+            "DELETE FROM attempts WHERE key IN \
+             (SELECT key FROM attempts WHERE expires_at <= ?1 LIMIT ?2) \
+             RETURNING 1 AS deleted",
+            &[int(now), limit],
+            context,
+        ),
+    }
+}
