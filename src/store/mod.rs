@@ -240,7 +240,7 @@ async fn returned_row<T: DeserializeOwned>(
 
 #[cfg(test)]
 mod tests {
-    use super::{is_transient, is_unavailable, parse_bookmark};
+    use super::{d1_error, is_transient, is_unavailable, parse_bookmark};
 
     #[test]
     fn only_what_cloudflare_calls_transient_is_retried() {
@@ -258,6 +258,22 @@ mod tests {
         assert!(is_unavailable(
             "D1 DB is overloaded. Too many requests queued."
         ));
+    }
+
+    #[test]
+    fn d1_failing_for_now_is_a_503_and_anything_else_a_500() {
+        let lost = d1_error("reading")(worker::Error::RustError(
+            "D1_ERROR: Network connection lost.".into(),
+        ));
+        assert_eq!(lost.status(), 503);
+        assert!(
+            lost.cause().unwrap().contains("Network connection lost"),
+            "cause kept"
+        );
+        let ours = d1_error("reading")(worker::Error::RustError(
+            "D1_ERROR: no such column: labl".into(),
+        ));
+        assert_eq!(ours.status(), 500);
     }
 
     #[test]
