@@ -46,19 +46,32 @@ pub async fn handle(req: Request, env: &Env) -> Response {
         .map(str::to_owned);
     let mut response = result.unwrap_or_else(ApiError::into_response);
     headers::finish(&mut response, &path, origin.as_deref(), &app.cors);
-    let usage = app.db.get().map(Db::usage).unwrap_or_default();
     if let Some(bookmark) = app.db.get().and_then(Db::bookmark) {
         let _ = response.headers_mut().set(BOOKMARK_HEADER, &bookmark);
     }
+    log_request(&app, &method, route, response.status_code(), cf_ray, error);
+    response
+}
+
+/// The request's log line (see [`RequestLog`]); a 5xx goes to the error log with its cause.
+fn log_request(
+    app: &App<'_>,
+    method: &str,
+    route: Option<Route>,
+    status: u16,
+    cf_ray: Option<String>,
+    error: Option<String>,
+) {
+    let usage = app.db.get().map(Db::usage).unwrap_or_default();
     let line = RequestLog {
-        method: &method,
+        method,
         route: route.map(Route::template),
-        status: response.status_code(),
+        status,
         d1_round_trips: usage.round_trips,
         d1_statements: usage.statements,
         d1_rows_read: usage.rows_read,
         d1_rows_written: usage.rows_written,
-        user_id: app.user.get().filter(|_| response.status_code() != 401),
+        user_id: app.user.get().filter(|_| status != 401),
         cf_ray: cf_ray.as_deref(),
         error: error.as_deref(),
     }
@@ -68,7 +81,6 @@ pub async fn handle(req: Request, env: &Env) -> Response {
     } else {
         worker::console_log!("{line}");
     }
-    response
 }
 
 /// Dispatches to the handler of each route in the table (api/routes.rs), and says which
