@@ -110,6 +110,10 @@ for label, statements, trips, what in [
 ]:
     print(f"  {label:<46}{statements:>5}{trips:>6}  {what}")
 
+# Search at scale (bench/scale.sh, with a server and D1 of its own): bench/scale_report.py.
+import scale_report  # noqa: E402  (bench/ is this script's directory, so on the import path)
+scale_report.print_section(out)
+
 rule("Machine")
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 sha = "yes" if " sha_ni" in open("/proc/cpuinfo").read() else "no"
