@@ -97,6 +97,10 @@ for label, trips, statements, read, written in json.loads((out / "d1-counts.json
     print(f"  {label:<46}{trips:>6}{statements:>6}{read:>10}{written:>8}")
 print("  trips: calls to D1 (a batch is one round trip and one transaction); rows: what D1 bills.")
 
+# Search at scale (bench/scale.sh, with a server and D1 of its own): bench/scale_report.py.
+import scale_report  # noqa: E402  (bench/ is this script's directory, so on the import path)
+scale_report.print_section(out)
+
 rule("Machine")
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 sha = "yes" if " sha_ni" in open("/proc/cpuinfo").read() else "no"

@@ -13,7 +13,7 @@ cd "$ROOT"
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 export BENCH_RUNS=${BENCH_RUNS:-7}
 export BENCH_ITERATIONS
-BENCH_ITERATIONS=$(awk -F'"' '/^PASSWORD_ITERATIONS *=/ { print $2 }' wrangler.toml)
+BENCH_ITERATIONS=$(awk -F'"' '/^PASSWORD_ITERATIONS *=/ { print $2; exit }' wrangler.toml)
 : "${BENCH_ITERATIONS:?PASSWORD_ITERATIONS not found in wrangler.toml [vars]}"
 
 # wrk, the load generator (why wrk: see bench/in-server.sh), installed on first use.
@@ -50,5 +50,8 @@ npx wrangler check startup --workerBundle "$BENCH_OUT/worker.bundle" \
 
 echo "bench: HTTP against wrangler dev (about a minute)" >&2
 "$ROOT/scripts/with-server.sh" bench/in-server.sh
+
+echo "bench: search at scale, in a new local D1 of its own (about two minutes)" >&2
+"$ROOT/scripts/with-server.sh" bench/scale.sh
 
 python3 bench/report.py "$BENCH_OUT"

@@ -2,6 +2,7 @@
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { api, newUser, login, createRecipe, recipeBody, sql, SUPERUSER } from './helpers.mjs';
 
 const RECIPE_KEYS = ['id', 'label', 'source', 'submitter_id', 'url'];
@@ -289,5 +290,165 @@ describe('JSON numbers and URL schemes', () => {
     const res = await createRecipe(alice.token, { url: 'HTTp://example.com/soup' });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     assert.equal((await api(`/api/v1/recipes/${res.body.id}`)).status, 200);
+  });
+});
+
+describe('search through the trigram index (migrations/0006_search_index.sql)', () => {
+  const search = (keyword, maxResults = 100) =>
+    api(`/api/v1/recipes/search/?keyword=${encodeURIComponent(keyword)}&max_results=${maxResults}`);
+  /** A keyword as an SQL string literal; a NUL, which no command line can carry, as char(0). */
+  const sqlString = (text) => text.split('\0').map((part) => `'${part.replaceAll("'", "''")}'`).join(' || char(0) || ');
+  /**
+   * The search as it was before the index, a scan of every row, for each [keyword, maxResults]
+   * in one statement (each `wrangler d1 execute` takes seconds; D1 refuses a compound SELECT of
+   * more than 5 terms, hence a VALUES list and row_number for each keyword's limit).
+   */
+  async function scan(queries) {
+    const keywords = queries.map(([keyword, maxResults], q) => `(${q}, ${sqlString(keyword)}, ${maxResults})`).join(', ');
+    const rows = await sql(`WITH k (q, keyword, n) AS (VALUES ${keywords}) \
+      SELECT q, id, label, source, url, submitter_id FROM (SELECT k.q, k.n, r.*, row_number() OVER (PARTITION BY k.q ORDER BY r.id) AS rn \
+      FROM k JOIN recipes AS r ON instr(lower(r.label), lower(k.keyword)) > 0) WHERE rn <= n ORDER BY q, id`);
+    return queries.map((_, q) => rows.filter((row) => row.q === q).map(({ q: _q, ...recipe }) => recipe));
+  }
+  /**
+   * Each search's results equal the scan's. The scans run just before and after the searches,
+   * as other test files write recipes meanwhile; a keyword whose rows changed is tried again.
+   */
+  async function assertSameAsScan(queries) {
+    const results = [];
+    let pending = queries.map((_, i) => i);
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      const asked = pending.map((i) => queries[i]);
+      const before = await scan(asked);
+      const responses = [];
+      for (const [keyword, maxResults] of asked) responses.push(await search(keyword, maxResults));
+      const after = await scan(asked);
+      const retry = [];
+      asked.forEach(([keyword], j) => {
+        const res = responses[j];
+        assert.equal(res.status, 200, `${JSON.stringify(keyword)}: ${JSON.stringify(res.body)}`);
+        if (attempt < 3 && JSON.stringify(before[j]) !== JSON.stringify(after[j])) {
+          retry.push(pending[j]);
+        } else {
+          assert.deepEqual(res.body.results, after[j], JSON.stringify(keyword));
+          results[pending[j]] = res.body.results;
+        }
+      });
+      pending = retry;
+    }
+    return results;
+  }
+  /** The ids the index itself holds for a text, read from the FTS5 table. */
+  const indexed = async (text) =>
+    (await sql(`SELECT rowid AS id FROM recipes_fts WHERE recipes_fts MATCH ${sqlString(`"${text.replaceAll('"', '""')}"`)} ORDER BY rowid`)).map((r) => r.id);
+  /** FTS5's own check that the index holds exactly the labels of `recipes`; throws if not. */
+  const integrityCheck = () => sql("INSERT INTO recipes_fts (recipes_fts, rank) VALUES ('integrity-check', 1)");
+
+  test('the index follows a new recipe, a changed label and a deletion', async () => {
+    const t = tag();
+    const { body: recipe } = await createRecipe(alice.token, { label: `Index ${t} Alpha` });
+    assert.deepEqual((await search(`${t} alpha`)).body.results, [recipe]);
+    assert.deepEqual(await indexed(`${t} alpha`), [recipe.id]);
+
+    const renamed = await api('/api/v1/recipes/', { method: 'PUT', token: alice.token, json: { id: recipe.id, label: `Index ${t} Beta` } });
+    assert.equal(renamed.status, 201);
+    assert.deepEqual((await search(`${t} alpha`)).body.results, [], 'the old label is no longer found');
+    assert.deepEqual((await search(`${t} beta`)).body.results, [renamed.body], 'the new one is');
+    assert.deepEqual(await indexed(t), [recipe.id], 'one entry, for the new label');
+    assert.deepEqual(await indexed(`${t} alpha`), []);
+
+    const sourceOnly = await api('/api/v1/recipes/', { method: 'PUT', token: alice.token, json: { id: recipe.id, label: `Index ${t} Beta`, source: 'Mum' } });
+    assert.equal(sourceOnly.status, 201);
+    assert.deepEqual((await search(`${t} beta`)).body.results, [sourceOnly.body]);
+
+    assert.equal((await api(`/api/v1/recipes/${recipe.id}`, { method: 'DELETE', token: alice.token })).status, 204);
+    assert.deepEqual((await search(`${t} beta`)).body.results, []);
+    assert.deepEqual(await indexed(t), []);
+    await integrityCheck();
+  });
+
+  test('deleting a user takes their recipes out of the index (ON DELETE CASCADE fires the trigger)', async () => {
+    const t = tag();
+    const erin = await newUser();
+    const frank = await newUser();
+    for (const cook of [erin, frank]) {
+      for (let i = 0; i < 2; i++) assert.equal((await createRecipe(cook.token, { label: `Cascade ${t} ${i}` })).status, 201);
+    }
+    assert.equal((await search(`cascade ${t}`)).body.results.length, 4);
+    assert.equal((await api('/api/v1/auth/me', { method: 'DELETE', token: erin.token })).status, 204);
+    assert.equal((await search(`cascade ${t}`)).body.results.length, 2, "the API's deletion");
+    await sql(`DELETE FROM users WHERE id = ${frank.user.id}`);
+    assert.deepEqual((await search(`cascade ${t}`)).body.results, [], 'and a plain DELETE of the user');
+    assert.deepEqual(await indexed(`cascade ${t}`), [], 'no index entry is left behind');
+    await integrityCheck();
+  });
+
+  test('FTS5 syntax and special characters in the keyword are matched literally', async () => {
+    const t = tag();
+    const labels = [
+      `${t} Say "cheese" pie`, `${t} star*dust`, `${t} salt AND pepper`, `${t} salt OR pepper`,
+      `${t} NEAR(a b) soup`, `${t} 100% rye`, `${t} snake_case`, `${t} Gran's stew`,
+      `${t} crème brûlée`, `${t} ÉCLAIR`, `${t} 味噌汁`, `${t} 🍕🍕🍕 night`, `${t} a   b`,
+      `${t} col:umn`, `${t} {label}: x`, `${t} ^caret -minus +plus`, `${t} back\\slash`,
+    ];
+    const created = [];
+    for (const label of labels) {
+      const res = await createRecipe(alice.token, { label });
+      assert.equal(res.status, 201, label);
+      created.push(res.body);
+    }
+    const only = (...indexes) => indexes.map((i) => created[i]);
+    const cases = [
+      ['"cheese"', only(0)], ['say "', only(0)], ['star*', only(1)], ['r*d', only(1)],
+      ['salt AND pepper', only(2)], ['salt OR pepper', only(3)], ['AND pepper', only(2)],
+      ['NEAR(a', only(4)], ['NEAR(a b)', only(4)], ['100%', only(5)], ['0% r', only(5)],
+      ['e_c', only(6)], ["n's", only(7)], ["'s stew", only(7)], ['crème', only(8)],
+      // ASCII case folding only, as before the index (the index alone would fold È and É too).
+      ['CRÈME', []], ['CRèME BRûLéE', only(8)], ['ÉCLAIR', only(9)], ['éclair', []],
+      ['味噌汁', only(10)], ['🍕🍕🍕', only(11)], ['a   b', only(12)], ['col:umn', only(13)],
+      ['{label}: x', only(14)], ['^caret -minus +plus', only(15)], ['back\\slash', only(16)],
+    ];
+    const results = await assertSameAsScan(cases.map(([keyword]) => [keyword, 100]));
+    const ours = new Set(created.map((r) => r.id));
+    cases.forEach(([keyword, expected], i) => {
+      assert.deepEqual(results[i].filter((r) => ours.has(r.id)), expected, keyword);
+    });
+  });
+
+  test('a keyword of whitespace, or one FTS5 could not parse, is searched and never a 500', async () => {
+    const t = tag();
+    const { body: spaced } = await createRecipe(alice.token, { label: `Spaced ${t}   out` });
+    const { body: nul } = await createRecipe(alice.token, { label: `Nul ${t} a\u0000bc` });
+    assert.equal(nul.label, `Nul ${t} a\u0000bc`, 'a NUL in a label is kept');
+    const keywords = ['   ', '\t\t\t', ' \n ', '"""', "'''", '***', ')))', '(((', 'NEAR(', 'AND', 'OR ', 'NOT',
+      '^^^', '---', ':::', '{}:', '\\\\\\', '\u0000\u0000\u0000', 'a\u0000b', '\u00a0\u00a0\u00a0', '\u200b\u200b\u200b'];
+    const results = await assertSameAsScan([
+      ...keywords.map((keyword) => [keyword, 5]), [`${t}   out`, 100], [`${t} a\u0000bc`, 100], ['A\u0000BC', 100],
+    ]);
+    const [spacedOut, nulExact, nulUpper] = results.slice(keywords.length);
+    assert.deepEqual(spacedOut, [spaced]);
+    assert.deepEqual(nulExact, [nul]);
+    assert.ok(nulUpper.some((r) => r.id === nul.id), 'a keyword with a NUL is still case-insensitive');
+  });
+
+  test('results equal a scan of every row: same rows, id order, max_results', async () => {
+    const t = tag();
+    for (const label of [`Chicken ${t} soup`, `chicken ${t} SOUP`, `Soup of ${t} chickens`]) await createRecipe(bob.token, { label });
+    const keywords = ['soup', 'chicken', 'Soup ', 'e s', 'ICK', 'recipe', `${t} soup`, `chicken ${t}`, 'no such recipe anywhere'];
+    const results = await assertSameAsScan(keywords.flatMap((keyword) => [1, 3, 100].map((n) => [keyword, n])));
+    assert.equal(results[keywords.indexOf(`chicken ${t}`) * 3 + 2].length, 2);
+  });
+
+  test("the search's statement reads the index in id order: no scan of recipes, no sort", async () => {
+    const source = readFileSync(new URL('../src/store/recipes.rs', import.meta.url), 'utf8');
+    const literal = source.match(/const SEARCH_BY_INDEX: &str = "((?:[^"\\]|\\.)*)";/s);
+    assert.ok(literal, 'SEARCH_BY_INDEX in src/store/recipes.rs');
+    const statement = literal[1].replace(/\\\n\s*/g, '').replaceAll('\\"', '"');
+    // D1 runs no statement with unbound parameters, so the plan is asked with literals.
+    const plan = (await sql(`EXPLAIN QUERY PLAN ${statement.replaceAll('?1', "'chicken'").replaceAll('?2', '10')}`))
+      .map((row) => row.detail);
+    assert.match(plan[0], /^SCAN recipes_fts VIRTUAL TABLE INDEX \d+:M/, plan.join('\n'));
+    assert.match(plan[1], /^SEARCH r USING INTEGER PRIMARY KEY \(rowid=\?\)/, plan.join('\n'));
+    assert.ok(!plan.some((step) => /TEMP B-TREE|SCAN r\b/.test(step)), plan.join('\n'));
   });
 });

@@ -58,17 +58,45 @@ pub async fn find(db: &Db, id: i64) -> Result<Option<Recipe>> {
     Ok(row.map(Recipe::from))
 }
 
-/// Case-insensitive (ASCII) substring match on the label over all recipes, then the limit.
-/// `instr`, not `LIKE`: the keyword is matched literally (`%` and `_` are just characters),
-/// and D1 refuses LIKE patterns over 50 bytes. An empty keyword matches every label.
+/// The search through the trigram index (migrations/0006_search_index.sql): the rows whose
+/// label holds the keyword's trigrams in sequence, read in id order from the index, so the
+/// limit stops the read early. ?1 is the keyword, quoted here as one FTS5 string (in double
+/// quotes, each `"` doubled), so nothing in it is FTS5 query syntax. The index folds case
+/// beyond ASCII, so each candidate is checked with the exact test of [`search`]'s scan.
+/// CROSS JOIN keeps the index as the outer loop, whatever the planner's statistics say.
+const SEARCH_BY_INDEX: &str = "SELECT r.id, r.label, r.source, r.url, r.submitter_id \
+     FROM recipes_fts CROSS JOIN recipes AS r ON r.id = recipes_fts.rowid \
+     WHERE recipes_fts MATCH '\"' || replace(?1, '\"', '\"\"') || '\"' \
+     AND instr(lower(r.label), lower(?1)) > 0 \
+     ORDER BY recipes_fts.rowid LIMIT ?2";
+
+/// Case-insensitive (ASCII) substring match on the label over all recipes, then the limit,
+/// in id order. `instr`, not `LIKE`: the keyword is matched literally (`%` and `_` are just
+/// characters), and D1 refuses LIKE patterns over 50 bytes. No keyword lists every recipe.
+///
+/// A keyword of three characters or more (all the API accepts) is looked up in the trigram
+/// index, [`SEARCH_BY_INDEX`], with the same results as the scan. The scan itself is kept for
+/// what the index cannot take: fewer than three characters (no trigram) and a NUL, where
+/// FTS5's query parser stops (an unterminated string, an error).
 pub async fn search(db: &Db, query: &SearchQuery) -> Result<Vec<Recipe>> {
-    let sql = format!(
-        "SELECT {RECIPE_COLUMNS} FROM recipes WHERE instr(lower(label), lower(?1)) > 0 \
-         ORDER BY id LIMIT ?2"
-    );
-    let keyword = query.keyword.as_deref().unwrap_or("");
-    let args = [keyword.into(), int(query.max_results.into())];
-    many(db, &sql, &args, "searching recipes").await
+    let context = "searching recipes";
+    let limit = int(query.max_results.into());
+    match query.keyword.as_deref() {
+        None => {
+            let sql = format!("SELECT {RECIPE_COLUMNS} FROM recipes ORDER BY id LIMIT ?1");
+            many(db, &sql, &[limit], context).await
+        }
+        Some(keyword) if keyword.chars().nth(2).is_some() && !keyword.contains('\0') => {
+            many(db, SEARCH_BY_INDEX, &[keyword.into(), limit], context).await
+        }
+        Some(keyword) => {
+            let sql = format!(
+                "SELECT {RECIPE_COLUMNS} FROM recipes WHERE instr(lower(label), lower(?1)) > 0 \
+                 ORDER BY id LIMIT ?2"
+            );
+            many(db, &sql, &[keyword.into(), limit], context).await
+        }
+    }
 }
 
 pub async fn latest(db: &Db, limit: u32) -> Result<Vec<Recipe>> {
