@@ -8,9 +8,9 @@ UPDATE sessions SET token_version = (SELECT token_version FROM users WHERE users
 
 -- Attempt counters for login and signup (src/security/throttle.rs). Every attempt is counted
 -- before it is checked, so this counts attempts, not failures, and each counter carries the
--- end of its own window (login and signup windows differ). Replaces login_failures; the
--- counters live at most 15 minutes, so none worth keeping are lost.
-DROP TABLE login_failures;
+-- end of its own window (login and signup windows differ). Replaces login_failures, which is
+-- left in place for the Worker version that still runs while a deploy rolls out (migrations
+-- are applied first); a later migration drops it. Its counters live at most 15 minutes.
 CREATE TABLE attempts (
     key        TEXT    PRIMARY KEY,
     count      INTEGER NOT NULL,

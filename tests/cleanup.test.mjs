@@ -6,9 +6,9 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { api, newUser, refresh, logout, sql, sqlText, nowSeconds } from './helpers.mjs';
+import { api, newUser, refresh, logout, sql, sqlText, nowSeconds, logSince } from './helpers.mjs';
 
 const LOG = process.env.WORKER_LOG;
 const DAY = 24 * 3600;
@@ -17,22 +17,7 @@ const list = (values) => values.map(sqlText).join(', ');
 const sorted = (values) => [...values].sort();
 
 /** The `{"log":"cleanup",…}` lines written to the worker's log from byte `offset` on. */
-function cleanupLines(offset) {
-  const text = readFileSync(LOG).subarray(offset).toString('utf8');
-  const lines = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/\x1b\[[0-9;]*m/g, '').trim();
-    const start = line.indexOf('{');
-    if (start < 0) continue;
-    try {
-      const value = JSON.parse(line.slice(start));
-      if (value?.log === 'cleanup') lines.push(value);
-    } catch {
-      // Not a JSON line: wrangler's own output.
-    }
-  }
-  return lines;
-}
+const cleanupLines = (offset) => logSince(offset).filter((value) => value.log === 'cleanup');
 
 /** Runs the scheduled handler once and returns its log line. */
 async function runCleanup() {
