@@ -22,8 +22,9 @@ pub fn is_preflight(req: &Request) -> bool {
         && header(req, "Access-Control-Request-Method").is_some()
 }
 
-/// Answers a preflight: 200 with the methods the API has (the route table's) and the requested headers for an
-/// allowed origin, 400 otherwise (as Starlette's CORS middleware does).
+/// Answers a preflight: 200 with the methods the API has (the route table's) and the
+/// requested headers for an allowed origin, 400 otherwise (as Starlette's CORS middleware
+/// does).
 pub fn preflight(req: &Request, cors: &CorsOrigins) -> Response {
     let origin = header(req, "Origin").unwrap_or_default();
     if !cors.allows(&origin) {
@@ -76,7 +77,6 @@ pub fn finish(response: &mut Response, path: &str, origin: Option<&str>, cors: &
         }
         _ => return,
     }
-    // Scripts on the page may read these (a 429's wait, for one).
     set(headers, "Access-Control-Expose-Headers", EXPOSED_HEADERS);
 }
 
