@@ -7,6 +7,7 @@ use worker::{Request, Response};
 
 use super::body::{json_text, login_form};
 use super::current_user::{self, caller, unknown_user};
+use super::routes::Route;
 use super::{log, no_content, now, App};
 use crate::config::Config;
 use crate::domain::account::{
@@ -132,7 +133,7 @@ fn new_refresh_token() -> Result<RefreshToken> {
     )
 )]
 pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
-    refuse_cross_site(&req, app, "/api/v1/auth/signup")?;
+    refuse_cross_site(&req, app, Route::Signup)?;
     let new_user = NewUser::from_json(&json_text(&mut req).await?)?;
     let config = app.config()?;
     let db = app.db()?;
@@ -140,7 +141,7 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
     let address = client_address(&req);
     if let Some(counter) = throttle::signup_counter(address.as_deref(), config.signups_per_hour) {
         let counters = [counter];
-        if let Some((_, retry_after)) = count(&db, &counters, now()).await? {
+        if let Some((_, retry_after)) = count(db, &counters, now()).await? {
             log(SecurityEvent::SignupThrottled {
                 client: address.as_deref(),
                 retry_after,
@@ -150,7 +151,7 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
     }
     let hash = hash_password(new_user.password.expose(), config.password_iterations)
         .map_err(|e| ApiError::internal("signup", e))?;
-    match users::insert(&db, &new_user, &hash).await? {
+    match users::insert(db, &new_user, &hash).await? {
         Some(user) => Ok(json_response(201, &user)),
         None => Err(ApiError::BadRequest(EMAIL_TAKEN.into())),
     }
@@ -179,7 +180,7 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
-    refuse_cross_site(&req, app, "/api/v1/auth/login")?;
+    refuse_cross_site(&req, app, Route::Login)?;
     let form = login_form(&mut req).await?;
     let issuer = Issuer::new(app)?;
     let (config, db) = (&issuer.config, issuer.db);
@@ -243,7 +244,7 @@ fn client_address(req: &Request) -> Option<String> {
 }
 
 /// 403 for a login or signup posted from another site's page (see [`is_cross_site`]).
-fn refuse_cross_site(req: &Request, app: &App<'_>, route: &'static str) -> Result<()> {
+fn refuse_cross_site(req: &Request, app: &App<'_>, route: Route) -> Result<()> {
     let header = |name| req.headers().get(name).ok().flatten();
     let origin = header("Origin");
     let own_origin = super::request_url(req)?.origin().ascii_serialization();
@@ -254,7 +255,7 @@ fn refuse_cross_site(req: &Request, app: &App<'_>, route: &'static str) -> Resul
         app.cors(),
     ) {
         log(SecurityEvent::CrossSiteRefused {
-            route,
+            route: route.template(),
             origin: origin.as_deref(),
         });
         return Err(ApiError::Forbidden(CROSS_SITE));
@@ -418,11 +419,11 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
 pub async fn delete_me(req: Request, app: &App<'_>) -> Result<Response> {
     let caller = caller(&req, app)?;
     let db = app.db()?;
-    if users::delete_own(&db, &caller).await? {
+    if users::delete_own(db, &caller).await? {
         return no_content();
     }
     // Nothing deleted: say why.
-    match auth_store::authenticate(&db, &caller).await? {
+    match auth_store::authenticate(db, &caller).await? {
         Some(current) if current.is_superuser() => Err(ApiError::Forbidden(SUPERUSER_SELF_DELETE)),
         _ => Err(unknown_user()),
     }

@@ -135,11 +135,11 @@ pub async fn update(mut req: Request, app: &App<'_>) -> Result<Response> {
     let caller = caller(&req, app)?;
     let change = RecipeUpdate::from_json(&json_text(&mut req).await?)?;
     let db = app.db()?;
-    if let Some(updated) = recipes::update(&db, &caller, &change).await? {
+    if let Some(updated) = recipes::update(db, &caller, &change).await? {
         return Ok(json_response(201, &updated));
     }
     Err(
-        match recipes::why_unchanged(&db, &caller, change.id).await? {
+        match recipes::why_unchanged(db, &caller, change.id).await? {
             Unchanged::NotAuthenticated => unknown_user(),
             Unchanged::NoSuchRecipe => {
                 ApiError::BadRequest(format!("Recipe with ID: {} not found.", change.id))
@@ -166,10 +166,10 @@ pub async fn delete(req: &Request, id: &str, app: &App<'_>) -> Result<Response> 
     let caller = caller(req, app)?;
     let id = parse_recipe_id(id)?;
     let db = app.db()?;
-    if recipes::delete(&db, &caller, id).await?.is_some() {
+    if recipes::delete(db, &caller, id).await?.is_some() {
         return no_content();
     }
-    Err(match recipes::why_unchanged(&db, &caller, id).await? {
+    Err(match recipes::why_unchanged(db, &caller, id).await? {
         Unchanged::NotAuthenticated => unknown_user(),
         Unchanged::NoSuchRecipe => not_found(id),
         Unchanged::NotTheirs => ApiError::Forbidden("You can only delete your recipes."),

@@ -10,7 +10,8 @@ use crate::security::throttle::{Count, Counter, Scope};
 /// Counts one attempt against each counter and returns the counts after it, in one batch (one
 /// round trip, one transaction): the count that decides is the count this attempt made, so
 /// attempts sent together each see a different one. A counter whose window has ended starts
-/// a new one; ended counters are dropped.
+/// a new one here; ended counters of keys that never come back are dropped by the scheduled
+/// cleanup (src/store/cleanup.rs), not by every login, which would scan the table each time.
 pub async fn count(db: &Db, counters: &[Counter], now: i64) -> Result<Vec<Count>> {
     #[derive(Deserialize)]
     struct Row {
@@ -18,7 +19,7 @@ pub async fn count(db: &Db, counters: &[Counter], now: i64) -> Result<Vec<Count>
         expires_at: i64,
     }
     let context = "counting an attempt";
-    let mut statements = Vec::with_capacity(counters.len() + 1);
+    let mut statements = Vec::with_capacity(counters.len());
     for counter in counters {
         statements.push(statement(
             db,
@@ -35,16 +36,9 @@ pub async fn count(db: &Db, counters: &[Counter], now: i64) -> Result<Vec<Count>
             context,
         )?);
     }
-    statements.push(statement(
-        db,
-        "DELETE FROM attempts WHERE expires_at <= ?1",
-        &[int(now)],
-        context,
-    )?);
     let results = db.batch(statements, context).await?;
     results
         .iter()
-        .take(counters.len())
         .map(|result| {
             let row = rows::<Row>(result, context)?.into_iter().next();
             let row = row.ok_or_else(|| ApiError::internal(context, "no count returned"))?;

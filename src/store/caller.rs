@@ -12,7 +12,7 @@ use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::D1PreparedStatement;
 
-use super::{first_row, int, statement, text_or_null, Db};
+use super::{first_row, first_row_split, int, statement, text_or_null, Db};
 use crate::domain::User;
 use crate::error::Result;
 use crate::security::Subject;
@@ -132,12 +132,7 @@ pub async fn authenticate_with_password(
     caller: &Caller,
 ) -> Result<Option<(CurrentUser, String)>> {
     #[derive(Deserialize)]
-    struct Row {
-        id: i64,
-        first_name: Option<String>,
-        surname: Option<String>,
-        email: String,
-        is_superuser: i64,
+    struct Hash {
         hashed_password: String,
     }
     let context = "authenticating with the password hash";
@@ -148,15 +143,6 @@ pub async fn authenticate_with_password(
         &[],
         context,
     )?;
-    let row: Option<Row> = first_row(db, statement, context).await?;
-    Ok(row.map(|row| {
-        let me = MeRow {
-            id: row.id,
-            first_name: row.first_name,
-            surname: row.surname,
-            email: row.email,
-            is_superuser: row.is_superuser,
-        };
-        (me.into_current(caller), row.hashed_password)
-    }))
+    let row: Option<(MeRow, Hash)> = first_row_split(db, statement, context).await?;
+    Ok(row.map(|(me, hash)| (me.into_current(caller), hash.hashed_password)))
 }

@@ -10,7 +10,6 @@ pub mod users;
 use std::cell::Cell;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1DatabaseSession, D1PreparedStatement, D1Result, D1SessionConstraint};
 
@@ -26,7 +25,7 @@ pub enum Consistency {
 }
 
 /// What a request's statements did, from D1's own counters, for its log line.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
     /// Calls to D1: a batch is one, however many statements it holds.
     pub round_trips: u32,
@@ -172,7 +171,7 @@ fn is_unique_violation(error: &ApiError) -> bool {
 
 /// Whether a D1 error is one that Cloudflare documents as transient: the statement did not
 /// run, and the same statement may succeed at once.
-pub fn is_transient(message: &str) -> bool {
+fn is_transient(message: &str) -> bool {
     const TRANSIENT: [&str; 5] = [
         "Network connection lost",
         "storage caused object to be reset",
@@ -184,7 +183,7 @@ pub fn is_transient(message: &str) -> bool {
 }
 
 /// Whether a D1 error says the database cannot serve now (transient, or overloaded).
-pub fn is_unavailable(message: &str) -> bool {
+fn is_unavailable(message: &str) -> bool {
     is_transient(message)
         || message.contains("overloaded")
         || message.contains("queued for too long")
@@ -226,6 +225,19 @@ async fn first_row<T: DeserializeOwned>(
 ) -> Result<Option<T>, ApiError> {
     let result = db.read(statement, context).await?;
     Ok(rows(&result, context)?.into_iter().next())
+}
+
+/// The first row a reading statement returns, read as two types: the columns one query
+/// shares with others (`A`) and the ones only it selects (`B`). Unknown columns are ignored.
+async fn first_row_split<A: DeserializeOwned, B: DeserializeOwned>(
+    db: &Db,
+    statement: D1PreparedStatement,
+    context: &'static str,
+) -> Result<Option<(A, B)>, ApiError> {
+    let result = db.read(statement, context).await?;
+    let shared = rows::<A>(&result, context)?.into_iter().next();
+    let own = rows::<B>(&result, context)?.into_iter().next();
+    Ok(shared.zip(own))
 }
 
 /// The first row a writing statement returns (`RETURNING`), if any.

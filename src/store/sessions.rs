@@ -2,6 +2,7 @@
 //! rotation and reuse detection as the OAuth 2.0 Security BCP (RFC 9700 §4.14.2) describes.
 //! Every operation is one batch: one round trip and one transaction.
 
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::D1PreparedStatement;
@@ -61,7 +62,7 @@ pub async fn start(
     ];
     statements.extend(also);
     let results = db.batch(statements, context).await?;
-    Ok(!rows::<serde_json::Value>(&results[1], context)?.is_empty())
+    Ok(!rows::<IgnoredAny>(&results[1], context)?.is_empty())
 }
 
 /// What a refresh came to.

@@ -2,12 +2,14 @@
 //!
 //! Each query reads into a row type of its own, with exactly the columns it selects.
 
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use worker::D1PreparedStatement;
 
 use super::caller::{scoped, Caller};
 use super::text_or_null;
-use super::{first_row, int, is_unique_violation, returned_row, rows, sessions, statement, Db};
+use super::{first_row, first_row_split, int, is_unique_violation, returned_row, rows};
+use super::{sessions, statement, Db};
 use crate::domain::account::{ManagedUser, Page, UserList};
 use crate::domain::{NewUser, User};
 use crate::error::Result;
@@ -71,13 +73,7 @@ pub async fn insert(db: &Db, user: &NewUser, hashed_password: &str) -> Result<Op
 /// The user with this email (any ASCII case), their password hash and token version.
 pub async fn find_credentials(db: &Db, email: &str) -> Result<Option<Credentials>> {
     #[derive(Deserialize)]
-    struct Row {
-        id: i64,
-        first_name: Option<String>,
-        surname: Option<String>,
-        email: String,
-        is_superuser: i64,
-        is_active: i64,
+    struct Secret {
         hashed_password: String,
         token_version: i64,
     }
@@ -85,19 +81,12 @@ pub async fn find_credentials(db: &Db, email: &str) -> Result<Option<Credentials
     let sql = format!(
         "SELECT {USER_COLUMNS}, hashed_password, token_version FROM users WHERE email = ?1"
     );
-    let row: Option<Row> =
-        first_row(db, statement(db, &sql, &[email.into()], context)?, context).await?;
-    Ok(row.map(|row| Credentials {
-        user: ManagedUser::from(UserRow {
-            id: row.id,
-            first_name: row.first_name,
-            surname: row.surname,
-            email: row.email,
-            is_superuser: row.is_superuser,
-            is_active: row.is_active,
-        }),
-        hashed_password: row.hashed_password,
-        token_version: row.token_version,
+    let statement = statement(db, &sql, &[email.into()], context)?;
+    let row: Option<(UserRow, Secret)> = first_row_split(db, statement, context).await?;
+    Ok(row.map(|(user, secret)| Credentials {
+        user: ManagedUser::from(user),
+        hashed_password: secret.hashed_password,
+        token_version: secret.token_version,
     }))
 }
 
@@ -242,7 +231,7 @@ pub async fn set_active(
 pub async fn delete(db: &Db, caller: &Caller, id: i64) -> Result<bool> {
     let context = "deleting a user";
     let sql = format!("DELETE FROM users WHERE id = ?4 AND {BY_ANOTHER_SUPERUSER} RETURNING id");
-    let row: Option<serde_json::Value> =
+    let row: Option<IgnoredAny> =
         returned_row(db, scoped(db, caller, &sql, &[int(id)], context)?, context).await?;
     Ok(row.is_some())
 }
@@ -253,7 +242,7 @@ pub async fn delete_own(db: &Db, caller: &Caller) -> Result<bool> {
     let context = "deleting one's account";
     let sql = "DELETE FROM users WHERE id = (SELECT id FROM me WHERE is_superuser = 0) \
                RETURNING id";
-    let row: Option<serde_json::Value> =
+    let row: Option<IgnoredAny> =
         returned_row(db, scoped(db, caller, sql, &[], context)?, context).await?;
     Ok(row.is_some())
 }
