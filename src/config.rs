@@ -13,6 +13,12 @@ pub const DEFAULT_ACCESS_TOKEN_MINUTES: i64 = 30;
 pub const DEFAULT_REFRESH_TOKEN_DAYS: i64 = 30;
 /// A session (one login and its refreshes) ends this long after the login, refreshed or not.
 pub const DEFAULT_SESSION_MAX_DAYS: i64 = 90;
+/// A password-recovery link works this long.
+pub const DEFAULT_RESET_TOKEN_MINUTES: i64 = 30;
+/// A verification link works this long: a day, as a new user may read the email later.
+pub const VERIFY_TOKEN_SECONDS: i64 = 24 * 3600;
+/// The sender of the project's emails when `EMAIL_FROM` is unset.
+pub const DEFAULT_EMAIL_FROM: &str = "Recipe API <no-reply@recipe-api.local>";
 /// Below this PBKDF2 is no protection at all; refuse to run with it.
 pub const MIN_ITERATIONS: u32 = 1_000;
 
@@ -70,6 +76,47 @@ pub struct Config {
     pub session_max_seconds: i64,
     /// `SIGNUP_LIMIT_PER_HOUR`: signups from one client address per hour.
     pub signups_per_hour: i64,
+    /// `RESET_TOKEN_EXPIRE_MINUTES`: how long a password-recovery link works.
+    pub reset_token_seconds: i64,
+    /// `REQUIRE_VERIFIED_EMAIL`: whether login needs a verified email (default: no, as the
+    /// original, whose clients know nothing of verification).
+    pub require_verified_email: bool,
+    /// `RESET_PASSWORD_URL`, `VERIFY_EMAIL_URL`: the pages the emails link to; `None` for
+    /// the API's own (`/reset-password`, `/verify-email`).
+    pub reset_password_url: Option<String>,
+    pub verify_email_url: Option<String>,
+}
+
+/// How emails are sent: an HTTP API in the shape of Resend's (`POST` JSON with a bearer key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailSettings {
+    /// `EMAIL_API_URL`, e.g. `https://api.resend.com/emails`.
+    pub api_url: String,
+    /// `EMAIL_API_KEY` (a secret); no `Authorization` header without one.
+    pub api_key: Option<String>,
+    /// `EMAIL_FROM`: the sender, `Name <address>` or an address.
+    pub from: String,
+}
+
+impl EmailSettings {
+    /// `None` when `EMAIL_API_URL` is unset or empty: email delivery is not configured.
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<EmailSettings>, String> {
+        let present = |name| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let Some(api_url) = present("EMAIL_API_URL") else {
+            return Ok(None);
+        };
+        Ok(Some(EmailSettings {
+            api_url: web_url(&api_url, "EMAIL_API_URL")?,
+            api_key: present("EMAIL_API_KEY"),
+            from: present("EMAIL_FROM").unwrap_or_else(|| DEFAULT_EMAIL_FROM.to_owned()),
+        }))
+    }
 }
 
 impl Config {
@@ -110,18 +157,53 @@ impl Config {
             DEFAULT_SIGNUPS_PER_HOUR,
             1_000_000,
         )?;
+        let reset_token_seconds = 60
+            * whole_number(
+                &var,
+                "RESET_TOKEN_EXPIRE_MINUTES",
+                DEFAULT_RESET_TOKEN_MINUTES,
+                24 * 60,
+            )?;
+        let require_verified_email = match var("REQUIRE_VERIFIED_EMAIL").as_deref().map(str::trim) {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(format!(
+                    "REQUIRE_VERIFIED_EMAIL is {other:?}; it must be \"true\" or \"false\" \
+                     (default \"false\")"
+                ))
+            }
+        };
+        let page_url = |name| match var(name).map(|v| v.trim().to_owned()) {
+            Some(value) if !value.is_empty() => web_url(&value, name).map(Some),
+            _ => Ok(None),
+        };
         Ok(Config {
             password_iterations,
             access_token_seconds,
             refresh_token_seconds,
             session_max_seconds,
             signups_per_hour,
+            reset_token_seconds,
+            require_verified_email,
+            reset_password_url: page_url("RESET_PASSWORD_URL")?,
+            verify_email_url: page_url("VERIFY_EMAIL_URL")?,
         })
     }
 
     /// The signing key, from the `JWT_SECRET` secret.
     pub fn jwt_secret(var: impl Fn(&str) -> Option<String>) -> Result<JwtSecret, String> {
         JwtSecret::parse(var("JWT_SECRET").as_deref())
+    }
+}
+
+/// A setting that must be an absolute `http` or `https` URL.
+fn web_url(value: &str, name: &str) -> Result<String, String> {
+    match url::Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url.into()),
+        _ => Err(format!(
+            "{name} is {value:?}; it must be an absolute http(s) URL"
+        )),
     }
 }
 
@@ -165,6 +247,10 @@ mod tests {
         assert_eq!(config.refresh_token_seconds, 30 * 24 * 3600);
         assert_eq!(config.session_max_seconds, 90 * 24 * 3600);
         assert_eq!(config.signups_per_hour, 20);
+        assert_eq!(config.reset_token_seconds, 30 * 60);
+        assert!(!config.require_verified_email);
+        assert_eq!(config.reset_password_url, None);
+        assert_eq!(EmailSettings::from_vars(vars(&[])), Ok(None));
     }
 
     #[test]
@@ -175,6 +261,9 @@ mod tests {
             ("REFRESH_TOKEN_EXPIRE_DAYS", " 7 "),
             ("SESSION_MAX_DAYS", "14"),
             ("SIGNUP_LIMIT_PER_HOUR", "100000"),
+            ("RESET_TOKEN_EXPIRE_MINUTES", "15"),
+            ("REQUIRE_VERIFIED_EMAIL", "true"),
+            ("RESET_PASSWORD_URL", "https://app.example/reset"),
         ]))
         .unwrap();
         assert_eq!(config.password_iterations, 310_000);
@@ -182,6 +271,32 @@ mod tests {
         assert_eq!(config.refresh_token_seconds, 7 * 24 * 3600);
         assert_eq!(config.session_max_seconds, 14 * 24 * 3600);
         assert_eq!(config.signups_per_hour, 100_000);
+        assert_eq!(config.reset_token_seconds, 15 * 60);
+        assert!(config.require_verified_email);
+        assert_eq!(
+            config.reset_password_url.as_deref(),
+            Some("https://app.example/reset")
+        );
+        assert_eq!(config.verify_email_url, None);
+    }
+
+    #[test]
+    fn email_settings_need_only_the_api_url() {
+        let settings = EmailSettings::from_vars(vars(&[
+            ("EMAIL_API_URL", "https://api.resend.com/emails"),
+            ("EMAIL_API_KEY", "re_123"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(settings.api_url, "https://api.resend.com/emails");
+        assert_eq!(settings.api_key.as_deref(), Some("re_123"));
+        assert_eq!(settings.from, DEFAULT_EMAIL_FROM);
+        assert_eq!(
+            EmailSettings::from_vars(vars(&[("EMAIL_API_URL", " ")])),
+            Ok(None)
+        );
+        let error = EmailSettings::from_vars(vars(&[("EMAIL_API_URL", "api.resend.com")]));
+        assert!(error.unwrap_err().contains("EMAIL_API_URL"));
     }
 
     #[test]
@@ -195,6 +310,10 @@ mod tests {
             ("REFRESH_TOKEN_EXPIRE_DAYS", "1.5"),
             ("SESSION_MAX_DAYS", "0"),
             ("SIGNUP_LIMIT_PER_HOUR", "many"),
+            ("RESET_TOKEN_EXPIRE_MINUTES", "0"),
+            ("REQUIRE_VERIFIED_EMAIL", "yes"),
+            ("RESET_PASSWORD_URL", "/reset-password"),
+            ("VERIFY_EMAIL_URL", "javascript:alert(1)"),
         ] {
             let error = Config::from_vars(vars(&[(name, value)])).unwrap_err();
             assert!(error.contains(name), "{error}");

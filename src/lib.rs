@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod logs;
+pub mod mail;
 mod scheduled;
 pub mod security;
 mod store;
@@ -15,12 +16,12 @@ mod store;
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    Ok(api::handle(req, &env).await)
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    Ok(api::handle(req, &env, &ctx).await)
 }
 
 /// The Cron Trigger (`[triggers]` in wrangler.toml): the cleanup of ended sessions, expired
-/// refresh tokens and stale attempt counters (src/scheduled.rs).
+/// refresh and email tokens, and stale attempt counters (src/scheduled.rs).
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let now = (worker::Date::now().as_millis() / 1000) as i64;

@@ -1,6 +1,6 @@
 //! The Worker's log lines, one JSON object each (Workers Logs, `wrangler tail`, or
-//! `wrangler dev`'s output), for an operator to search and alert on: one per request, and
-//! one per security event. No field can hold a password, token, hash or email.
+//! `wrangler dev`'s output), for an operator to search and alert on: one per request, one
+//! per security event, and one per email. No field can hold a password, token, hash or email.
 
 use serde::Serialize;
 
@@ -31,6 +31,46 @@ pub enum SecurityEvent<'a> {
     UserDeactivated { user_id: i64, by: i64 },
     /// A superuser (`by`) set a user's password.
     PasswordReset { user_id: i64, by: i64 },
+    /// A password-recovery request refused with 429; `scope` is the counter over its limit.
+    RecoveryThrottled {
+        scope: &'static str,
+        client: Option<&'a str>,
+        retry_after: i64,
+    },
+    /// A user set a new password with an emailed recovery link; every session of theirs ended.
+    PasswordRecovered { user_id: i64 },
+}
+
+/// What became of an email.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailOutcome {
+    /// The email API accepted it (a 2xx answer).
+    Sent,
+    /// The email API refused it, or could not be reached.
+    Failed,
+    /// `EMAIL_API_URL` is not set: nothing was sent.
+    NotConfigured,
+}
+
+/// One email, sent or not: `{"log":"email",…}`. Never the address, the link or the token.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct EmailLog<'a> {
+    /// `password_recovery` or `verify_email`.
+    pub purpose: &'static str,
+    pub outcome: EmailOutcome,
+    /// The email API's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// Why sending failed, as the worker knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+}
+
+impl EmailLog<'_> {
+    /// The log line: `{"log":"email",…}`.
+    pub fn line(&self) -> String {
+        tagged(serde_json::to_value(self).unwrap_or_default(), "email").to_string()
+    }
 }
 
 /// One request: what was asked, what was answered, what D1 did for it, and for whom.
@@ -132,6 +172,22 @@ mod tests {
             json!({"log": "request", "method": "GET", "route": "/api/v1/recipes/{recipe_id}",
                    "status": 200, "d1_round_trips": 1, "d1_statements": 1, "d1_rows_read": 1, "d1_rows_written": 0,
                    "user_id": null, "cf_ray": "8f0e1d2c3b4a5968-LHR"})
+        );
+    }
+
+    #[test]
+    fn an_email_line_says_what_became_of_it_and_nothing_of_whom() {
+        let line = EmailLog {
+            purpose: "password_recovery",
+            outcome: EmailOutcome::NotConfigured,
+            status: None,
+            error: None,
+        }
+        .line();
+        assert_eq!(
+            serde_json::from_str::<Value>(&line).unwrap(),
+            json!({"log": "email", "purpose": "password_recovery", "outcome": "not_configured",
+                   "status": null})
         );
     }
 

@@ -1,5 +1,5 @@
 //! The scheduled cleanup (the Cron Trigger in wrangler.toml): deletes expired refresh tokens,
-//! ended sessions and stale attempt counters in bounded rounds, and logs what it did as one
+//! ended sessions, stale attempt counters and expired email tokens in bounded rounds, and logs what it did as one
 //! JSON line, `{"log":"cleanup",…}`. Login and refresh already prune their own user's and
 //! session's rows; this catches the rest (users who never come back, counters of addresses
 //! that never return).
@@ -28,6 +28,7 @@ pub struct Summary {
     pub refresh_tokens: u64,
     pub sessions: u64,
     pub attempts: u64,
+    pub email_tokens: u64,
     pub rounds: u32,
     /// `false` when a table still filled a whole batch in the last round: the next run goes on.
     pub complete: bool,
@@ -63,6 +64,7 @@ impl Summary {
             Table::RefreshTokens => &mut self.refresh_tokens,
             Table::Sessions => &mut self.sessions,
             Table::Attempts => &mut self.attempts,
+            Table::EmailTokens => &mut self.email_tokens,
         }
     }
 
@@ -115,7 +117,7 @@ mod tests {
     #[test]
     fn the_summary_is_one_json_line_tagged_cleanup() {
         let mut summary = Summary::new("0 * * * *");
-        summary.record(&Table::ALL, &[3, 2, 7], BATCH);
+        summary.record(&Table::ALL, &[3, 2, 7, 4], BATCH);
         summary.complete = true;
         let line = summary.line();
         assert!(!line.contains('\n'));
@@ -126,7 +128,7 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<Value>(&line).unwrap(),
             json!({"log": "cleanup", "cron": "0 * * * *", "refresh_tokens": 3, "sessions": 2,
-                   "attempts": 7, "rounds": 1, "complete": true})
+                   "attempts": 7, "email_tokens": 4, "rounds": 1, "complete": true})
         );
     }
 
@@ -143,7 +145,7 @@ mod tests {
     #[test]
     fn only_tables_that_filled_a_batch_go_another_round() {
         let mut summary = Summary::new("cron");
-        let more = summary.record(&Table::ALL, &[1000, 999, 1000], 1000);
+        let more = summary.record(&Table::ALL, &[1000, 999, 1000, 0], 1000);
         assert_eq!(more, vec![Table::RefreshTokens, Table::Attempts]);
         let more = summary.record(&more, &[1000, 4], 1000);
         assert_eq!(more, vec![Table::RefreshTokens]);

@@ -8,7 +8,7 @@ use worker::{Request, Response};
 use super::body::{json_text, login_form};
 use super::current_user::{self, caller, unknown_user};
 use super::routes::Route;
-use super::{log, no_content, now, App};
+use super::{email_links, log, no_content, now, App};
 use crate::config::Config;
 use crate::domain::account::{
     refresh_token_from_json, PasswordChange, PasswordChangeRequest, RefreshRequest,
@@ -21,8 +21,8 @@ use crate::logs::SecurityEvent;
 use crate::security::origin::is_cross_site;
 use crate::security::throttle::{self, Counter, Scope};
 use crate::security::{
-    hash_password, issue_access_token, new_session_id, refresh_token_hash, verify_password,
-    JwtSecret, RefreshToken, Subject, Verified,
+    hash_password, issue_access_token, new_session_id, opaque_token_hash, verify_password,
+    JwtSecret, OpaqueToken, Subject, Verified,
 };
 use crate::store::sessions::Rotation;
 use crate::store::{attempts, caller as auth_store, sessions, users, Db};
@@ -30,6 +30,7 @@ use crate::store::{attempts, caller as auth_store, sessions, users, Db};
 const EMAIL_TAKEN: &str = "The user with this email already exists in the system";
 const BAD_LOGIN: &str = "Incorrect username or password";
 const INACTIVE: &str = "Inactive user";
+const NOT_VERIFIED: &str = "Email not verified";
 const BAD_REFRESH_TOKEN: &str = "Invalid or expired refresh token";
 const BAD_PASSWORD: &str = "Incorrect password";
 const SAME_PASSWORD: &str = "New password cannot be the same as the current one";
@@ -71,7 +72,7 @@ impl<'a> Issuer<'a> {
     }
 
     /// An access token for `subject` and the refresh token that goes with it.
-    fn pair(&self, subject: &Subject, refresh: RefreshToken, now: i64) -> Token {
+    fn pair(&self, subject: &Subject, refresh: OpaqueToken, now: i64) -> Token {
         let lifetime = self.config.access_token_seconds;
         Token {
             access_token: issue_access_token(&self.secret, subject, now, lifetime),
@@ -88,12 +89,14 @@ impl<'a> Issuer<'a> {
     /// Starts a session for user `user_id` under `token_version`, the version read with the
     /// password just checked: a new refresh token family, and an access token naming it.
     /// `None` when the user no longer has that version or is no longer active (their
-    /// password changed, or they were deactivated or deleted, since it was read). Settles
-    /// the attempt counted against `counters` in the same round trip.
+    /// password changed, or they were deactivated or deleted, since it was read), or has no
+    /// verified email and `require_verified`. Settles the attempt counted against
+    /// `counters` in the same round trip.
     async fn start_session(
         &self,
         user_id: i64,
         token_version: i64,
+        require_verified: bool,
         counters: &[Counter],
         now: i64,
     ) -> Result<Option<Token>> {
@@ -108,16 +111,27 @@ impl<'a> Issuer<'a> {
         let max_age = self.config.session_max_seconds;
         let settle = attempts::settle_login(self.db, counters)?;
         let times = (now, expires_at, max_age);
-        let started = sessions::start(self.db, &subject, &refresh.hash, times, settle).await?;
+        let started = sessions::start(
+            self.db,
+            &subject,
+            &refresh.hash,
+            times,
+            require_verified,
+            settle,
+        )
+        .await?;
         Ok(started.then(|| self.pair(&subject, refresh, now)))
     }
 }
 
-fn new_refresh_token() -> Result<RefreshToken> {
-    RefreshToken::generate().map_err(|e| ApiError::internal("refresh token", e))
+fn new_refresh_token() -> Result<OpaqueToken> {
+    OpaqueToken::generate().map_err(|e| ApiError::internal("refresh token", e))
 }
 
 /// Create a new user without the need to be logged in.
+///
+/// When email delivery is configured, a verification email goes to the new address after
+/// the response.
 #[utoipa::path(
     post, path = "/api/v1/auth/signup", tag = "auth",
     request_body = SignupRequest,
@@ -151,10 +165,17 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
     }
     let hash = hash_password(new_user.password.expose(), config.password_iterations)
         .map_err(|e| ApiError::internal("signup", e))?;
-    match users::insert(db, &new_user, &hash).await? {
-        Some(user) => Ok(json_response(201, &user)),
-        None => Err(ApiError::BadRequest(EMAIL_TAKEN.into())),
+    let verification = email_links::signup_verification(app)?;
+    let issued = verification
+        .as_ref()
+        .map(|token| email_links::verification_token(token, now()));
+    let user = users::insert(db, &new_user, &hash, issued.as_ref())
+        .await?
+        .ok_or_else(|| ApiError::BadRequest(EMAIL_TAKEN.into()))?;
+    if let Some(token) = &verification {
+        email_links::send_signup_verification(&req, app, &user.email, token)?;
     }
+    Ok(json_response(201, &user))
 }
 
 /// Get an access token with the OAuth2 password form (`username` is the email).
@@ -199,6 +220,10 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     if !found.user.is_active {
         return Err(ApiError::BadRequest(INACTIVE.into()));
     }
+    let require_verified = config.require_verified_email;
+    if require_verified && !found.user.user.email_verified {
+        return Err(ApiError::BadRequest(NOT_VERIFIED.into()));
+    }
     let user_id = found.user.user.id;
     app.note_user(user_id);
     if needs_rehash {
@@ -209,7 +234,13 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     // `None`: the password changed, or the user was deactivated or deleted, while it was
     // being checked; the password checked is no longer theirs.
     let token = issuer
-        .start_session(user_id, found.token_version, &counters, now)
+        .start_session(
+            user_id,
+            found.token_version,
+            require_verified,
+            &counters,
+            now,
+        )
         .await?
         .ok_or_else(|| ApiError::BadRequest(BAD_LOGIN.into()))?;
     Ok(json_response(200, &token))
@@ -231,14 +262,14 @@ async fn admit(db: &Db, counters: &[Counter], address: Option<&str>, now: i64) -
 }
 
 /// Counts an attempt; the counter over its limit, if one is, and the seconds to wait.
-async fn count(db: &Db, counters: &[Counter], now: i64) -> Result<Option<(Scope, i64)>> {
+pub(super) async fn count(db: &Db, counters: &[Counter], now: i64) -> Result<Option<(Scope, i64)>> {
     let counts = attempts::count(db, counters, now).await?;
     Ok(throttle::refused(counters, &counts, now))
 }
 
 /// The client's address as the throttle keys it (see [`throttle::client_address`]), from
 /// the header Cloudflare's edge sets; the client cannot set it.
-fn client_address(req: &Request) -> Option<String> {
+pub(super) fn client_address(req: &Request) -> Option<String> {
     let header = req.headers().get("CF-Connecting-IP").ok().flatten();
     throttle::client_address(header.as_deref())
 }
@@ -298,7 +329,7 @@ pub async fn me(req: Request, app: &App<'_>) -> Result<Response> {
 pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
     let presented = refresh_token_from_json(&json_text(&mut req).await?)?;
     let old_hash =
-        refresh_token_hash(&presented).ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?;
+        opaque_token_hash(&presented).ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?;
     let issuer = Issuer::new(app)?;
     let now = now();
     let refresh = new_refresh_token()?;
@@ -342,7 +373,7 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
 )]
 pub async fn logout(mut req: Request, app: &App<'_>) -> Result<Response> {
     let presented = refresh_token_from_json(&json_text(&mut req).await?)?;
-    if let Some(hash) = refresh_token_hash(&presented) {
+    if let Some(hash) = opaque_token_hash(&presented) {
         sessions::revoke(app.db()?, &hash, now()).await?;
     }
     no_content()
@@ -400,7 +431,7 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
         .ok_or_else(|| ApiError::BadRequest(BAD_PASSWORD.into()))?;
     log(SecurityEvent::PasswordChanged { user_id });
     let token = issuer
-        .start_session(user_id, token_version, &counters, now)
+        .start_session(user_id, token_version, false, &counters, now)
         .await?
         .ok_or_else(|| ApiError::BadRequest(BAD_PASSWORD.into()))?;
     Ok(json_response(200, &token))

@@ -7,13 +7,14 @@ use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use worker::Response;
 
-use super::{auth, pages, recipes, users};
+use super::{auth, email_links, pages, recipes, users};
 use crate::domain::account::{
     ManagedUser, PasswordChangeRequest, PasswordResetRequest, RefreshRequest, UserList,
     UserStatusRequest,
 };
 use crate::domain::login::LoginRequest;
 use crate::domain::recipe::{NewRecipeRequest, RecipeUpdateRequest};
+use crate::domain::recovery::{NewPasswordRequest, PasswordRecoveryRequest, VerifyEmailRequest};
 use crate::domain::user::SignupRequest;
 use crate::domain::validation::{FieldError, LocItem};
 use crate::domain::{Recipe, User};
@@ -31,6 +32,8 @@ pub const SECURITY_SCHEME: &str = "OAuth2PasswordBearer";
     ),
     paths(
         pages::home,
+        pages::reset_password,
+        pages::verify_email,
         auth::signup,
         auth::login,
         auth::refresh,
@@ -38,6 +41,10 @@ pub const SECURITY_SCHEME: &str = "OAuth2PasswordBearer";
         auth::change_password,
         auth::me,
         auth::delete_me,
+        email_links::password_recovery,
+        email_links::reset_forgotten_password,
+        email_links::verify_email,
+        email_links::resend_verification,
         recipes::search,
         recipes::mine,
         recipes::create,
@@ -61,6 +68,9 @@ pub const SECURITY_SCHEME: &str = "OAuth2PasswordBearer";
         RefreshRequest,
         PasswordChangeRequest,
         PasswordResetRequest,
+        PasswordRecoveryRequest,
+        NewPasswordRequest,
+        VerifyEmailRequest,
         UserStatusRequest,
         ManagedUser,
         UserList,

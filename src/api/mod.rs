@@ -5,6 +5,7 @@ mod auth;
 mod body;
 mod current_user;
 mod docs;
+mod email_links;
 mod headers;
 mod pages;
 mod recipes;
@@ -12,12 +13,13 @@ pub mod routes;
 mod users;
 
 use std::cell::{Cell, OnceCell};
+use std::future::Future;
 
-use worker::{Env, Request, Response};
+use worker::{Context, Env, Request, Response};
 
 use routes::{Route, Unmatched};
 
-use crate::config::{Config, CorsOrigins};
+use crate::config::{Config, CorsOrigins, EmailSettings};
 use crate::error::{ApiError, Result};
 use crate::logs::{RequestLog, SecurityEvent};
 use crate::security::JwtSecret;
@@ -27,9 +29,9 @@ use crate::store::{parse_bookmark, Consistency, Db};
 /// response that used D1 carries the session's latest (read replication).
 pub const BOOKMARK_HEADER: &str = "x-d1-bookmark";
 
-pub async fn handle(req: Request, env: &Env) -> Response {
+pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
     let cors = CorsOrigins::parse(binding(env, "BACKEND_CORS_ORIGINS").as_deref());
-    let app = App::new(env, cors);
+    let app = App::new(env, ctx, cors);
     let path = req.path();
     let method = req.inner().method();
     let header = |name| req.headers().get(name).ok().flatten();
@@ -130,6 +132,12 @@ async fn dispatch(
         Route::UpdateUser => users::update(req, id, app).await,
         Route::DeleteUser => users::delete(&req, id, app).await,
         Route::ResetPassword => users::reset_password(req, id, app).await,
+        Route::PasswordRecovery => email_links::password_recovery(req, app).await,
+        Route::ResetForgottenPassword => email_links::reset_forgotten_password(req, app).await,
+        Route::VerifyEmail => email_links::verify_email(req, app).await,
+        Route::ResendVerification => email_links::resend_verification(req, app).await,
+        Route::ResetPasswordPage => pages::reset_password(),
+        Route::VerifyEmailPage => pages::verify_email(),
     }
 }
 
@@ -139,9 +147,11 @@ fn binding(env: &Env, name: &str) -> Option<String> {
 
 /// The Worker's bindings, read on demand so a route only fails for what it needs; the CORS
 /// origins, which every response needs, read once; the request's D1 session, opened at its
-/// first query; and the user the request turned out to be from, for its log line.
+/// first query; the user the request turned out to be from, for its log line; and the
+/// context that keeps work going after the response.
 pub struct App<'a> {
     env: &'a Env,
+    ctx: &'a Context,
     cors: CorsOrigins,
     consistency: Cell<Consistency>,
     bookmark: OnceCell<String>,
@@ -150,9 +160,10 @@ pub struct App<'a> {
 }
 
 impl<'a> App<'a> {
-    fn new(env: &'a Env, cors: CorsOrigins) -> App<'a> {
+    fn new(env: &'a Env, ctx: &'a Context, cors: CorsOrigins) -> App<'a> {
         App {
             env,
+            ctx,
             cors,
             consistency: Cell::new(Consistency::Primary),
             bookmark: OnceCell::new(),
@@ -199,22 +210,33 @@ impl<'a> App<'a> {
         Config::jwt_secret(|name| self.binding(name)).map_err(ApiError::Misconfigured)
     }
 
+    /// How emails are sent; `None` when `EMAIL_API_URL` is not set.
+    pub fn email_settings(&self) -> Result<Option<EmailSettings>> {
+        EmailSettings::from_vars(|name| self.binding(name)).map_err(ApiError::Misconfigured)
+    }
+
     /// The request's D1 session, opened on first use.
     pub fn db(&self) -> Result<&Db> {
         if let Some(db) = self.db.get() {
             return Ok(db);
         }
-        let d1 = self
-            .env
-            .d1("DB")
-            .map_err(|e| ApiError::Misconfigured(format!("D1 binding DB is missing: {e}")))?;
-        let db = Db::open(
-            &d1,
-            self.consistency.get(),
-            self.bookmark.get().map(String::as_str),
-        )?;
+        let bookmark = self.bookmark.get().map(String::as_str);
+        let db = open_db(self.env, self.consistency.get(), bookmark)?;
         Ok(self.db.get_or_init(|| db))
     }
+
+    /// Runs `work` after the response is sent; the Worker stays alive until it is done.
+    pub fn defer(&self, work: impl Future<Output = ()> + 'static) {
+        self.ctx.wait_until(work);
+    }
+}
+
+/// A D1 session on the `DB` binding (see [`Db::open`]).
+fn open_db(env: &Env, consistency: Consistency, bookmark: Option<&str>) -> Result<Db> {
+    let d1 = env
+        .d1("DB")
+        .map_err(|e| ApiError::Misconfigured(format!("D1 binding DB is missing: {e}")))?;
+    Db::open(&d1, consistency, bookmark)
 }
 
 /// The request's URL, parsed; its `query_pairs()` are the decoded query parameters.

@@ -1,4 +1,5 @@
-//! HTML pages: the home page with the latest recipes.
+//! HTML pages: the home page with the latest recipes, and the pages the links of password
+//! recovery and verification emails open.
 
 use std::sync::OnceLock;
 
@@ -25,16 +26,53 @@ struct HomePage {
     style: &'static str,
 }
 
-/// No scripts, no frames, no plugins; only our own inline style sheet.
-fn content_security_policy() -> &'static str {
-    static POLICY: OnceLock<String> = OnceLock::new();
-    POLICY.get_or_init(|| {
+/// The reset-password page: a form for the new password, posted by /pages/account.js.
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+struct ResetPasswordPage {
+    style: &'static str,
+}
+
+/// The verify-email page: one button, posted by /pages/account.js.
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+struct VerifyEmailPage {
+    style: &'static str,
+}
+
+/// No frames, no plugins, no inline script; only our own inline style sheet, and for the
+/// pages that post forms, our own script (a static asset) calling our own API.
+fn content_security_policy(scripts: bool) -> &'static str {
+    static POLICIES: OnceLock<[String; 2]> = OnceLock::new();
+    let [without, with] = POLICIES.get_or_init(|| {
         let hash = BASE64.encode(Sha256::digest(STYLE.as_bytes()));
-        format!(
-            "default-src 'none'; style-src 'sha256-{hash}'; img-src 'self'; base-uri 'none'; \
-             form-action 'none'; frame-ancestors 'none'"
-        )
-    })
+        let policy = |script| {
+            format!(
+                "default-src 'none'; {script}style-src 'sha256-{hash}'; img-src 'self'; \
+                 base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+            )
+        };
+        [
+            policy(""),
+            policy("script-src 'self'; connect-src 'self'; "),
+        ]
+    });
+    if scripts {
+        with
+    } else {
+        without
+    }
+}
+
+/// `html` as a page under its Content-Security-Policy.
+fn page(html: askama::Result<String>, scripts: bool) -> Result<Response> {
+    let html = html.map_err(|e| ApiError::internal("rendering a page", e))?;
+    let mut response =
+        Response::from_html(html).map_err(|e| ApiError::internal("page response", e))?;
+    let _ = response
+        .headers_mut()
+        .set("Content-Security-Policy", content_security_policy(scripts));
+    Ok(response)
 }
 
 /// The latest 10 recipes as an HTML page.
@@ -43,17 +81,32 @@ fn content_security_policy() -> &'static str {
     responses((status = 200, description = "HTML page", content_type = "text/html", body = String))
 )]
 pub async fn home(app: &App<'_>) -> Result<Response> {
-    let page = HomePage {
+    let home = HomePage {
         recipes: recipes::latest(app.db()?, HOME_RECIPES).await?,
         style: STYLE,
     };
-    let html = page
-        .render()
-        .map_err(|e| ApiError::internal("rendering home page", e))?;
-    let mut response =
-        Response::from_html(html).map_err(|e| ApiError::internal("home response", e))?;
-    let _ = response
-        .headers_mut()
-        .set("Content-Security-Policy", content_security_policy());
-    Ok(response)
+    page(home.render(), false)
+}
+
+/// The page a password-recovery email links to (unless `RESET_PASSWORD_URL` names another):
+/// a form that sets a new password with the link's token.
+#[utoipa::path(
+    get, path = "/reset-password", tag = "pages",
+    params(("token" = Option<String>, Query, description = "The token of the emailed link")),
+    responses((status = 200, description = "HTML page", content_type = "text/html", body = String))
+)]
+pub fn reset_password() -> Result<Response> {
+    page(ResetPasswordPage { style: STYLE }.render(), true)
+}
+
+/// The page a verification email links to (unless `VERIFY_EMAIL_URL` names another): a
+/// button that verifies the email with the link's token. Opening the link alone verifies
+/// nothing, so a mail scanner that follows links cannot.
+#[utoipa::path(
+    get, path = "/verify-email", tag = "pages",
+    params(("token" = Option<String>, Query, description = "The token of the emailed link")),
+    responses((status = 200, description = "HTML page", content_type = "text/html", body = String))
+)]
+pub fn verify_email() -> Result<Response> {
+    page(VerifyEmailPage { style: STYLE }.render(), true)
 }

@@ -28,6 +28,12 @@ pub enum Route {
     UpdateUser,
     DeleteUser,
     ResetPassword,
+    PasswordRecovery,
+    ResetForgottenPassword,
+    VerifyEmail,
+    ResendVerification,
+    ResetPasswordPage,
+    VerifyEmailPage,
 }
 
 /// Why no route answered a request.
@@ -47,7 +53,11 @@ impl Route {
             | Route::Logout
             | Route::ChangePassword
             | Route::CreateRecipe
-            | Route::ResetPassword => "POST",
+            | Route::ResetPassword
+            | Route::PasswordRecovery
+            | Route::ResetForgottenPassword
+            | Route::VerifyEmail
+            | Route::ResendVerification => "POST",
             Route::UpdateRecipe => "PUT",
             Route::UpdateUser => "PATCH",
             Route::DeleteMe | Route::DeleteRecipe | Route::DeleteUser => "DELETE",
@@ -59,7 +69,9 @@ impl Route {
             | Route::MyRecipes
             | Route::GetRecipe
             | Route::ListUsers
-            | Route::GetUser => "GET",
+            | Route::GetUser
+            | Route::ResetPasswordPage
+            | Route::VerifyEmailPage => "GET",
         }
     }
 
@@ -71,6 +83,8 @@ impl Route {
             Route::Home
                 | Route::Docs
                 | Route::OpenApi
+                | Route::ResetPasswordPage
+                | Route::VerifyEmailPage
                 | Route::Me
                 | Route::SearchRecipes
                 | Route::MyRecipes
@@ -110,6 +124,12 @@ impl Route {
             Route::ListUsers => "/api/v1/users",
             Route::GetUser | Route::UpdateUser | Route::DeleteUser => "/api/v1/users/{user_id}",
             Route::ResetPassword => "/api/v1/users/{user_id}/password",
+            Route::PasswordRecovery => "/api/v1/auth/password-recovery",
+            Route::ResetForgottenPassword => "/api/v1/auth/reset-password",
+            Route::VerifyEmail => "/api/v1/auth/verify-email",
+            Route::ResendVerification => "/api/v1/auth/verify-email/resend",
+            Route::ResetPasswordPage => "/reset-password",
+            Route::VerifyEmailPage => "/verify-email",
         }
     }
 

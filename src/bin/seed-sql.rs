@@ -49,9 +49,9 @@ fn seed_sql() -> Result<String, String> {
     let email = text(email.as_str());
 
     let mut sql = format!(
-        "INSERT INTO users (first_name, surname, email, is_superuser, hashed_password)\n\
-         VALUES ('Initial', 'Super User', {email}, 1, {})\n\
-         ON CONFLICT (email) DO NOTHING;\n",
+        "INSERT INTO users (first_name, surname, email, is_superuser, email_verified, hashed_password)\n\
+         VALUES ('Initial', 'Super User', {email}, 1, 1, {})\n\
+         ON CONFLICT (email) DO UPDATE SET email_verified = 1;\n",
         text(&hash)
     );
     for (label, source, url) in RECIPES {

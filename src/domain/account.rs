@@ -230,13 +230,14 @@ mod tests {
                 surname: None,
                 email: "a@b.co".into(),
                 is_superuser: false,
+                email_verified: false,
             },
             is_active: false,
         };
         assert_eq!(
             serde_json::to_value(&user).unwrap(),
             json!({"id": 3, "first_name": null, "surname": null, "email": "a@b.co",
-                   "is_superuser": false, "is_active": false})
+                   "is_superuser": false, "email_verified": false, "is_active": false})
         );
     }
 }

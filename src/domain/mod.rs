@@ -6,6 +6,7 @@ pub mod email;
 pub mod login;
 pub mod password;
 pub mod recipe;
+pub mod recovery;
 pub mod user;
 pub mod validation;
 

@@ -17,6 +17,8 @@ pub struct User {
     pub surname: Option<String>,
     pub email: String,
     pub is_superuser: bool,
+    /// Whether the user has followed a verification link sent to `email`.
+    pub email_verified: bool,
 }
 
 /// The signup body as the OpenAPI document describes it; `NewUser::from_json` is what
@@ -118,11 +120,12 @@ mod tests {
             surname: Some("Lovelace".into()),
             email: "a@b.co".into(),
             is_superuser: false,
+            email_verified: true,
         };
         assert_eq!(
             serde_json::to_value(&user).unwrap(),
             json!({"id": 1, "first_name": null, "surname": "Lovelace", "email": "a@b.co",
-                   "is_superuser": false})
+                   "is_superuser": false, "email_verified": true})
         );
     }
 }

@@ -1,4 +1,5 @@
-//! Attempt limits for login and signup, counted in fixed windows per key.
+//! Attempt limits for login, signup and the requests that send email, counted in fixed
+//! windows per key.
 //!
 //! An attempt is counted *before* anything is checked, in the statement that returns the new
 //! count (src/store/attempts.rs), and the count decides: of N attempts sent at once, exactly
@@ -31,12 +32,30 @@ pub const LOGIN_PER_ADDRESS: Limit = Limit {
 /// Signups from one client address per hour, unless `SIGNUP_LIMIT_PER_HOUR` says otherwise.
 pub const DEFAULT_SIGNUPS_PER_HOUR: i64 = 20;
 
+/// Password-recovery requests for one email per hour: each may send that person an email.
+pub const RECOVERY_PER_EMAIL: Limit = Limit {
+    max: 5,
+    window_seconds: 3600,
+};
+/// Password-recovery requests from one client address per hour, any emails.
+pub const RECOVERY_PER_ADDRESS: Limit = Limit {
+    max: 20,
+    window_seconds: 3600,
+};
+/// Verification emails one user may ask for per hour.
+pub const VERIFICATION_PER_USER: Limit = Limit {
+    max: 5,
+    window_seconds: 3600,
+};
+
 /// What a counter counts, for the 429's message and the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Account,
     Address,
     Signup,
+    Email,
+    Verification,
 }
 
 impl Scope {
@@ -45,6 +64,8 @@ impl Scope {
             Scope::Account => "account",
             Scope::Address => "address",
             Scope::Signup => "signup",
+            Scope::Email => "email",
+            Scope::Verification => "verification",
         }
     }
 }
@@ -116,6 +137,34 @@ pub fn signup_counter(address: Option<&str>, per_hour: i64) -> Option<Counter> {
             window_seconds: 3600,
         },
     })
+}
+
+/// The counters of a password-recovery request for `email` from `address`: the email, then
+/// the address (none without one). Unknown emails are counted as known ones are.
+pub fn recovery_counters(email: &str, address: Option<&str>) -> Vec<Counter> {
+    let email = email.trim().to_ascii_lowercase();
+    let mut counters = vec![Counter {
+        key: format!("recovery:{email}"),
+        scope: Scope::Email,
+        limit: RECOVERY_PER_EMAIL,
+    }];
+    if let Some(address) = address {
+        counters.push(Counter {
+            key: format!("recovery-ip:{address}"),
+            scope: Scope::Address,
+            limit: RECOVERY_PER_ADDRESS,
+        });
+    }
+    counters
+}
+
+/// The counter of a user's requests for another verification email.
+pub fn verification_counter(user_id: i64) -> Counter {
+    Counter {
+        key: format!("verify:{user_id}"),
+        scope: Scope::Verification,
+        limit: VERIFICATION_PER_USER,
+    }
 }
 
 /// The first counter over its limit, and the seconds until its window ends; `None` lets the
@@ -215,6 +264,23 @@ mod tests {
     }
 
     #[test]
+    fn recovery_is_counted_per_email_and_per_address_apart_from_logins() {
+        let keys: Vec<(String, Scope)> = recovery_counters("Ada@Example.com ", Some("203.0.113.9"))
+            .into_iter()
+            .map(|c| (c.key, c.scope))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("recovery:ada@example.com".to_owned(), Scope::Email),
+                ("recovery-ip:203.0.113.9".to_owned(), Scope::Address),
+            ]
+        );
+        assert_eq!(recovery_counters("a@example.com", None).len(), 1);
+        assert_eq!(verification_counter(7).key, "verify:7");
+    }
+
+    #[test]
     fn signups_are_counted_per_address_per_hour() {
         let counter = signup_counter(Some("2001:db8:1:2::/64"), 3).unwrap();
         assert_eq!(counter.key, "signup:2001:db8:1:2::/64");
@@ -222,7 +288,10 @@ mod tests {
             count,
             expires_at: NOW + 3600,
         };
-        assert_eq!(refused(&[counter.clone()], &[count(3)], NOW), None);
+        assert_eq!(
+            refused(std::slice::from_ref(&counter), &[count(3)], NOW),
+            None
+        );
         assert_eq!(
             refused(&[counter], &[count(4)], NOW),
             Some((Scope::Signup, 3600))

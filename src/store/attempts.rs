@@ -60,7 +60,7 @@ pub fn settle_login(db: &Db, counters: &[Counter]) -> Result<Vec<D1PreparedState
         .map(|counter| {
             let sql = match counter.scope {
                 Scope::Account => "DELETE FROM attempts WHERE key = ?1",
-                Scope::Address | Scope::Signup => {
+                Scope::Address | Scope::Signup | Scope::Email | Scope::Verification => {
                     "UPDATE attempts SET count = count - 1 WHERE key = ?1 AND count > 0"
                 }
             };

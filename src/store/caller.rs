@@ -37,7 +37,8 @@ impl Caller {
 
 /// `me`: the caller's row while their token is good (`?1` user id, `?2` token version, `?3`
 /// session id or NULL for tokens issued before sessions were named in them).
-const ME: &str = "WITH me AS (SELECT id, first_name, surname, email, is_superuser FROM users \
+const ME: &str = "WITH me AS (SELECT id, first_name, surname, email, is_superuser, \
+                  email_verified FROM users \
                   WHERE id = ?1 AND is_active = 1 AND token_version = ?2 AND (?3 IS NULL OR \
                   EXISTS (SELECT 1 FROM sessions WHERE sessions.id = ?3 \
                   AND sessions.user_id = ?1 AND sessions.revoked_at IS NULL))) ";
@@ -100,6 +101,7 @@ struct MeRow {
     email: String,
     // SQLite has no boolean: 0 or 1.
     is_superuser: i64,
+    email_verified: i64,
 }
 
 impl MeRow {
@@ -112,6 +114,7 @@ impl MeRow {
                 surname: self.surname,
                 email: self.email,
                 is_superuser: self.is_superuser != 0,
+                email_verified: self.email_verified != 0,
             },
         }
     }

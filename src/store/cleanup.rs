@@ -1,7 +1,7 @@
 //! Deleting what has ended, for the scheduled cleanup (src/scheduled.rs): expired refresh
-//! tokens, ended sessions and stale attempt counters. Each statement deletes at most `limit`
-//! rows, chosen by primary key (the three tables are WITHOUT ROWID, so there is no rowid to
-//! pick them by).
+//! tokens, ended sessions, stale attempt counters and expired email tokens. Each statement
+//! deletes at most `limit` rows, chosen by primary key (the tables are WITHOUT ROWID, so
+//! there is no rowid to pick them by).
 
 use serde::de::IgnoredAny;
 use worker::D1PreparedStatement;
@@ -21,10 +21,17 @@ pub enum Table {
     Sessions,
     /// Attempt counters whose window has ended.
     Attempts,
+    /// Password-recovery and verification tokens past `expires_at`.
+    EmailTokens,
 }
 
 impl Table {
-    pub const ALL: [Table; 3] = [Table::RefreshTokens, Table::Sessions, Table::Attempts];
+    pub const ALL: [Table; 4] = [
+        Table::RefreshTokens,
+        Table::Sessions,
+        Table::Attempts,
+        Table::EmailTokens,
+    ];
 }
 
 /// One round: deletes at most `limit` ended rows from each of `tables`, as of `now`, with
@@ -84,6 +91,14 @@ fn delete_statement(
             db,
             "DELETE FROM attempts WHERE key IN \
              (SELECT key FROM attempts WHERE expires_at <= ?1 LIMIT ?2) \
+             RETURNING 1 AS deleted",
+            &[int(now), limit],
+            context,
+        ),
+        Table::EmailTokens => statement(
+            db,
+            "DELETE FROM email_tokens WHERE token_hash IN \
+             (SELECT token_hash FROM email_tokens WHERE expires_at <= ?1 LIMIT ?2) \
              RETURNING 1 AS deleted",
             &[int(now), limit],
             context,

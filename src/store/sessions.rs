@@ -16,15 +16,17 @@ use crate::security::Subject;
 /// user's sessions that have ended: revoked, past `max_age` seconds, or with every token
 /// expired.
 ///
-/// The session is created only while the user is active and still has the token version
-/// the caller read with the password it checked: a password change, reset or deactivation
-/// between the check and this statement leaves nothing behind. `false` then (and when the
-/// user was deleted meanwhile). `also` runs in the same batch, after.
+/// The session is created only while the user is active, has a verified email if
+/// `require_verified`, and still has the token version the caller read with the password it
+/// checked: a password change, reset or deactivation between the check and this statement
+/// leaves nothing behind. `false` then (and when the user was deleted meanwhile). `also`
+/// runs in the same batch, after.
 pub async fn start(
     db: &Db,
     subject: &Subject,
     token_hash: &str,
     (now, expires_at, max_age): (i64, i64, i64),
+    require_verified: bool,
     also: Vec<D1PreparedStatement>,
 ) -> Result<bool> {
     let context = "starting a session";
@@ -43,12 +45,14 @@ pub async fn start(
             db,
             "INSERT INTO sessions (id, user_id, created_at, token_version) \
                  SELECT ?1, id, ?3, token_version FROM users \
-                 WHERE id = ?2 AND token_version = ?4 AND is_active = 1 RETURNING id",
+                 WHERE id = ?2 AND token_version = ?4 AND is_active = 1 \
+                 AND (?5 = 0 OR email_verified = 1) RETURNING id",
             &[
                 session_id.into(),
                 user_id,
                 int(now),
                 int(subject.token_version),
+                int(require_verified.into()),
             ],
             context,
         )?,

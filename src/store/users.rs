@@ -7,14 +7,17 @@ use serde::Deserialize;
 use worker::D1PreparedStatement;
 
 use super::caller::{scoped, Caller};
+use super::email_tokens::{self, NewToken};
 use super::text_or_null;
 use super::{first_row, first_row_split, int, is_unique_violation, returned_row, rows};
 use super::{sessions, statement, Db};
 use crate::domain::account::{ManagedUser, Page, UserList};
 use crate::domain::{NewUser, User};
 use crate::error::Result;
+use crate::mail::Purpose;
 
-const USER_COLUMNS: &str = "id, first_name, surname, email, is_superuser, is_active";
+const USER_COLUMNS: &str =
+    "id, first_name, surname, email, is_superuser, email_verified, is_active";
 
 /// A user as a superuser sees them: [`USER_COLUMNS`].
 #[derive(Deserialize)]
@@ -25,6 +28,7 @@ struct UserRow {
     email: String,
     // SQLite has no boolean: 0 or 1.
     is_superuser: i64,
+    email_verified: i64,
     is_active: i64,
 }
 
@@ -37,6 +41,7 @@ impl From<UserRow> for ManagedUser {
                 surname: row.surname,
                 email: row.email,
                 is_superuser: row.is_superuser != 0,
+                email_verified: row.email_verified != 0,
             },
             is_active: row.is_active != 0,
         }
@@ -50,8 +55,15 @@ pub struct Credentials {
     pub token_version: i64,
 }
 
-/// Inserts a user; `None` when the email is taken (the schema decides, case-insensitively).
-pub async fn insert(db: &Db, user: &NewUser, hashed_password: &str) -> Result<Option<User>> {
+/// Inserts a user, and issues them `verification` (a token for their verification email) in
+/// the same transaction when given; `None` when the email is taken (the schema decides,
+/// case-insensitively).
+pub async fn insert(
+    db: &Db,
+    user: &NewUser,
+    hashed_password: &str,
+    verification: Option<&NewToken<'_>>,
+) -> Result<Option<User>> {
     let sql = format!(
         "INSERT INTO users (first_name, surname, email, hashed_password) \
          VALUES (?1, ?2, ?3, ?4) RETURNING {USER_COLUMNS}"
@@ -63,7 +75,24 @@ pub async fn insert(db: &Db, user: &NewUser, hashed_password: &str) -> Result<Op
         hashed_password.into(),
     ];
     let context = "inserting user";
-    match returned_row::<UserRow>(db, statement(db, &sql, &args, context)?, context).await {
+    let insert = statement(db, &sql, &args, context)?;
+    let inserted = match verification {
+        None => returned_row::<UserRow>(db, insert, context).await,
+        Some(token) => {
+            let mut statements = vec![insert];
+            statements.extend(email_tokens::issue_by_email_statements(
+                db,
+                Purpose::VerifyEmail,
+                user.email.as_str(),
+                token,
+            )?);
+            match db.batch(statements, context).await {
+                Ok(results) => rows::<UserRow>(&results[0], context).map(|r| r.into_iter().next()),
+                Err(error) => Err(error),
+            }
+        }
+    };
+    match inserted {
         Ok(row) => Ok(row.map(|row| ManagedUser::from(row).user)),
         Err(error) if is_unique_violation(&error) => Ok(None),
         Err(error) => Err(error),
@@ -135,9 +164,9 @@ pub async fn upgrade_password_hash(db: &Db, id: i64, old: &str, new: &str) -> Re
 }
 
 /// Runs `update` (an `UPDATE users … RETURNING` of user `id`) and, in the same transaction,
-/// revokes the user's sessions started under an older token version: when `update` raised
-/// the version, every session from before it; when `update` changed nothing (it lost a race),
-/// none that the winner started. The first row `update` returned, by `T`.
+/// revokes the user's sessions and recovery links issued under an older token version: when
+/// `update` raised the version, every one from before it; when `update` changed nothing (it
+/// lost a race), none that the winner issued. The first row `update` returned, by `T`.
 async fn update_and_end_stale_sessions<T: serde::de::DeserializeOwned>(
     db: &Db,
     update: D1PreparedStatement,
@@ -146,7 +175,14 @@ async fn update_and_end_stale_sessions<T: serde::de::DeserializeOwned>(
     context: &'static str,
 ) -> Result<Option<T>> {
     let results = db
-        .batch(vec![update, sessions::revoke_stale(db, id, now)?], context)
+        .batch(
+            vec![
+                update,
+                sessions::revoke_stale(db, id, now)?,
+                email_tokens::end_stale(db, id)?,
+            ],
+            context,
+        )
         .await?;
     Ok(rows::<T>(&results[0], context)?.into_iter().next())
 }
@@ -179,6 +215,30 @@ pub async fn change_password(
     let id = caller.claimed_user_id();
     let row: Option<Row> = update_and_end_stale_sessions(db, update, id, now, context).await?;
     Ok(row.map(|row| (row.id, row.token_version)))
+}
+
+/// Sets user `user_id`'s password with a recovery token (stored as `token_hash`), only while
+/// the token is live and theirs ([`email_tokens::holds_recovery_token`]) and they are
+/// active, raising the token version: every session and recovery link of theirs ends, the
+/// token used included. The email counts as verified: the link reached it. `false` when the
+/// token did not work; of two resets with one token, one wins.
+pub async fn reset_with_token(
+    db: &Db,
+    user_id: i64,
+    token_hash: &str,
+    new: &str,
+    now: i64,
+) -> Result<bool> {
+    let context = "resetting a password by email";
+    let sql = format!(
+        "UPDATE users SET hashed_password = ?3, token_version = token_version + 1,          email_verified = 1 WHERE id = ?1 AND is_active = 1 AND {} RETURNING id",
+        email_tokens::holds_recovery_token("?2", "?4")
+    );
+    let args = [int(user_id), token_hash.into(), new.into(), int(now)];
+    let update = statement(db, &sql, &args, context)?;
+    let row: Option<IgnoredAny> =
+        update_and_end_stale_sessions(db, update, user_id, now, context).await?;
+    Ok(row.is_some())
 }
 
 /// The condition, in a statement scoped to a caller, that the caller is a superuser acting
