@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Brings the API up locally: installs what is missing, applies the D1 migrations to the
-# local database (.wrangler/state), seeds it and serves the worker on http://127.0.0.1:${PORT:-8787}.
+# local database (.wrangler/state), seeds it and serves the worker on http://127.0.0.1:${PORT:-8787},
+# with a mail catcher (scripts/mail-catcher.mjs) on http://127.0.0.1:${MAIL_PORT:-8025} as its
+# email API: the emails it sends (password reset, verification) are listed on that page.
+# Stops the catcher too when the server ends.
 set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
 cd "$ROOT"
@@ -9,5 +12,53 @@ cd "$ROOT"
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 npx wrangler d1 migrations apply DB --local
 "$ROOT/scripts/seed.sh" --local
+
+# The last value .dev.vars gives a name (as setup.sh writes it: NAME=value, unquoted).
+dev_var() { sed -n "s/^$1=//p" .dev.vars | tail -n 1; }
+
+server="" catcher=""
+stop() {
+    local pid
+    for pid in $server $catcher; do
+        kill -TERM "$pid" 2>/dev/null || continue
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+}
+trap stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# The catcher runs where .dev.vars sends email to this machine; when EMAIL_API_URL names
+# another service (Resend), emails go there instead. MAIL_PORT moves the catcher, and the
+# worker is told the new address with --var (which wins over .dev.vars).
+email_url=$(dev_var EMAIL_API_URL)
+mail_args=()
+if [[ -z "$email_url" || "$email_url" == http://127.0.0.1:* || "$email_url" == http://localhost:* ]]; then
+    mail_port=${MAIL_PORT:-8025}
+    mail_page="http://127.0.0.1:$mail_port"
+    [ "$email_url" = "$mail_page/emails" ] || mail_args=(--var "EMAIL_API_URL:$mail_page/emails")
+    # The key goes in the environment, not on the command line (where `ps` shows it).
+    MAIL_CATCHER_API_KEY=$(dev_var EMAIL_API_KEY) node "$ROOT/scripts/mail-catcher.mjs" --port "$mail_port" &
+    catcher=$!
+    for _ in $(seq 50); do
+        curl -s -o /dev/null "$mail_page/api/messages" && break
+        kill -0 "$catcher" 2>/dev/null || { echo "dev: the mail catcher did not start (port $mail_port taken? set MAIL_PORT)" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "Emails the API sends (password reset, email verification) appear on $mail_page"
+else
+    echo "Emails go to $email_url (EMAIL_API_URL in .dev.vars); no mail catcher started."
+fi
 echo "The superuser's email and password are in .dev.vars (FIRST_SUPERUSER, FIRST_SUPERUSER_PASSWORD)."
-exec npx wrangler dev --local --ip 127.0.0.1 --port "${PORT:-8787}"
+
+# In the background so that this script stays to stop the catcher, yet on the terminal's
+# input (a background job's default is /dev/null) for wrangler's keyboard shortcuts. Not
+# through npx: npx runs it under `sh -c`, which does not pass a SIGTERM on to wrangler.
+"$ROOT/node_modules/.bin/wrangler" dev --local --ip 127.0.0.1 --port "${PORT:-8787}" "${mail_args[@]}" <&0 &
+server=$!
+status=0
+wait "$server" || status=$?
+server=""
+exit "$status"

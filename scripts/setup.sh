@@ -52,7 +52,8 @@ cargo_install worker-build "$WORKER_BUILD_VERSION" worker-build --locked
 # Without --locked: its lock file pins a yanked crate that registries no longer serve.
 cargo_install wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
 
-# 5. Local secrets, generated once: the signing key and the seeded superuser's password.
+# 5. Local secrets, generated once: the signing key, the seeded superuser's password and the
+#    local email API's address and key.
 random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 touch .dev.vars
 chmod 600 .dev.vars
@@ -62,4 +63,8 @@ add_var() { # name value
 add_var JWT_SECRET "$(random_hex 32)"
 add_var FIRST_SUPERUSER admin@recipeapi.com
 add_var FIRST_SUPERUSER_PASSWORD "$(random_hex 12)"
+# The email API: the mail catcher `make dev` starts (scripts/mail-catcher.mjs), with a key of
+# its own. Point both at Resend (https://api.resend.com/emails and a key) to send real email.
+add_var EMAIL_API_URL http://127.0.0.1:8025/emails
+add_var EMAIL_API_KEY "$(random_hex 24)"
 echo "setup: ready"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts the worker under `wrangler dev` on a free 127.0.0.1 port with its own new local D1
-# (migrated and seeded, as `make dev` does) and its own secrets, runs the given command with
-# BASE_URL (and friends) set, then stops the server by its process group.
+# (migrated and seeded, as `make dev` does) and its own secrets, and a mail catcher
+# (scripts/mail-catcher.mjs) on another free port as its email API; runs the given command
+# with BASE_URL, MAIL_CATCHER_URL (and friends) set, then stops the server by its process
+# group and the catcher by its PID.
 set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
 cd "$ROOT"
@@ -12,12 +14,18 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 port=$(free_port)
 inspector=$(free_port)
 server=""
+catcher=""
 
 stop() {
     if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
         kill -TERM -- "-$server" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
         kill -KILL -- "-$server" 2>/dev/null || true
+    fi
+    if [ -n "$catcher" ] && kill -0 "$catcher" 2>/dev/null; then
+        kill -TERM "$catcher" 2>/dev/null || true
+        for _ in $(seq 20); do kill -0 "$catcher" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$catcher" 2>/dev/null || true
     fi
     rm -rf "$state"
     rm -f "${config:-}"
@@ -31,6 +39,21 @@ export FIRST_SUPERUSER=admin@recipeapi.com FIRST_SUPERUSER_PASSWORD=$(random_hex
 # The suite signs up hundreds of users from one address; the signup limit itself is tested
 # on a second server (tests/throttle.test.mjs).
 printf 'JWT_SECRET=%s\nSIGNUP_LIMIT_PER_HOUR=100000\n' "$TEST_JWT_SECRET" > "$state/test.vars"
+
+# The worker's email API: a mail catcher with a key of its own (passed in the environment, not
+# on its command line). Tests read what it received from MAIL_CATCHER_URL/api/messages.
+mail_port=$(free_port)
+export MAIL_CATCHER_URL="http://127.0.0.1:$mail_port" MAIL_CATCHER_API_KEY=$(random_hex 24)
+node "$ROOT/scripts/mail-catcher.mjs" --port "$mail_port" > "$state/mail.log" 2>&1 &
+catcher=$!
+printf 'EMAIL_API_URL=%s/emails\nEMAIL_API_KEY=%s\n' "$MAIL_CATCHER_URL" "$MAIL_CATCHER_API_KEY" >> "$state/test.vars"
+for _ in $(seq 50); do
+    curl -s -o /dev/null "$MAIL_CATCHER_URL/api/messages" && break
+    kill -0 "$catcher" 2>/dev/null || break
+    sleep 0.1
+done
+curl -s -o /dev/null "$MAIL_CATCHER_URL/api/messages" \
+    || { echo "the mail catcher did not start:" >&2; cat "$state/mail.log" >&2; exit 1; }
 
 npx wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/migrations.log" 2>&1 \
     || { cat "$state/migrations.log"; exit 1; }
@@ -66,5 +89,6 @@ status=0
 "$@" || status=$?
 if [ "$status" != 0 ]; then
     echo "--- wrangler dev log (tail)" >&2; tail -n 40 "$state/wrangler.log" >&2
+    echo "--- mail catcher log (tail)" >&2; tail -n 10 "$state/mail.log" >&2
 fi
 exit "$status"

@@ -2,15 +2,7 @@
 // open the docs, Authorize with email and password, "Try it out" on /auth/me, get 200.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
-import { api, signup, PASSWORD, BASE_URL } from './helpers.mjs';
-
-// Flags that let Debian's Chromium run headless as root on a machine with no outside network.
-// Playwright gives each launch a new, empty profile of its own.
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
+import { api, signup, PASSWORD, BASE_URL, launchChromium } from './helpers.mjs';
 
 describe('OpenAPI document', () => {
   test('is served at /api/v1/openapi.json with the password flow against the login route', async () => {
@@ -28,10 +20,7 @@ describe('OpenAPI document', () => {
 describe('Swagger UI at /docs', () => {
   let browser;
   before(async () => {
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
-      args: CHROMIUM_ARGS,
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

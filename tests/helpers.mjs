@@ -179,7 +179,8 @@ function run(command, args) {
 /**
  * A second server on the same build (SERVED_CONFIG), with its own new, migrated D1 and the
  * given vars (e.g. { JWT_SECRET: 'too-short' }) on top of wrangler.toml's. Returns its
- * address and a `stop` that ends it by its process group and removes its files.
+ * address, the path of its output (`log`, for logSince; gone after stop) and a `stop` that
+ * ends it by its process group and removes its files.
  */
 export async function startServer(vars) {
   const dir = mkdtempSync(join(tmpdir(), 'recipe-api-second-'));
@@ -215,7 +216,7 @@ export async function startServer(vars) {
       if (server.exitCode !== null) break;
       try {
         await fetch(`${base}/api/v1/nope`);
-        return { base, stop };
+        return { base, log: logFile, stop };
       } catch {
         await new Promise((r) => setTimeout(r, 250));
       }
@@ -229,10 +230,11 @@ export async function startServer(vars) {
 
 /**
  * The JSON objects the worker logged from byte `offset` of WORKER_LOG on (the server's
- * output, exported by scripts/with-server.sh); wrangler's own lines are skipped.
+ * output, exported by scripts/with-server.sh), or of `file` (a second server's `log`);
+ * wrangler's own lines are skipped.
  */
-export function logSince(offset) {
-  const text = readFileSync(process.env.WORKER_LOG).subarray(offset).toString('utf8');
+export function logSince(offset, file = process.env.WORKER_LOG) {
+  const text = readFileSync(file).subarray(offset).toString('utf8');
   const values = [];
   for (const raw of text.split('\n')) {
     const line = raw.replace(/\x1b\[[0-9;]*m/g, '').trim();
@@ -246,4 +248,62 @@ export function logSince(offset) {
     }
   }
   return values;
+}
+
+// ---- Email: the mail catcher (scripts/mail-catcher.mjs) the server sends through.
+
+/** The catcher's address and key, exported by scripts/with-server.sh. */
+export const MAIL_CATCHER_URL = process.env.MAIL_CATCHER_URL;
+export const MAIL_CATCHER_API_KEY = process.env.MAIL_CATCHER_API_KEY;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Every message the catcher holds for `address` (and `subject`, if given), newest first. */
+export async function mailsTo(address, { subject } = {}) {
+  if (!MAIL_CATCHER_URL) throw new Error('MAIL_CATCHER_URL is not set: run the tests with scripts/with-server.sh');
+  const res = await fetch(`${MAIL_CATCHER_URL}/api/messages?to=${encodeURIComponent(address)}`);
+  if (res.status !== 200) throw new Error(`mail catcher: ${res.status} ${await res.text()}`);
+  const messages = await res.json();
+  return subject === undefined ? messages : messages.filter((message) => message.subject === subject);
+}
+
+/**
+ * The newest message to `address` (with `subject`, if given), once at least `count` have
+ * arrived: the worker sends after answering, so this polls for up to `timeoutMs`.
+ */
+export async function mailTo(address, { subject, count = 1, timeoutMs = 15000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const messages = await mailsTo(address, { subject });
+    if (messages.length >= count) return messages[0];
+    if (Date.now() > deadline) {
+      throw new Error(`${messages.length} of ${count} message(s) to ${address}${subject ? ` "${subject}"` : ''} arrived in ${timeoutMs} ms`);
+    }
+    await sleep(200);
+  }
+}
+
+/** The first link in a message's text part that carries a ?token=. */
+export function linkFrom(message) {
+  const link = /https?:\/\/\S+[?&]token=[A-Za-z0-9_-]+/.exec(message.text)?.[0];
+  if (!link) throw new Error(`no link with a token in: ${message.text}`);
+  return link;
+}
+
+/** The ?token= value of the message's link. */
+export const tokenFrom = (message) => new URL(linkFrom(message)).searchParams.get('token');
+
+// ---- Chromium (Debian's /usr/bin/chromium, driven through playwright-core).
+
+// Flags that let Debian's Chromium run headless as root on a machine with no outside network.
+// Playwright gives each launch a new, empty profile of its own.
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+/** A headless Chromium; close it when done. */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({ executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
 }
