@@ -6,7 +6,7 @@ import {
   phcHash, sql, sqlText,
 } from './helpers.mjs';
 
-const USER_KEYS = ['email', 'first_name', 'id', 'is_superuser', 'surname'];
+const USER_KEYS = ['email', 'email_verified', 'first_name', 'id', 'is_superuser', 'surname'];
 
 describe('POST /api/v1/auth/signup', () => {
   test('creates a user and returns it with 201, without any password or hash', async () => {

@@ -42,7 +42,7 @@ describe('GET /api/v1/users', () => {
     assert.equal(firstTwo.body.data.length, 2);
     const next = await users('?skip=1&limit=1');
     assert.deepEqual(next.body.data[0], firstTwo.body.data[1]);
-    assert.deepEqual(Object.keys(next.body.data[0]).sort(), ['email', 'first_name', 'id', 'is_active', 'is_superuser', 'surname']);
+    assert.deepEqual(Object.keys(next.body.data[0]).sort(), ['email', 'email_verified', 'first_name', 'id', 'is_active', 'is_superuser', 'surname']);
     assert.deepEqual((await users(`?skip=${n}`)).body.data, []);
   });
 
