@@ -2,6 +2,7 @@
 // open the docs, Authorize with email and password, "Try it out" on /auth/me, get 200.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { api, signup, PASSWORD, BASE_URL, launchChromium } from './helpers.mjs';
 
 describe('OpenAPI document', () => {
@@ -14,6 +15,13 @@ describe('OpenAPI document', () => {
     for (const path of ['/api/v1/auth/signup', '/api/v1/auth/login', '/api/v1/auth/me', '/api/v1/recipes/{recipe_id}']) {
       assert.ok(res.body.paths[path], `${path} is documented`);
     }
+  });
+
+  test('is the committed src/api/openapi.json, which a unit test keeps equal to the annotations', async () => {
+    const res = await api('/api/v1/openapi.json');
+    assert.equal(res.headers.get('content-type'), 'application/json');
+    const committed = JSON.parse(readFileSync(new URL('../src/api/openapi.json', import.meta.url), 'utf8'));
+    assert.deepEqual(res.body, committed);
   });
 });
 
