@@ -91,6 +91,9 @@ status=0
 "$@" || status=$?
 if [ "$status" != 0 ]; then
     echo "--- wrangler dev log (tail)" >&2; tail -n 40 "$state/wrangler.log" >&2
+    # A reload or crash of the runtime mid-run answers in-flight POSTs with a 503.
+    echo "--- wrangler dev: reloads and runtime errors" >&2
+    grep -aiE "reload|restart|crash|segfault|uncaught|workerd/" "$state/wrangler.log" | head -n 20 >&2 || true
     echo "--- mail catcher log (tail)" >&2; tail -n 10 "$state/mail.log" >&2
 fi
 exit "$status"
