@@ -4,7 +4,10 @@ iterations, the second's has 2N. Login verifies with the stored hash's own count
 a hash stronger than configured (no re-hash), so the two logins differ only by N PBKDF2
 iterations. Logins alternate so that drift in machine load touches both alike.
 
-Prints one line per pair: wall_ms(N) wall_ms(2N) server_cpu_ms(N) server_cpu_ms(2N).
+Prints one line per pair: wall_ms(N) wall_ms(2N) server_cpu_ms(N) server_cpu_ms(2N), then
+when each login was sent and answered (µs of CLOCK_MONOTONIC, the clock of V8's CPU profiles:
+bench/in-server.sh profiles the worker meanwhile, and bench/report.py reads each login's
+samples from that window).
 
     BENCH_PASSWORD=... python3 bench/login_pairs.py BASE_URL PGID EMAIL_N EMAIL_2N RUNS
 """
@@ -22,16 +25,16 @@ password = os.environ["BENCH_PASSWORD"]
 
 def login(email):
     body = urllib.parse.urlencode({"username": email, "password": password}).encode()
-    cpu_before, start = cpu_ms(pgid), time.perf_counter()
+    cpu_before, start = cpu_ms(pgid), time.monotonic_ns()
     with urllib.request.urlopen(f"{base_url}/api/v1/auth/login", data=body) as response:
         response.read()
         if response.status != 200:
             sys.exit(f"login of {email} answered {response.status}")
-    wall = (time.perf_counter() - start) * 1e3
-    return wall, cpu_ms(pgid) - cpu_before
+    end = time.monotonic_ns()
+    return (end - start) / 1e6, cpu_ms(pgid) - cpu_before, start // 1000, end // 1000
 
 
 login(email_n), login(email_2n)  # warm the isolate and both code paths
 for _ in range(runs):
-    (wall_n, cpu_n), (wall_2n, cpu_2n) = login(email_n), login(email_2n)
-    print(f"{wall_n:.3f} {wall_2n:.3f} {cpu_n:.3f} {cpu_2n:.3f}")
+    (wall_n, cpu_n, *span_n), (wall_2n, cpu_2n, *span_2n) = login(email_n), login(email_2n)
+    print(f"{wall_n:.3f} {wall_2n:.3f} {cpu_n:.3f} {cpu_2n:.3f}", *span_n, *span_2n)

@@ -36,7 +36,7 @@ def rule(title):
 
 # PBKDF2. Login pairs: wall(N) wall(2N) cpu(N) cpu(2N); the others: wall cpu.
 median = statistics.median
-wall_n, wall_2n, cpu_n, cpu_2n = columns("login-pairs.txt")
+wall_n, wall_2n, cpu_n, cpu_2n, *spans = columns("login-pairs.txt")
 wasm_wall = median(b - a for a, b in zip(wall_n, wall_2n))
 wasm_cpu = median(b - a for a, b in zip(cpu_n, cpu_2n))
 native_wall, native_cpu = map(median, columns("native.txt"))
@@ -59,24 +59,80 @@ print(f"  Native rows: --release; SHA-NI where the CPU has it (detected at run t
 print(f"  code built with sha2's portable compression function (feature portable-sha256), which is")
 print(f"  what wasm runs: wasm/portable is the cost of wasm itself, wasm/native adds SHA-NI's lead.")
 
-rule("HTTP through wrangler dev (workerd + local D1), wrk, one client process")
-print(f"  {'request':<46}{'conc':>5}{'reqs':>6}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU/req':>8}{'errors':>7}")
-rows = [
-    ("login", "POST /api/v1/auth/login"),
-    ("recipe", "GET /api/v1/recipes/{id}"),
-    ("me", "GET /api/v1/auth/me"),
-    ("search", "GET /api/v1/recipes/search/?keyword=chicken"),
-]
-for name, label in rows:
+import worker_cpu  # noqa: E402  (bench/ is this script's directory, so on the import path)
+
+
+def worker(name):
+    """The worker's CPU per request from the run's profile (bench/worker_cpu.py), and wrk's figures."""
     r = wrk(name)
-    concurrency = 1 if name == "login" else int(os.environ.get("BENCH_CONCURRENCY", "8"))
+    cpu = worker_cpu.summary(out / f"profile-{name}.cpuprofile", max(int(r["requests"]), 1))
+    return r, cpu
+
+
+def ratio(a, b):
+    return f"{a / b:6.2f} x" if b else "     n/a"
+
+
+concurrency = int(os.environ.get("BENCH_CONCURRENCY", "8"))
+rule("Worker CPU per request and throughput, this worker (Rust) and the JavaScript peer (Hono), wrk")
+print(f"  {'request':<44}{'conc':>5}{'Rust ms':>9}{'JS ms':>8}{'Rust/JS':>9}{'Rust r/s':>10}{'JS r/s':>8}{'Rust/JS':>9}")
+rows = [
+    ("notfound", "peer-notfound", "GET /api/v1/nothing-here (404)", concurrency),
+    ("recipe", "peer-recipe", "GET /api/v1/recipes/{id}", concurrency),
+    ("search", "peer-search", "GET /api/v1/recipes/search/?keyword=chicken", concurrency),
+    ("me", "peer-me", "GET /api/v1/auth/me", concurrency),
+    ("mine", None, "GET /api/v1/recipes/my-recipes", concurrency),
+    ("create", None, "POST /api/v1/recipes/", concurrency),
+    ("login-low", "peer-login", "POST /api/v1/auth/login, both 100,000 iter.", 1),
+    ("login", "peer-login", f"  the same, Rust at {iterations:,}", 1),
+]
+breakdown = []
+for ours, peer, label, conc in rows:
+    r, cpu = worker(ours)
+    breakdown.append((label, "Rust", r, cpu))
+    if peer:
+        pr, pcpu = worker(peer)
+        if ours != "login":
+            breakdown.append((label, "JS", pr, pcpu))
+        same = ours != "login"
+        print(f"  {label:<44}{conc:>5}{cpu['ours']:>9.3f}{pcpu['ours']:>8.3f}"
+              f"{ratio(cpu['ours'], pcpu['ours']) if same else '':>9}{r['rps']:>10.1f}{pr['rps']:>8.1f}"
+              f"{ratio(r['rps'], pr['rps']) if same else '':>9}")
+    else:
+        print(f"  {label:<44}{conc:>5}{cpu['ours']:>9.3f}{'-':>8}{'':>9}{r['rps']:>10.1f}{'-':>8}")
+print("  ms: CPU of the worker's own code per request (wasm, the JS shim or Hono, and the runtime's")
+print("  built-ins they call), from a V8 CPU profile of the worker's isolate taken during the same")
+print("  wrk run: busy samples x the sampler's period / requests. Not included: wrangler dev's")
+print("  middleware, the D1 binding's continuations, workerd's C++ without JS on the stack, GC,")
+print("  and console.log (the Rust worker writes one log line per request; the peer none); all")
+print("  are in the breakdown below. r/s: wrk's requests/s through wrangler dev, profiler on.")
+
+rule("Where the worker's isolate spent its time, ms per request (same profiles)")
+print(f"  {'request':<44}{'':>5}{'code':>8}{'log':>7}{'wrangler':>9}{'D1 js':>7}{'native':>7}{'GC':>6}{'busy':>8}{'server':>8}{'errors':>7}")
+for label, who, r, cpu in breakdown:
     bad = int(r["non2xx"] + r["socket_errors"])
-    # Negative when workerd restarted meanwhile (wrangler's watcher saw a source change).
-    cpu = f"{r['server_cpu_ms'] / r['requests']:.1f}" if r["requests"] and r["server_cpu_ms"] >= 0 else "n/a"
-    print(f"  {label:<46}{concurrency:>5}{int(r['requests']):>6}{r['rps']:>8.1f}{r['p50_ms']:>8.1f}{r['p99_ms']:>8.1f}{cpu:>8}{bad:>7}")
-print("  CPU/req: server CPU ms per request (workerd: the worker, local D1 and dev proxy),")
-print("  more than the worker alone would use on Cloudflare. errors: non-2xx answers + socket")
-print("  errors. login's p99 rests on few samples, as every login hashes.")
+    expected_non2xx = int(r["requests"]) if "404" in label else 0
+    server = f"{r['server_cpu_ms'] / r['requests']:.1f}" if r["requests"] and r["server_cpu_ms"] >= 0 else "n/a"
+    print(f"  {label:<44}{who:>5}{cpu['ours']:>8.3f}{cpu['log']:>7.3f}{cpu['harness']:>9.3f}{cpu['runtime']:>7.3f}"
+          f"{cpu['native']:>7.3f}{cpu['gc']:>6.3f}{cpu['busy']:>8.3f}{server:>8}{bad - expected_non2xx:>7}")
+print("  code: as above. log: inside console.log. wrangler: wrangler dev's middleware in the bundle")
+print("  (__facade_invokeChain__ and the rest). D1 js: workerd's JS of the D1 binding running on its")
+print("  own (in production too). native: no JS on the stack (workerd's C++ for the request, not")
+print("  attributable). busy: their sum. server: all of wrangler dev's workerd CPU per request from")
+print("  /proc (the worker, its proxy worker and the local D1). errors: unexpected answers + socket errors.")
+
+# The method's check: in each login pair (bench/login_pairs.py, profiled meanwhile), the
+# login with 2N iterations minus the one with N is one PBKDF2 run of N in the worker's own
+# code; /proc measured the same two logins.
+start_n, end_n, start_2n, end_2n = spans
+in_n = worker_cpu.busy_between(out / "profile-pairs.cpuprofile", list(zip(start_n, end_n)))
+in_2n = worker_cpu.busy_between(out / "profile-pairs.cpuprofile", list(zip(start_2n, end_2n)))
+profiled_hash = median(b[0] - a[0] for a, b in zip(in_n, in_2n))
+print(f"  Method check, on the login pairs above (the same {runs} pairs of logins): one PBKDF2 run of")
+print(f"  {iterations:,} iterations is {profiled_hash:.1f} ms of code in the profile, {wasm_cpu:.1f} ms from /proc"
+      f" ({profiled_hash / wasm_cpu:.2f} x); a whole")
+print(f"  login with N is {median(a[1] for a in in_n):.1f} ms busy in the profile, {median(cpu_n):.1f} ms of all workerd"
+      f" CPU from /proc. Sampler period {worker_cpu.period_us(worker_cpu.load(out / 'profile-pairs.cpuprofile')):.0f} us.")
 
 rule("Deployable bundle (wrangler deploy --dry-run) and start-up")
 wasm_file = next((out / "bundle").glob("*.wasm"))
@@ -90,6 +146,12 @@ print(f"  {'share of the compressed-size limit':<44}{100 * total_gz / FREE_SIZE:
 profile = json.loads((out / "startup.cpuprofile").read_text())
 span = (profile["endTime"] - profile["startTime"]) / 1000
 print(f"  {'start-up (workerd profile, check startup)':<44}{span:9.1f} ms   of the {STARTUP_LIMIT_MS} ms limit; parse, compile, top level")
+peer_total = re.search(r"Total Upload: ([\d.]+) KiB / gzip: ([\d.]+) KiB", (out / "peer-deploy.log").read_text())
+peer_raw, peer_gz = (float(peer_total.group(1)), float(peer_total.group(2))) if peer_total else (0, 0)
+peer_profile = json.loads((out / "peer-startup.cpuprofile").read_text())
+peer_span = (peer_profile["endTime"] - peer_profile["startTime"]) / 1000
+print(f"  {'JS peer: whole upload':<44}{peer_raw:9.1f} KiB raw {peer_gz:9.1f} KiB gzip   Rust/JS {total_gz / KIB / peer_gz if peer_gz else 0:.1f} x (gzip)")
+print(f"  {'JS peer: start-up (the same way)':<44}{peer_span:9.1f} ms   Rust/JS {span / peer_span:.2f} x")
 
 rule("D1 per request, counted at run time (the worker's request log: D1's meta, one request each)")
 print(f"  {'request':<46}{'trips':>6}{'stmts':>6}{'rows read':>10}{'written':>8}")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The benchmark (`make bench`): PBKDF2 in wasm vs native Rust vs OpenSSL, HTTP latency and
-# throughput against the worker served by workerd with a local D1, the deployable bundle's
-# size and start-up, and D1 statements per request. Prints one table; asserts nothing.
+# The benchmark (`make bench`): PBKDF2 in wasm vs native Rust vs OpenSSL; the worker's own CPU
+# per request (a V8 profile of its isolate) and its throughput under wrangler dev with a local
+# D1, beside a JavaScript peer (bench/peer/) doing the same; both bundles' size and start-up;
+# and D1 statements per request. Prints one table; asserts nothing.
 #
 # Knobs: BENCH_RUNS (PBKDF2 runs and login pairs, default 7), BENCH_SECONDS (per load run,
 # default 10), BENCH_CONCURRENCY (for the GETs, default 8).
@@ -48,7 +49,15 @@ npx wrangler check startup --workerBundle "$BENCH_OUT/worker.bundle" \
     --outfile "$BENCH_OUT/startup.cpuprofile" > "$BENCH_OUT/startup.log" 2>&1 ||
     { cat "$BENCH_OUT/startup.log" >&2; exit 1; }
 
-echo "bench: HTTP against wrangler dev (about a minute)" >&2
+echo "bench: the JavaScript peer's bundle and start-up, the same way" >&2
+npx wrangler deploy --dry-run --config bench/peer/wrangler.toml --outdir "$BENCH_OUT/peer-bundle" \
+    --outfile "$BENCH_OUT/peer.bundle" > "$BENCH_OUT/peer-deploy.log" 2>&1 ||
+    { cat "$BENCH_OUT/peer-deploy.log" >&2; exit 1; }
+npx wrangler check startup --workerBundle "$BENCH_OUT/peer.bundle" \
+    --outfile "$BENCH_OUT/peer-startup.cpuprofile" > "$BENCH_OUT/peer-startup.log" 2>&1 ||
+    { cat "$BENCH_OUT/peer-startup.log" >&2; exit 1; }
+
+echo "bench: HTTP against wrangler dev, this worker and the peer (about four minutes)" >&2
 "$ROOT/scripts/with-server.sh" bench/in-server.sh
 
 echo "bench: search at scale, in a new local D1 of its own (about two minutes)" >&2

@@ -53,6 +53,8 @@ server=$!
 # WORKER_LOG: the server's output, where the worker's log lines appear.
 export BASE_URL="http://127.0.0.1:$port" D1_PERSIST_DIR="$state/d1" SERVED_CONFIG="$config"
 export WORKER_LOG="$state/wrangler.log"
+# INSPECTOR_PORT: wrangler dev's inspector (DevTools protocol), for profiling the worker.
+export INSPECTOR_PORT="$inspector"
 for _ in $(seq 240); do
     if curl -s -o /dev/null "$BASE_URL/"; then break; fi
     if ! kill -0 "$server" 2>/dev/null; then
