@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
-use worker::Response;
+use worker::{Response, ResponseBuilder};
 
 use crate::domain::validation::FieldError;
 
@@ -142,11 +142,10 @@ impl From<Vec<FieldError>> for ApiError {
 /// a response from a string cannot either, so this never errors.
 pub fn json_response(status: u16, body: &impl Serialize) -> Response {
     let text = serde_json::to_string(body).unwrap_or_else(|_| "null".into());
-    let mut response = Response::ok(text)
-        .expect("a string body is always accepted")
-        .with_status(status);
-    let _ = response
-        .headers_mut()
-        .set("Content-Type", "application/json");
-    response
+    // The content type is set once (`Response::ok` would set text/plain first).
+    let builder = ResponseBuilder::new().with_status(status);
+    builder
+        .with_header("Content-Type", "application/json")
+        .expect("a valid header")
+        .fixed(text.into_bytes())
 }

@@ -15,10 +15,11 @@ fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
-/// A CORS preflight: an `OPTIONS` request naming the method it wants to send.
-pub fn is_preflight(req: &Request) -> bool {
+/// A CORS preflight: an `OPTIONS` request naming the method it wants to send (`has_origin`:
+/// whether it has an `Origin` header).
+pub fn is_preflight(req: &Request, has_origin: bool) -> bool {
     req.method() == worker::Method::Options
-        && header(req, "Origin").is_some()
+        && has_origin
         && header(req, "Access-Control-Request-Method").is_some()
 }
 

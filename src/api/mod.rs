@@ -12,8 +12,9 @@ mod recipes;
 pub mod routes;
 mod users;
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
+use std::rc::Rc;
 
 use worker::{Context, Env, Request, Response};
 
@@ -30,16 +31,17 @@ use crate::store::{parse_bookmark, Consistency, Db};
 pub const BOOKMARK_HEADER: &str = "x-d1-bookmark";
 
 pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
-    let cors = CorsOrigins::parse(binding(env, "BACKEND_CORS_ORIGINS").as_deref());
+    let cors = cors_origins(binding(env, "BACKEND_CORS_ORIGINS"));
     let app = App::new(env, ctx, cors);
     let path = req.path();
     let method = req.inner().method();
-    let header = |name| req.headers().get(name).ok().flatten();
+    let request_headers = req.headers();
+    let header = |name| request_headers.get(name).ok().flatten();
     let (origin, cf_ray) = (header("Origin"), header("cf-ray"));
-    let (route, result) = if headers::is_preflight(&req) {
+    let (route, result) = if headers::is_preflight(&req, origin.is_some()) {
         (None, Ok(headers::preflight(&req, &app.cors)))
     } else {
-        route(req, &app).await
+        route(req, &method, &path, &app).await
     };
     let error = result
         .as_ref()
@@ -86,14 +88,18 @@ fn log_request(
 }
 
 /// Dispatches to the handler of each route in the table (api/routes.rs), and says which
-/// route it was. The method is read raw: `worker::Method` turns methods it does not know
-/// (QUERY, TRACE) into GET.
-async fn route(req: Request, app: &App<'_>) -> (Option<Route>, Result<Response>) {
-    let resolved =
-        Route::resolve(&req.inner().method(), &req.path()).map_err(|unmatched| match unmatched {
-            Unmatched::NotFound => ApiError::no_route(),
-            Unmatched::MethodNotAllowed(allowed) => ApiError::MethodNotAllowed(allowed.join(", ")),
-        });
+/// route it was. `method` is the request's own, read raw: `worker::Method` turns methods it
+/// does not know (QUERY, TRACE) into GET.
+async fn route(
+    req: Request,
+    method: &str,
+    path: &str,
+    app: &App<'_>,
+) -> (Option<Route>, Result<Response>) {
+    let resolved = Route::resolve(method, path).map_err(|unmatched| match unmatched {
+        Unmatched::NotFound => ApiError::no_route(),
+        Unmatched::MethodNotAllowed(allowed) => ApiError::MethodNotAllowed(allowed.join(", ")),
+    });
     match resolved {
         Ok((route, parameter)) => (Some(route), dispatch(req, app, route, parameter).await),
         Err(error) => (None, Err(error)),
@@ -145,6 +151,25 @@ fn binding(env: &Env, name: &str) -> Option<String> {
     env.var(name).ok().map(|value| value.to_string())
 }
 
+thread_local! {
+    /// `BACKEND_CORS_ORIGINS` as last read and parsed: the setting is the same for every
+    /// request an isolate serves, so it is parsed again only when its text differs.
+    static CORS_ORIGINS: RefCell<Option<(Option<String>, Rc<CorsOrigins>)>> =
+        const { RefCell::new(None) };
+}
+
+/// The CORS origins for a value of `BACKEND_CORS_ORIGINS` (see [`CorsOrigins::parse`]).
+fn cors_origins(value: Option<String>) -> Rc<CorsOrigins> {
+    CORS_ORIGINS.with_borrow_mut(|cached| match cached {
+        Some((seen, parsed)) if *seen == value => Rc::clone(parsed),
+        _ => {
+            let parsed = Rc::new(CorsOrigins::parse(value.as_deref()));
+            *cached = Some((value, Rc::clone(&parsed)));
+            parsed
+        }
+    })
+}
+
 /// The Worker's bindings, read on demand so a route only fails for what it needs; the CORS
 /// origins, which every response needs, read once; the request's D1 session, opened at its
 /// first query; the user the request turned out to be from, for its log line; and the
@@ -152,7 +177,7 @@ fn binding(env: &Env, name: &str) -> Option<String> {
 pub struct App<'a> {
     env: &'a Env,
     ctx: &'a Context,
-    cors: CorsOrigins,
+    cors: Rc<CorsOrigins>,
     consistency: Cell<Consistency>,
     bookmark: OnceCell<String>,
     db: OnceCell<Db>,
@@ -160,7 +185,7 @@ pub struct App<'a> {
 }
 
 impl<'a> App<'a> {
-    fn new(env: &'a Env, ctx: &'a Context, cors: CorsOrigins) -> App<'a> {
+    fn new(env: &'a Env, ctx: &'a Context, cors: Rc<CorsOrigins>) -> App<'a> {
         App {
             env,
             ctx,
