@@ -14,6 +14,7 @@ mod users;
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use worker::{Context, Env, Request, Response};
@@ -106,6 +107,12 @@ async fn route(
     }
 }
 
+/// A handler's future, boxed: each handler's state machine stays a function of its own,
+/// called through the box, rather than being inlined into the router's. V8 compiles a wasm
+/// function whole the first time it runs, so the first request of an isolate then compiles
+/// the router and the one handler it reaches, not every handler at once.
+type Handler<'a> = Pin<Box<dyn Future<Output = Result<Response>> + 'a>>;
+
 async fn dispatch(
     req: Request,
     app: &App<'_>,
@@ -116,35 +123,36 @@ async fn dispatch(
     app.start_session(&req, route)?;
     // `{recipe_id}` or `{user_id}`, whichever the route has.
     let id = parameter.as_deref().unwrap_or_default();
-    match route {
-        Route::Home => pages::home(app).await,
-        Route::Docs => docs::page(),
-        Route::OpenApi => docs::openapi_json(),
-        Route::Signup => auth::signup(req, app).await,
-        Route::Login => auth::login(req, app).await,
-        Route::Refresh => auth::refresh(req, app).await,
-        Route::Logout => auth::logout(req, app).await,
-        Route::ChangePassword => auth::change_password(req, app).await,
-        Route::Me => auth::me(req, app).await,
-        Route::DeleteMe => auth::delete_me(req, app).await,
-        Route::SearchRecipes => recipes::search(&req, app).await,
-        Route::MyRecipes => recipes::mine(&req, app).await,
-        Route::CreateRecipe => recipes::create(req, app).await,
-        Route::UpdateRecipe => recipes::update(req, app).await,
-        Route::GetRecipe => recipes::get(id, app).await,
-        Route::DeleteRecipe => recipes::delete(&req, id, app).await,
-        Route::ListUsers => users::list(&req, app).await,
-        Route::GetUser => users::get(&req, id, app).await,
-        Route::UpdateUser => users::update(req, id, app).await,
-        Route::DeleteUser => users::delete(&req, id, app).await,
-        Route::ResetPassword => users::reset_password(req, id, app).await,
-        Route::PasswordRecovery => email_links::password_recovery(req, app).await,
-        Route::ResetForgottenPassword => email_links::reset_forgotten_password(req, app).await,
-        Route::VerifyEmail => email_links::verify_email(req, app).await,
-        Route::ResendVerification => email_links::resend_verification(req, app).await,
-        Route::ResetPasswordPage => pages::reset_password(),
-        Route::VerifyEmailPage => pages::verify_email(),
-    }
+    let handler: Handler<'_> = match route {
+        Route::Home => Box::pin(pages::home(app)),
+        Route::Docs => return docs::page(),
+        Route::OpenApi => return docs::openapi_json(),
+        Route::Signup => Box::pin(auth::signup(req, app)),
+        Route::Login => Box::pin(auth::login(req, app)),
+        Route::Refresh => Box::pin(auth::refresh(req, app)),
+        Route::Logout => Box::pin(auth::logout(req, app)),
+        Route::ChangePassword => Box::pin(auth::change_password(req, app)),
+        Route::Me => Box::pin(auth::me(req, app)),
+        Route::DeleteMe => Box::pin(auth::delete_me(req, app)),
+        Route::SearchRecipes => Box::pin(recipes::search(&req, app)),
+        Route::MyRecipes => Box::pin(recipes::mine(&req, app)),
+        Route::CreateRecipe => Box::pin(recipes::create(req, app)),
+        Route::UpdateRecipe => Box::pin(recipes::update(req, app)),
+        Route::GetRecipe => Box::pin(recipes::get(id, app)),
+        Route::DeleteRecipe => Box::pin(recipes::delete(&req, id, app)),
+        Route::ListUsers => Box::pin(users::list(&req, app)),
+        Route::GetUser => Box::pin(users::get(&req, id, app)),
+        Route::UpdateUser => Box::pin(users::update(req, id, app)),
+        Route::DeleteUser => Box::pin(users::delete(&req, id, app)),
+        Route::ResetPassword => Box::pin(users::reset_password(req, id, app)),
+        Route::PasswordRecovery => Box::pin(email_links::password_recovery(req, app)),
+        Route::ResetForgottenPassword => Box::pin(email_links::reset_forgotten_password(req, app)),
+        Route::VerifyEmail => Box::pin(email_links::verify_email(req, app)),
+        Route::ResendVerification => Box::pin(email_links::resend_verification(req, app)),
+        Route::ResetPasswordPage => return pages::reset_password(),
+        Route::VerifyEmailPage => return pages::verify_email(),
+    };
+    handler.await
 }
 
 fn binding(env: &Env, name: &str) -> Option<String> {
