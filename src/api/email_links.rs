@@ -35,6 +35,11 @@ const ALREADY_VERIFIED: &str = "Email already verified";
 const TOO_MANY_RECOVERIES: &str = "Too many password recovery requests; try again later";
 const TOO_MANY_VERIFICATIONS: &str = "Too many verification emails requested; try again later";
 
+/// The answer to a wrong, used or expired emailed token.
+fn bad_token() -> ApiError {
+    ApiError::BadRequest(BAD_TOKEN.into())
+}
+
 fn detail(status: u16, text: &str) -> Result<Response> {
     Ok(json_response(
         status,
@@ -122,7 +127,6 @@ pub async fn password_recovery(mut req: Request, app: &App<'_>) -> Result<Respon
 )]
 pub async fn reset_forgotten_password(mut req: Request, app: &App<'_>) -> Result<Response> {
     let reset = NewPassword::from_json(&json_text(&mut req).await?)?;
-    let bad_token = || ApiError::BadRequest(BAD_TOKEN.into());
     let hash = opaque_token_hash(&reset.token).ok_or_else(bad_token)?;
     let config = app.config()?;
     let db = app.db()?;
@@ -141,7 +145,7 @@ pub async fn reset_forgotten_password(mut req: Request, app: &App<'_>) -> Result
     detail(200, PASSWORD_UPDATED)
 }
 
-/// Verify the caller's email with the token from a verification email. The token works once.
+/// Verify a user's email with the token from a verification email. The token works once.
 #[utoipa::path(
     post, path = "/api/v1/auth/verify-email", tag = "auth",
     request_body = VerifyEmailRequest,
@@ -155,7 +159,6 @@ pub async fn reset_forgotten_password(mut req: Request, app: &App<'_>) -> Result
 )]
 pub async fn verify_email(mut req: Request, app: &App<'_>) -> Result<Response> {
     let token = email_token_from_json(&json_text(&mut req).await?)?;
-    let bad_token = || ApiError::BadRequest(BAD_TOKEN.into());
     let hash = opaque_token_hash(&token).ok_or_else(bad_token)?;
     let user_id = email_tokens::verify(app.db()?, &hash, now())
         .await?

@@ -110,3 +110,26 @@ pub fn reset_password() -> Result<Response> {
 pub fn verify_email() -> Result<Response> {
     page(VerifyEmailPage { style: STYLE }.render(), true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_account_pages_name_their_form_and_load_only_the_static_script() {
+        let reset = ResetPasswordPage { style: STYLE }.render().unwrap();
+        assert!(
+            reset.contains("<title>Choose a new password</title>"),
+            "{reset}"
+        );
+        assert!(reset.contains("<h1>Choose a new password</h1>"), "{reset}");
+        assert!(reset.contains(r#"<form id="reset-form">"#));
+        let verify = VerifyEmailPage { style: STYLE }.render().unwrap();
+        assert!(verify.contains("<h1>Verify your email</h1>"), "{verify}");
+        assert!(verify.contains(r#"<form id="verify-form">"#));
+        for page in [&reset, &verify] {
+            assert!(page.contains(r#"<script src="/pages/account.js" defer></script>"#));
+            assert_eq!(page.matches("<script").count(), 1, "no inline script");
+        }
+    }
+}
