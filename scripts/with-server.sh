@@ -94,6 +94,8 @@ if [ "$status" != 0 ]; then
     # A reload or crash of the runtime mid-run answers in-flight POSTs with a 503.
     echo "--- wrangler dev: reloads and runtime errors" >&2
     grep -aiE "reload|restart|crash|segfault|uncaught|workerd/" "$state/wrangler.log" | head -n 20 >&2 || true
+    echo "--- the worker's 5xx answers, with their causes" >&2
+    grep -aE '"status":5[0-9][0-9]' "$state/wrangler.log" | head -n 20 >&2 || true
     echo "--- mail catcher log (tail)" >&2; tail -n 10 "$state/mail.log" >&2
 fi
 exit "$status"

@@ -22,7 +22,14 @@ export async function api(path, { method = 'GET', json, form, body, headers = {}
     init.body = body;
   }
   if (token) init.headers.authorization = `Bearer ${token}`;
-  const response = await fetch(base + path, init);
+  let response = await fetch(base + path, init);
+  // wrangler dev's own proxy, not the worker, answers this when its connection to the runtime
+  // drops mid-request (seen now and then under load); it retries GETs itself, so do the same
+  // once for the rest. A worker's answer never has this body.
+  if (response.status === 503 && !response.headers.get('content-type')?.includes('json')) {
+    const text = await response.clone().text();
+    if (text.startsWith('Your worker restarted mid-request')) response = await fetch(base + path, init);
+  }
   const text = await response.text();
   let data;
   try {
