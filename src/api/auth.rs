@@ -173,7 +173,7 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
         .await?
         .ok_or_else(|| ApiError::BadRequest(EMAIL_TAKEN.into()))?;
     if let Some(token) = &verification {
-        email_links::send_signup_verification(&req, app, &user.email, token)?;
+        email_links::send_signup_verification(&req, app, &config, &user.email, token)?;
     }
     Ok(json_response(201, &user))
 }

@@ -8,10 +8,11 @@ use worker::wasm_bindgen::JsValue;
 use worker::{Fetch, Headers, Method, Request, RequestInit, Response};
 
 use super::auth::{client_address, count};
+use super::body::json_text;
 use super::current_user::{caller, unknown_user};
 use super::routes::Route;
 use super::{log, now, open_db, request_url, App};
-use crate::config::{EmailSettings, VERIFY_TOKEN_SECONDS};
+use crate::config::{Config, EmailSettings, VERIFY_TOKEN_SECONDS};
 use crate::domain::recovery::{
     email_token_from_json, recovery_email_from_json, NewPassword, NewPasswordRequest,
     PasswordRecoveryRequest, VerifyEmailRequest,
@@ -23,8 +24,6 @@ use crate::security::throttle;
 use crate::security::{hash_password, opaque_token_hash, OpaqueToken};
 use crate::store::email_tokens::{self, NewToken};
 use crate::store::{caller as auth_store, users, Consistency};
-
-use super::body::json_text;
 
 const RECOVERY_SENT: &str = "If that email is registered, a reset link has been sent";
 const BAD_TOKEN: &str = "Invalid or expired token";
@@ -224,10 +223,10 @@ pub fn signup_verification(app: &App<'_>) -> Result<Option<OpaqueToken>> {
 pub fn send_signup_verification(
     req: &Request,
     app: &App<'_>,
+    config: &Config,
     to: &str,
     token: &OpaqueToken,
 ) -> Result<()> {
-    let config = app.config()?;
     let page = page_url(
         req,
         config.verify_email_url.as_deref(),

@@ -4,6 +4,7 @@
 //! there is no rowid to pick them by).
 
 use serde::de::IgnoredAny;
+use worker::wasm_bindgen::JsValue;
 use worker::D1PreparedStatement;
 
 use super::{int, rows, statement, Db};
@@ -69,14 +70,7 @@ fn delete_statement(
     let context = "deleting ended rows";
     let limit = int(i64::from(limit));
     match table {
-        Table::RefreshTokens => statement(
-            db,
-            "DELETE FROM refresh_tokens WHERE token_hash IN \
-             (SELECT token_hash FROM refresh_tokens WHERE expires_at <= ?1 LIMIT ?2) \
-             RETURNING 1 AS deleted",
-            &[int(now), limit],
-            context,
-        ),
+        Table::RefreshTokens => expired(db, "refresh_tokens", "token_hash", now, limit),
         Table::Sessions => statement(
             db,
             "DELETE FROM sessions WHERE id IN \
@@ -87,21 +81,27 @@ fn delete_statement(
             &[int(now), int(max_age), limit],
             context,
         ),
-        Table::Attempts => statement(
-            db,
-            "DELETE FROM attempts WHERE key IN \
-             (SELECT key FROM attempts WHERE expires_at <= ?1 LIMIT ?2) \
-             RETURNING 1 AS deleted",
-            &[int(now), limit],
-            context,
-        ),
-        Table::EmailTokens => statement(
-            db,
-            "DELETE FROM email_tokens WHERE token_hash IN \
-             (SELECT token_hash FROM email_tokens WHERE expires_at <= ?1 LIMIT ?2) \
-             RETURNING 1 AS deleted",
-            &[int(now), limit],
-            context,
-        ),
+        Table::Attempts => expired(db, "attempts", "key", now, limit),
+        Table::EmailTokens => expired(db, "email_tokens", "token_hash", now, limit),
     }
+}
+
+/// Deletes at most `limit` rows of `table` (keyed by `key`) past their `expires_at`.
+fn expired(
+    db: &Db,
+    table: &str,
+    key: &str,
+    now: i64,
+    limit: JsValue,
+) -> Result<D1PreparedStatement> {
+    statement(
+        db,
+        &format!(
+            "DELETE FROM {table} WHERE {key} IN \
+             (SELECT {key} FROM {table} WHERE expires_at <= ?1 LIMIT ?2) \
+             RETURNING 1 AS deleted"
+        ),
+        &[int(now), limit],
+        "deleting ended rows",
+    )
 }

@@ -86,10 +86,10 @@ pub async fn insert(
                 user.email.as_str(),
                 token,
             )?);
-            match db.batch(statements, context).await {
-                Ok(results) => rows::<UserRow>(&results[0], context).map(|r| r.into_iter().next()),
-                Err(error) => Err(error),
-            }
+            db.batch(statements, context)
+                .await
+                .and_then(|results| rows::<UserRow>(&results[0], context))
+                .map(|rows| rows.into_iter().next())
         }
     };
     match inserted {
