@@ -28,7 +28,7 @@ stop() {
         kill -KILL "$catcher" 2>/dev/null || true
     fi
     rm -rf "$state"
-    rm -f "${config:-}"
+    rm -f "${config:-}" "${suite_config:-}"
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
@@ -65,16 +65,27 @@ npx wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/m
 "$ROOT/scripts/build.sh" > "$state/build.log" 2>&1 || { cat "$state/build.log" >&2; exit 1; }
 config="$ROOT/.wrangler-served.$$.toml"
 awk '/^\[build\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' wrangler.toml > "$config"
+# The suite's own server sends thousands of auth requests from one address (127.0.0.1), so it
+# and the second servers tests start on the same build get an edge limit of their own, in
+# their copy of the configuration; the limit as deployed (in $config) is tested on second
+# servers started from that (tests/limits.test.mjs).
+suite_config="$ROOT/.wrangler-served.suite.$$.toml"
+awk '/^\[\[ratelimits\]\]/ { top = 1 } /^\[/ && !/^\[\[ratelimits\]\]/ { top = 0 }
+     top && /^simple = / { print "simple = { limit = 1000000, period = 60 }"; next } { print }' \
+    "$config" > "$suite_config"
+grep -q "limit = 1000000" "$suite_config" || { echo "with-server: no [[ratelimits]] to raise" >&2; exit 1; }
 
 # A process group of its own, so stopping it stops workerd too.
-setsid npx wrangler dev --config "$config" --local --ip 127.0.0.1 --port "$port" \
+setsid npx wrangler dev --config "$suite_config" --local --ip 127.0.0.1 --port "$port" \
     --inspector-port "$inspector" --persist-to "$state/d1" --env-file "$state/test.vars" \
     --show-interactive-dev-session=false --test-scheduled > "$state/wrangler.log" 2>&1 &
 server=$!
 
 # SERVED_CONFIG lets a test start a second server on the same build (e.g. without a secret).
 # WORKER_LOG: the server's output, where the worker's log lines appear.
-export BASE_URL="http://127.0.0.1:$port" D1_PERSIST_DIR="$state/d1" SERVED_CONFIG="$config"
+export BASE_URL="http://127.0.0.1:$port" D1_PERSIST_DIR="$state/d1" SERVED_CONFIG="$suite_config"
+# DEPLOYED_CONFIG: the same, with the edge limit as wrangler.toml deploys it.
+export DEPLOYED_CONFIG="$config"
 export WORKER_LOG="$state/wrangler.log"
 # INSPECTOR_PORT: wrangler dev's inspector (DevTools protocol), for profiling the worker.
 export INSPECTOR_PORT="$inspector"

@@ -13,6 +13,11 @@ pub enum SecurityEvent<'a> {
         client: Option<&'a str>,
         retry_after: i64,
     },
+    /// A request refused with 429 by the edge limiter, before any D1 statement.
+    EdgeLimited {
+        route: &'static str,
+        client: &'a str,
+    },
     /// A signup refused with 429.
     SignupThrottled {
         client: Option<&'a str>,

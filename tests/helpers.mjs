@@ -185,11 +185,12 @@ function run(command, args) {
 
 /**
  * A second server on the same build (SERVED_CONFIG), with its own new, migrated D1 and the
- * given vars (e.g. { JWT_SECRET: 'too-short' }) on top of wrangler.toml's. Returns its
+ * given vars (e.g. { JWT_SECRET: 'too-short' }) on top of wrangler.toml's; `config` is
+ * DEPLOYED_CONFIG for the edge limit as deployed (the suite's own is raised). Returns its
  * address, the path of its output (`log`, for logSince; gone after stop) and a `stop` that
  * ends it by its process group and removes its files.
  */
-export async function startServer(vars) {
+export async function startServer(vars, { config = process.env.SERVED_CONFIG } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'recipe-api-second-'));
   const varsFile = join(dir, 'vars');
   const logFile = join(dir, 'wrangler.log');
@@ -214,7 +215,7 @@ export async function startServer(vars) {
     await run('npx', ['wrangler', 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', join(dir, 'd1')]);
     log = openSync(logFile, 'w');
     server = spawn('npx', [
-      'wrangler', 'dev', '--config', process.env.SERVED_CONFIG, '--local', '--ip', '127.0.0.1',
+      'wrangler', 'dev', '--config', config, '--local', '--ip', '127.0.0.1',
       '--port', String(port), '--inspector-port', String(inspector), '--persist-to', join(dir, 'd1'),
       '--env-file', varsFile, '--show-interactive-dev-session=false',
     ], { detached: true, stdio: ['ignore', log, log], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });

@@ -7,6 +7,7 @@ use worker::{Request, Response};
 
 use super::body::{json_text, login_form};
 use super::current_user::{self, caller, unknown_user};
+use super::limits::{client_address, count};
 use super::routes::Route;
 use super::{email_links, log, no_content, now, App};
 use crate::config::Config;
@@ -19,7 +20,7 @@ use crate::domain::{NewUser, Password, User};
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
 use crate::logs::SecurityEvent;
 use crate::security::origin::is_cross_site;
-use crate::security::throttle::{self, Counter, Scope};
+use crate::security::throttle::{self, Counter};
 use crate::security::{
     hash_password, issue_access_token, new_session_id, opaque_token_hash, verify_password,
     JwtSecret, OpaqueToken, Subject, Verified,
@@ -259,19 +260,6 @@ async fn admit(db: &Db, counters: &[Counter], address: Option<&str>, now: i64) -
             Err(ApiError::TooManyRequests(retry_after, TOO_MANY_LOGINS))
         }
     }
-}
-
-/// Counts an attempt; the counter over its limit, if one is, and the seconds to wait.
-pub(super) async fn count(db: &Db, counters: &[Counter], now: i64) -> Result<Option<(Scope, i64)>> {
-    let counts = attempts::count(db, counters, now).await?;
-    Ok(throttle::refused(counters, &counts, now))
-}
-
-/// The client's address as the throttle keys it (see [`throttle::client_address`]), from
-/// the header Cloudflare's edge sets; the client cannot set it.
-pub(super) fn client_address(req: &Request) -> Option<String> {
-    let header = req.headers().get("CF-Connecting-IP").ok().flatten();
-    throttle::client_address(header.as_deref())
 }
 
 /// 403 for a login or signup posted from another site's page (see [`is_cross_site`]).

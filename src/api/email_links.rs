@@ -7,9 +7,9 @@ use std::future::{ready, Future};
 use worker::wasm_bindgen::JsValue;
 use worker::{Fetch, Headers, Method, Request, RequestInit, Response};
 
-use super::auth::{client_address, count};
 use super::body::json_text;
 use super::current_user::{caller, unknown_user};
+use super::limits::{client_address, count};
 use super::routes::Route;
 use super::{log, now, open_db, request_url, App};
 use crate::config::{Config, EmailSettings, VERIFY_TOKEN_SECONDS};
@@ -130,8 +130,8 @@ pub async fn reset_forgotten_password(mut req: Request, app: &App<'_>) -> Result
     let config = app.config()?;
     let db = app.db()?;
     let now = now();
-    // Spares the password hash for a token that cannot work; the update checks it again.
-    let user_id = email_tokens::recovery_user(db, &hash, now)
+    // Claimed before the hash: one hash per token, none for a token that cannot work.
+    let user_id = email_tokens::claim_recovery(db, &hash, now)
         .await?
         .ok_or_else(bad_token)?;
     let new_hash = hash_password(reset.password.expose(), config.password_iterations)

@@ -48,9 +48,15 @@ pub fn preflight(req: &Request, cors: &CorsOrigins) -> Response {
     response
 }
 
-/// Adds the security headers, `Cache-Control: no-store` on auth responses, and CORS
-/// headers when the request's origin is allowed.
-pub fn finish(response: &mut Response, path: &str, origin: Option<&str>, cors: &CorsOrigins) {
+/// Adds the security headers, `Cache-Control: no-store` on every answer of a route that
+/// carries a user's data ([`Route::private`]), and CORS headers when the request's origin
+/// is allowed.
+pub fn finish(
+    response: &mut Response,
+    route: Option<Route>,
+    origin: Option<&str>,
+    cors: &CorsOrigins,
+) {
     let headers = response.headers_mut();
     set(headers, "X-Content-Type-Options", "nosniff");
     set(headers, "Referrer-Policy", "no-referrer");
@@ -63,7 +69,7 @@ pub fn finish(response: &mut Response, path: &str, origin: Option<&str>, cors: &
             "default-src 'none'; frame-ancestors 'none'",
         );
     }
-    if path.starts_with("/api/v1/auth") {
+    if route.is_some_and(Route::private) {
         set(headers, "Cache-Control", "no-store");
     }
     // The answer depends on Origin whenever CORS is on, allowed or not.

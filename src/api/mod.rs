@@ -7,6 +7,7 @@ mod current_user;
 mod docs;
 mod email_links;
 mod headers;
+mod limits;
 mod pages;
 mod recipes;
 pub mod routes;
@@ -50,7 +51,7 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
         .and_then(ApiError::cause)
         .map(str::to_owned);
     let mut response = result.unwrap_or_else(ApiError::into_response);
-    headers::finish(&mut response, &path, origin.as_deref(), &app.cors);
+    headers::finish(&mut response, route, origin.as_deref(), &app.cors);
     if let Some(bookmark) = app.db.get().and_then(Db::bookmark) {
         let _ = response.headers_mut().set(BOOKMARK_HEADER, &bookmark);
     }
@@ -119,6 +120,9 @@ async fn dispatch(
     route: Route,
     parameter: Option<String>,
 ) -> Result<Response> {
+    if route.edge_limited() {
+        limits::edge(&req, app, route).await?;
+    }
     body::check_declared_length(&req)?;
     app.start_session(&req, route)?;
     // `{recipe_id}` or `{user_id}`, whichever the route has.
@@ -205,17 +209,27 @@ impl<'a> App<'a> {
         }
     }
 
-    /// How the request's D1 session starts: from the client's bookmark when it sent one
-    /// (400 when it is not one), else at the nearest replica for a route that only reads
-    /// and at the primary for everything else.
+    /// How the request's D1 session starts: at the nearest replica for a route that only
+    /// reads, resuming from the client's bookmark when it sent one; at the primary for
+    /// everything else, whatever the client sent. A bookmark may only ever move a read
+    /// forward: a route that writes, manages users or decides on credentials never reads a
+    /// replica, where a revoked token or an old password may still look good. A malformed
+    /// bookmark is a 400 on every route, so a client learns of it whichever it calls.
     fn start_session(&self, req: &Request, route: Route) -> Result<()> {
+        let sent = req.headers().get(BOOKMARK_HEADER).ok().flatten();
+        let bookmark = sent
+            .as_deref()
+            .map(|sent| {
+                parse_bookmark(sent).ok_or_else(|| {
+                    ApiError::BadRequest(format!("Invalid {BOOKMARK_HEADER} header"))
+                })
+            })
+            .transpose()?;
         if route.only_reads() {
             self.consistency.set(Consistency::Nearest);
-        }
-        if let Some(sent) = req.headers().get(BOOKMARK_HEADER).ok().flatten() {
-            let bookmark = parse_bookmark(&sent)
-                .ok_or_else(|| ApiError::BadRequest(format!("Invalid {BOOKMARK_HEADER} header")))?;
-            let _ = self.bookmark.set(bookmark.to_owned());
+            if let Some(bookmark) = bookmark {
+                let _ = self.bookmark.set(bookmark.to_owned());
+            }
         }
         Ok(())
     }
@@ -246,6 +260,13 @@ impl<'a> App<'a> {
     /// How emails are sent; `None` when `EMAIL_API_URL` is not set.
     pub fn email_settings(&self) -> Result<Option<EmailSettings>> {
         EmailSettings::from_vars(|name| self.binding(name)).map_err(ApiError::Misconfigured)
+    }
+
+    /// A Rate Limiting binding; a deployment without it is misconfigured.
+    pub fn rate_limiter(&self, name: &str) -> Result<worker::RateLimiter> {
+        self.env.rate_limiter(name).map_err(|e| {
+            ApiError::Misconfigured(format!("rate limiting binding {name} is missing: {e}"))
+        })
     }
 
     /// The request's D1 session, opened on first use.

@@ -92,6 +92,32 @@ impl Route {
         )
     }
 
+    /// Whether the route is behind the edge limiter (src/api/edge_limit.rs): each can make
+    /// the API hash a password, write to D1 or send an email for a client that holds no
+    /// valid access token (a wrong one costs the same check as none).
+    pub fn edge_limited(self) -> bool {
+        matches!(
+            self,
+            Route::Signup
+                | Route::Login
+                | Route::Refresh
+                | Route::Logout
+                | Route::ChangePassword
+                | Route::PasswordRecovery
+                | Route::ResetForgottenPassword
+                | Route::VerifyEmail
+                | Route::ResendVerification
+        )
+    }
+
+    /// Whether the answer carries a user's own data (an account, a token, a user list, the
+    /// caller's recipes), which no cache between the client and the API may keep.
+    pub fn private(self) -> bool {
+        self.template().starts_with("/api/v1/auth")
+            || self.template().starts_with("/api/v1/users")
+            || self == Route::MyRecipes
+    }
+
     /// Every method some route has, once each, in the order of the table: what a CORS
     /// preflight allows.
     pub fn methods() -> Vec<&'static str> {
@@ -192,6 +218,47 @@ mod tests {
         }
         assert!(Route::GetRecipe.only_reads());
         assert!(!Route::Login.only_reads() && !Route::GetUser.only_reads());
+    }
+
+    #[test]
+    fn every_unauthenticated_route_that_can_hash_write_or_email_is_edge_limited() {
+        let limited: Vec<Route> = Route::iter().filter(|r| r.edge_limited()).collect();
+        assert_eq!(
+            limited,
+            [
+                Route::Signup,
+                Route::Login,
+                Route::Refresh,
+                Route::Logout,
+                Route::ChangePassword,
+                Route::PasswordRecovery,
+                Route::ResetForgottenPassword,
+                Route::VerifyEmail,
+                Route::ResendVerification,
+            ]
+        );
+        assert!(limited.iter().all(|r| r.method() == "POST"));
+    }
+
+    #[test]
+    fn answers_with_a_users_data_are_private_and_public_reads_are_not() {
+        for route in [
+            Route::Me,
+            Route::Login,
+            Route::ListUsers,
+            Route::GetUser,
+            Route::MyRecipes,
+        ] {
+            assert!(route.private(), "{route:?}");
+        }
+        for route in [
+            Route::Home,
+            Route::GetRecipe,
+            Route::SearchRecipes,
+            Route::Docs,
+        ] {
+            assert!(!route.private(), "{route:?}");
+        }
     }
 
     #[test]

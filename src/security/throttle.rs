@@ -5,6 +5,11 @@
 //! count (src/store/attempts.rs), and the count decides: of N attempts sent at once, exactly
 //! the limit go through. A successful login gives its counts back (see `store::attempts`).
 //!
+//! The first counter of a list is its gate, the client address where there is one: the
+//! others are counted only while the gate is within its limit, in the same transaction, and a
+//! counter past its limit is not counted further. So a client over its address limit adds
+//! no rows, whatever accounts or emails it names (each new key would be a new row).
+//!
 //! Login keys: the account *from one client address*, and the address alone. Keying the
 //! account counter by address means an attacker's failures never block the real user
 //! logging in from elsewhere (OWASP ASVS 6.3.1): the worst they cause is their own address
@@ -102,21 +107,21 @@ pub fn client_address(header: Option<&str>) -> Option<String> {
     }
 }
 
-/// The counters of a login (or a password check) for `email` from `address`: the account
-/// from that address, then the address. Without an address, the account key alone.
+/// The counters of a login (or a password check) for `email` from `address`: the address
+/// (the gate), then the account from that address. Without an address, the account key alone.
 pub fn login_counters(email: &str, address: Option<&str>) -> Vec<Counter> {
     let email = email.trim().to_ascii_lowercase();
     match address {
         Some(address) => vec![
             Counter {
-                key: format!("account:{email}|{address}"),
-                scope: Scope::Account,
-                limit: LOGIN_PER_ACCOUNT,
-            },
-            Counter {
                 key: format!("ip:{address}"),
                 scope: Scope::Address,
                 limit: LOGIN_PER_ADDRESS,
+            },
+            Counter {
+                key: format!("account:{email}|{address}"),
+                scope: Scope::Account,
+                limit: LOGIN_PER_ACCOUNT,
             },
         ],
         None => vec![Counter {
@@ -139,15 +144,12 @@ pub fn signup_counter(address: Option<&str>, per_hour: i64) -> Option<Counter> {
     })
 }
 
-/// The counters of a password-recovery request for `email` from `address`: the email, then
-/// the address (none without one). Unknown emails are counted as known ones are.
+/// The counters of a password-recovery request for `email` from `address`: the address (the
+/// gate), then the email; the email alone without an address. Unknown emails are counted as
+/// known ones are.
 pub fn recovery_counters(email: &str, address: Option<&str>) -> Vec<Counter> {
     let email = email.trim().to_ascii_lowercase();
-    let mut counters = vec![Counter {
-        key: format!("recovery:{email}"),
-        scope: Scope::Email,
-        limit: RECOVERY_PER_EMAIL,
-    }];
+    let mut counters = Vec::with_capacity(2);
     if let Some(address) = address {
         counters.push(Counter {
             key: format!("recovery-ip:{address}"),
@@ -155,6 +157,11 @@ pub fn recovery_counters(email: &str, address: Option<&str>) -> Vec<Counter> {
             limit: RECOVERY_PER_ADDRESS,
         });
     }
+    counters.push(Counter {
+        key: format!("recovery:{email}"),
+        scope: Scope::Email,
+        limit: RECOVERY_PER_EMAIL,
+    });
     counters
 }
 
@@ -224,7 +231,8 @@ mod tests {
             .collect();
         assert_eq!(
             keys,
-            ["account:ada@example.com|203.0.113.9", "ip:203.0.113.9"]
+            ["ip:203.0.113.9", "account:ada@example.com|203.0.113.9"],
+            "the address first: it gates the account counter"
         );
     }
 
@@ -242,12 +250,12 @@ mod tests {
         let at = |account, address| {
             [
                 Count {
-                    count: account,
-                    expires_at: NOW + 100,
-                },
-                Count {
                     count: address,
                     expires_at: NOW + 900,
+                },
+                Count {
+                    count: account,
+                    expires_at: NOW + 100,
                 },
             ]
         };
@@ -272,8 +280,8 @@ mod tests {
         assert_eq!(
             keys,
             [
-                ("recovery:ada@example.com".to_owned(), Scope::Email),
                 ("recovery-ip:203.0.113.9".to_owned(), Scope::Address),
+                ("recovery:ada@example.com".to_owned(), Scope::Email),
             ]
         );
         assert_eq!(recovery_counters("a@example.com", None).len(), 1);

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use worker::D1PreparedStatement;
 
 use super::{int, rows, statement, Db};
-use crate::error::{ApiError, Result};
+use crate::error::Result;
 use crate::security::throttle::{Count, Counter, Scope};
 
 /// Counts one attempt against each counter and returns the counts after it, in one batch (one
@@ -12,6 +12,11 @@ use crate::security::throttle::{Count, Counter, Scope};
 /// attempts sent together each see a different one. A counter whose window has ended starts
 /// a new one here; ended counters of keys that never come back are dropped by the scheduled
 /// cleanup (src/store/cleanup.rs), not by every login, which would scan the table each time.
+///
+/// What a refused attempt writes is bounded (src/security/throttle.rs): a counter stops at
+/// one past its limit, and the counters after the first (the gate) are counted only while the
+/// gate is within its limit, decided in the statement that would write them. A client over
+/// its address limit therefore adds no row and changes none, whatever keys it names.
 pub async fn count(db: &Db, counters: &[Counter], now: i64) -> Result<Vec<Count>> {
     #[derive(Deserialize)]
     struct Row {
@@ -19,33 +24,67 @@ pub async fn count(db: &Db, counters: &[Counter], now: i64) -> Result<Vec<Count>
         expires_at: i64,
     }
     let context = "counting an attempt";
-    let mut statements = Vec::with_capacity(counters.len());
+    let Some(gate) = counters.first() else {
+        return Ok(Vec::new());
+    };
+    let mut statements = Vec::with_capacity(counters.len() * 2);
+    for (index, counter) in counters.iter().enumerate() {
+        // The gate's count as its own statement left it: within its limit, or not.
+        let (condition, gate_args) = if index == 0 {
+            ("true", Vec::new())
+        } else {
+            (
+                "EXISTS (SELECT 1 FROM attempts WHERE key = ?5 AND count <= ?6)",
+                vec![gate.key.as_str().into(), int(gate.limit.max)],
+            )
+        };
+        let mut args = vec![
+            counter.key.as_str().into(),
+            int(now),
+            int(counter.limit.window_seconds),
+            int(counter.limit.max),
+        ];
+        args.extend(gate_args);
+        statements.push(statement(
+            db,
+            &format!(
+                "INSERT INTO attempts (key, count, expires_at) SELECT ?1, 1, ?2 + ?3 \
+                 WHERE {condition} \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 count = CASE WHEN expires_at <= ?2 THEN 1 ELSE count + 1 END, \
+                 expires_at = CASE WHEN expires_at <= ?2 THEN ?2 + ?3 ELSE expires_at END \
+                 WHERE expires_at <= ?2 OR count <= ?4"
+            ),
+            &args,
+            context,
+        )?);
+    }
+    // The counts as the attempt left them; a counter with no row, or whose window has
+    // ended (one the gate kept this attempt from counting), stands at zero.
     for counter in counters {
         statements.push(statement(
             db,
-            "INSERT INTO attempts (key, count, expires_at) VALUES (?1, 1, ?2 + ?3) \
-             ON CONFLICT (key) DO UPDATE SET \
-             count = CASE WHEN expires_at <= ?2 THEN 1 ELSE count + 1 END, \
-             expires_at = CASE WHEN expires_at <= ?2 THEN ?2 + ?3 ELSE expires_at END \
-             RETURNING count, expires_at",
-            &[
-                counter.key.as_str().into(),
-                int(now),
-                int(counter.limit.window_seconds),
-            ],
+            "SELECT CASE WHEN expires_at > ?2 THEN count ELSE 0 END AS count, expires_at \
+             FROM attempts WHERE key = ?1",
+            &[counter.key.as_str().into(), int(now)],
             context,
         )?);
     }
     let results = db.batch(statements, context).await?;
-    results
+    results[counters.len()..]
         .iter()
         .map(|result| {
             let row = rows::<Row>(result, context)?.into_iter().next();
-            let row = row.ok_or_else(|| ApiError::internal(context, "no count returned"))?;
-            Ok(Count {
-                count: row.count,
-                expires_at: row.expires_at,
-            })
+            Ok(row.map_or(
+                Count {
+                    count: 0,
+                    expires_at: now,
+                },
+                |row| Count {
+                    count: row.count,
+                    expires_at: row.expires_at,
+                },
+            ))
         })
         .collect()
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use worker::D1PreparedStatement;
 
 use super::caller::{scoped, Caller};
-use super::{first_row, int, rows, statement, Db};
+use super::{int, returned_row, rows, statement, Db};
 use crate::error::Result;
 use crate::mail::Purpose;
 
@@ -139,23 +139,30 @@ pub async fn issue_verification(
     issued(&results[1], context)
 }
 
-/// The user a live password-recovery token (stored as `hash`) was issued to. Only spares
-/// a password hash for a token that cannot work: the reset itself checks the token again
-/// as it writes (`users::reset_with_token`).
-pub async fn recovery_user(db: &Db, hash: &str, now: i64) -> Result<Option<i64>> {
+/// How long a reset holds the claim on its token while it hashes the new password.
+pub const RESET_CLAIM_SECONDS: i64 = 30;
+
+/// Claims the live password-recovery token stored as `hash` for one reset: the user it was
+/// issued to, or `None` when it is unknown, used, expired, or claimed by a reset still under
+/// way. Only the claimant hashes the new password, so N resets sent at once with one token
+/// run one hash and a dead token runs none; an unknown token writes nothing. The reset itself
+/// checks the token again as it writes (`users::reset_with_token`). A claim that is never
+/// completed lapses after [`RESET_CLAIM_SECONDS`], and the link works again.
+pub async fn claim_recovery(db: &Db, hash: &str, now: i64) -> Result<Option<i64>> {
     #[derive(Deserialize)]
     struct Row {
         user_id: i64,
     }
-    let context = "looking up a recovery token";
-    let lookup = statement(
+    let context = "claiming a recovery token";
+    let claim = statement(
         db,
-        "SELECT user_id FROM email_tokens WHERE token_hash = ?1 AND purpose = 'reset' \
-         AND expires_at > ?2",
-        &[hash.into(), int(now)],
+        "UPDATE email_tokens SET claimed_until = ?2 + ?3 WHERE token_hash = ?1 \
+         AND purpose = 'reset' AND expires_at > ?2 \
+         AND (claimed_until IS NULL OR claimed_until <= ?2) RETURNING user_id",
+        &[hash.into(), int(now), int(RESET_CLAIM_SECONDS)],
         context,
     )?;
-    let row: Option<Row> = first_row(db, lookup, context).await?;
+    let row: Option<Row> = returned_row(db, claim, context).await?;
     Ok(row.map(|row| row.user_id))
 }
 

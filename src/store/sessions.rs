@@ -11,6 +11,10 @@ use super::{int, rows, statement, Db};
 use crate::error::Result;
 use crate::security::Subject;
 
+/// The most live sessions a user keeps: a new login beyond them ends the oldest, so that no
+/// one, the account's owner included, can make D1 hold an unbounded number of them.
+pub const MAX_SESSIONS_PER_USER: i64 = 100;
+
 /// Starts a session for `subject` (its user, token version and new session id) with its
 /// first refresh token (stored by `token_hash`, expiring at `expires_at`), and forgets the
 /// user's sessions that have ended: revoked, past `max_age` seconds, or with every token
@@ -19,8 +23,9 @@ use crate::security::Subject;
 /// The session is created only while the user is active, has a verified email if
 /// `require_verified`, and still has the token version the caller read with the password it
 /// checked: a password change, reset or deactivation between the check and this statement
-/// leaves nothing behind. `false` then (and when the user was deleted meanwhile). `also`
-/// runs in the same batch, after.
+/// leaves nothing behind. `false` then (and when the user was deleted meanwhile). Beyond
+/// [`MAX_SESSIONS_PER_USER`], the user's oldest sessions end. `also` runs in the same batch,
+/// after.
 pub async fn start(
     db: &Db,
     subject: &Subject,
@@ -61,6 +66,13 @@ pub async fn start(
             "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) \
                  SELECT ?1, id, ?3 FROM sessions WHERE id = ?2",
             &[token_hash.into(), session_id.into(), int(expires_at)],
+            context,
+        )?,
+        statement(
+            db,
+            "DELETE FROM sessions WHERE user_id = ?1 AND id NOT IN (SELECT id FROM sessions \
+                 WHERE user_id = ?1 ORDER BY created_at DESC, id LIMIT ?2)",
+            &[int(subject.user_id), int(MAX_SESSIONS_PER_USER)],
             context,
         )?,
     ];
