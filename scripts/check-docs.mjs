@@ -81,12 +81,29 @@ for (const path of docs) {
   });
 }
 
-// Mentions of docs/….md anywhere in the tracked files (comments in scripts, wrangler.toml, …).
-const tracked = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
-  cwd: root,
-  encoding: "utf8",
-})
-  .split("\0")
+// The repository's own files: git's list, or (outside a git checkout) a walk that skips what
+// is built or installed.
+function files() {
+  try {
+    return execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
+      cwd: root,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).split("\0");
+  } catch {
+    const skip = new Set([".git", "node_modules", "target", "build", ".wrangler", ".tools"]);
+    const walk = (dir) =>
+      readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) => {
+        const path = dir ? `${dir}/${entry.name}` : entry.name;
+        if (entry.isDirectory()) return skip.has(entry.name) ? [] : walk(path);
+        return entry.isFile() ? [path] : [];
+      });
+    return walk("");
+  }
+}
+
+// Mentions of docs/….md anywhere in the repository (comments in scripts, wrangler.toml, …).
+const tracked = files()
   .filter((path) => path && !path.startsWith("node_modules/") && existsSync(join(root, path)))
   .filter((path) => !/\.(lock|png|ico|wasm|json)$/.test(path) && statSync(join(root, path)).size < 1e6);
 for (const path of tracked) {
