@@ -52,7 +52,7 @@ new_repo() {
     fi
     git -C "$repo" init -q
     git -C "$repo" add -A
-    git -C "$repo" -c user.name=test -c user.email=test@example.com commit -qm "the release"
+    git -C "$repo" -c user.name=test -c user.email=test@example.com -c commit.gpgsign=false commit -qm "the release"
 }
 repos=0
 
