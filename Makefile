@@ -13,6 +13,10 @@ setup: ## only install the toolchain, tools and npm packages
 fuzz:  ## property tests of the parsers with many cases (CASES=20000, about a minute)
 	PROPTEST_CASES=$${CASES:-20000} cargo test --locked --test parsers
 
+.PHONY: deploy
+deploy: ## ENV=staging or ENV=production: remote D1 migrations, then wrangler deploy (FORCE=1: uncommitted changes too)
+	scripts/deploy.sh "$(ENV)"
+
 .PHONY: bench
 bench: ## worker CPU per request beside a JS peer, PBKDF2 wasm vs native, start-up, bundle size (~9 min)
 	scripts/bench.sh

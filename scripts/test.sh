@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: native unit tests of the pure code, then HTTP tests against the worker
-# compiled to wasm and served by workerd (`wrangler dev`) with a fresh, empty local D1.
+# Runs every test: the docs check and the deploy script's test, native unit tests of the pure
+# code, then HTTP tests against the worker compiled to wasm and served by workerd
+# (`wrangler dev`) with a fresh, empty local D1.
 # Stops everything it started, whatever happens.
 set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
@@ -38,12 +39,21 @@ deploy_dry_runs() {
     return "$status"
 }
 
-# `scripts/test.sh deploy`: only the dry runs.
+# `scripts/test.sh deploy`: only the deploy script's test and the dry runs.
 if [ "${1:-}" = deploy ]; then
+    echo "== deploy script (scripts/deploy.sh against a fake wrangler)"
+    "$ROOT/tests/deploy.test.sh"
     echo "== deploy configuration (wrangler deploy --dry-run)"
     deploy_dry_runs
     exit
 fi
+
+# Seconds, no network: the docs against the code, and scripts/deploy.sh's refusals and order
+# of work against a fake wrangler (no account needed, no remote call possible).
+echo "== docs (links, routes, settings)"
+node "$ROOT/scripts/check-docs.mjs"
+echo "== deploy script (scripts/deploy.sh against a fake wrangler)"
+"$ROOT/tests/deploy.test.sh"
 
 echo "== native unit tests"
 cargo test --locked --quiet
