@@ -24,6 +24,5 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 /// refresh and email tokens, and stale attempt counters (src/scheduled.rs).
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let now = (worker::Date::now().as_millis() / 1000) as i64;
-    scheduled::run(&env, event.cron(), now).await;
+    scheduled::run(&env, event.cron(), api::now()).await;
 }

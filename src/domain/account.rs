@@ -21,8 +21,7 @@ pub fn refresh_token_from_json(body: &str) -> Result<String, Vec<FieldError>> {
     let object = json_object(body)?;
     let mut fields = Fields::new(&object);
     let token = fields.required_str("refresh_token");
-    fields.finish()?;
-    Ok(token.expect("checked by finish").to_owned())
+    Ok(fields.finish(token)?.to_owned())
 }
 
 #[derive(ToSchema)]
@@ -50,11 +49,8 @@ impl PasswordChange {
             .map(Password::normalise);
         let new = fields.required_str("new_password");
         let new = fields.check("new_password", new, Password::parse);
-        fields.finish()?;
-        Ok(PasswordChange {
-            current: current.expect("checked by finish"),
-            new: new.expect("checked by finish"),
-        })
+        let (current, new) = fields.finish((current, new))?;
+        Ok(PasswordChange { current, new })
     }
 }
 
@@ -72,8 +68,7 @@ pub fn new_password_from_json(body: &str) -> Result<Password, Vec<FieldError>> {
     let mut fields = Fields::new(&object);
     let new = fields.required_str("new_password");
     let new = fields.check("new_password", new, Password::parse);
-    fields.finish()?;
-    Ok(new.expect("checked by finish"))
+    fields.finish(new)
 }
 
 #[derive(ToSchema)]
@@ -88,8 +83,7 @@ pub fn is_active_from_json(body: &str) -> Result<bool, Vec<FieldError>> {
     let object = json_object(body)?;
     let mut fields = Fields::new(&object);
     let is_active = fields.required_bool("is_active");
-    fields.finish()?;
-    Ok(is_active.expect("checked by finish"))
+    fields.finish(is_active)
 }
 
 /// A user as superusers see them: with whether they may log in.

@@ -142,11 +142,11 @@ impl NewRecipe {
         let url_value = fields.required_str("url");
         let url = fields.check("url", url_value, RecipeUrl::parse);
         let submitter_id = fields.optional_int("submitter_id");
-        fields.finish()?;
+        let (label, source, url) = fields.finish((label, source, url))?;
         Ok(NewRecipe {
-            label: label.expect("checked by finish"),
-            source: source.expect("checked by finish"),
-            url: url.expect("checked by finish"),
+            label,
+            source,
+            url,
             submitter_id,
         })
     }
@@ -172,10 +172,10 @@ impl RecipeUpdate {
         let source = fields.check("source", source_value, source);
         let url_value = fields.optional_str("url");
         let url = fields.check("url", url_value, RecipeUrl::parse);
-        fields.finish()?;
+        let (id, label) = fields.finish((id, label))?;
         Ok(RecipeUpdate {
-            id: id.expect("checked by finish"),
-            label: label.expect("checked by finish"),
+            id,
+            label,
             source,
             url,
         })

@@ -20,8 +20,7 @@ pub fn recovery_email_from_json(body: &str) -> Result<Email, Vec<FieldError>> {
     let mut fields = Fields::new(&object);
     let email = fields.required_str("email");
     let email = fields.check("email", email, Email::parse);
-    fields.finish()?;
-    Ok(email.expect("checked by finish"))
+    fields.finish(email)
 }
 
 /// A new password, with the token from a password-recovery email.
@@ -49,11 +48,8 @@ impl NewPassword {
         let token = fields.required_str("token").map(str::to_owned);
         let password = fields.required_str("new_password");
         let password = fields.check("new_password", password, Password::parse);
-        fields.finish()?;
-        Ok(NewPassword {
-            token: token.expect("checked by finish"),
-            password: password.expect("checked by finish"),
-        })
+        let (token, password) = fields.finish((token, password))?;
+        Ok(NewPassword { token, password })
     }
 }
 
@@ -70,8 +66,7 @@ pub fn email_token_from_json(body: &str) -> Result<String, Vec<FieldError>> {
     let object = json_object(body)?;
     let mut fields = Fields::new(&object);
     let token = fields.required_str("token").map(str::to_owned);
-    fields.finish()?;
-    Ok(token.expect("checked by finish"))
+    fields.finish(token)
 }
 
 #[cfg(test)]

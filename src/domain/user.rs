@@ -62,10 +62,10 @@ impl NewUser {
         let email = fields.check("email", email, Email::parse);
         let password = fields.required_str("password");
         let password = fields.check("password", password, Password::parse);
-        fields.finish()?;
+        let (email, password) = fields.finish((email, password))?;
         Ok(NewUser {
-            email: email.expect("checked by finish"),
-            password: password.expect("checked by finish"),
+            email,
+            password,
             first_name,
             surname,
         })

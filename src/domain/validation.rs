@@ -217,14 +217,45 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub fn finish(self) -> Result<(), Vec<FieldError>> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(self.errors)
+    /// The fields' values once every one was read (`fields`: the `Option`s the reader gave,
+    /// one or a tuple of them), or every refusal recorded. A field is `None` only after its
+    /// refusal is recorded, so the values are there exactly when the errors are not.
+    pub fn finish<T: Checked>(self, fields: T) -> Result<T::Values, Vec<FieldError>> {
+        match fields.values() {
+            Some(values) if self.errors.is_empty() => Ok(values),
+            _ => Err(self.errors),
         }
     }
 }
+
+/// What [`Fields::finish`] takes: the `Option`s of the fields read, one or a tuple, and their
+/// values when all are present.
+pub trait Checked {
+    type Values;
+    fn values(self) -> Option<Self::Values>;
+}
+
+impl<A> Checked for Option<A> {
+    type Values = A;
+    fn values(self) -> Option<A> {
+        self
+    }
+}
+
+macro_rules! checked_tuple {
+    ($($name:ident),+) => {
+        impl<$($name),+> Checked for ($(Option<$name>,)+) {
+            type Values = ($($name,)+);
+            #[allow(non_snake_case)]
+            fn values(self) -> Option<Self::Values> {
+                let ($($name,)+) = self;
+                Some(($($name?,)+))
+            }
+        }
+    };
+}
+checked_tuple!(A, B);
+checked_tuple!(A, B, C);
 
 /// A JSON number that is a whole number, as pydantic reads an `int` field: `5` and `5.0`
 /// are 5, `5.5` is not an integer. (JSON Schema's `integer` counts `5.0` too.)
@@ -333,7 +364,7 @@ mod tests {
         assert_eq!(fields.required_str("a"), None);
         assert_eq!(fields.optional_str("b"), None);
         assert_eq!(fields.optional_str("c"), None);
-        let errors = fields.finish().unwrap_err();
+        let errors = fields.finish(None::<()>).unwrap_err();
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert_eq!(errors[0].loc, vec![json!("body"), json!("a")]);
         assert_eq!(errors[0].kind, "value_error.missing");
@@ -352,7 +383,7 @@ mod tests {
         assert_eq!(fields.required_int("d"), None);
         assert_eq!(fields.required_int("e"), None, "beyond any id");
         let located: Vec<_> = fields
-            .finish()
+            .finish(None::<()>)
             .unwrap_err()
             .into_iter()
             .map(|e| (e.loc[1].clone(), e.kind))
@@ -376,7 +407,7 @@ mod tests {
         assert_eq!(fields.required_bool("c"), None);
         assert_eq!(fields.required_bool("d"), None);
         let kinds: Vec<_> = fields
-            .finish()
+            .finish(None::<()>)
             .unwrap_err()
             .into_iter()
             .map(|e| e.kind)
