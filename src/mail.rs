@@ -6,21 +6,7 @@
 use askama::Template;
 use serde_json::json;
 
-/// Why an email is sent; its name is what the log line says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    PasswordRecovery,
-    VerifyEmail,
-}
-
-impl Purpose {
-    pub fn name(self) -> &'static str {
-        match self {
-            Purpose::PasswordRecovery => "password_recovery",
-            Purpose::VerifyEmail => "verify_email",
-        }
-    }
-}
+use crate::domain::recovery::Purpose;
 
 /// One email to one address.
 #[derive(Debug, Clone, PartialEq, Eq)]

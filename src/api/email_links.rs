@@ -13,13 +13,14 @@ use super::limits::{client_address, count};
 use super::routes::Route;
 use super::{log, now, open_db, request_url, App};
 use crate::config::{Config, EmailSettings, VERIFY_TOKEN_SECONDS};
+use crate::domain::recovery::Purpose;
 use crate::domain::recovery::{
     email_token_from_json, recovery_email_from_json, NewPassword, NewPasswordRequest,
     PasswordRecoveryRequest, VerifyEmailRequest,
 };
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
 use crate::logs::{EmailLog, EmailOutcome, SecurityEvent};
-use crate::mail::{self, Message, Purpose};
+use crate::mail::{self, Message};
 use crate::security::throttle;
 use crate::security::{hash_password, opaque_token_hash, OpaqueToken};
 use crate::store::email_tokens::{self, NewToken};

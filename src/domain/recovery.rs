@@ -6,6 +6,22 @@ use utoipa::ToSchema;
 use super::validation::{json_object, FieldError, Fields};
 use super::{Email, Password};
 
+/// Why an emailed token is issued, and its email sent; its name is what the log line says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    PasswordRecovery,
+    VerifyEmail,
+}
+
+impl Purpose {
+    pub fn name(self) -> &'static str {
+        match self {
+            Purpose::PasswordRecovery => "password_recovery",
+            Purpose::VerifyEmail => "verify_email",
+        }
+    }
+}
+
 /// `{"email": "..."}`: send a password-recovery link to this address, if it is a user's.
 #[derive(ToSchema)]
 #[allow(dead_code)]

@@ -11,8 +11,8 @@ use worker::D1PreparedStatement;
 
 use super::caller::{scoped, Caller};
 use super::{int, returned_row, rows, statement, Db};
+use crate::domain::recovery::Purpose;
 use crate::error::Result;
-use crate::mail::Purpose;
 
 /// The `purpose` column's value.
 fn column(purpose: Purpose) -> &'static str {

@@ -12,9 +12,9 @@ use super::text_or_null;
 use super::{first_row, first_row_split, int, is_unique_violation, returned_row, rows};
 use super::{sessions, statement, Db};
 use crate::domain::account::{ManagedUser, Page, UserList};
+use crate::domain::recovery::Purpose;
 use crate::domain::{NewUser, User};
 use crate::error::Result;
-use crate::mail::Purpose;
 
 const USER_COLUMNS: &str =
     "id, first_name, surname, email, is_superuser, email_verified, is_active";
