@@ -11,7 +11,7 @@ use super::body::json_text;
 use super::current_user::{caller, unknown_user};
 use super::limits::{client_address, count};
 use super::routes::Route;
-use super::{log, now, open_db, request_url, App};
+use super::{log, now, request_url, App};
 use crate::config::{Config, EmailSettings, VERIFY_TOKEN_SECONDS};
 use crate::domain::recovery::Purpose;
 use crate::domain::recovery::{
@@ -24,7 +24,7 @@ use crate::mail::{self, Message};
 use crate::security::throttle;
 use crate::security::{hash_password, opaque_token_hash, OpaqueToken};
 use crate::store::email_tokens::{self, NewToken};
-use crate::store::{caller as auth_store, users, Consistency};
+use crate::store::{caller as auth_store, users};
 
 const RECOVERY_SENT: &str = "If that email is registered, a reset link has been sent";
 const BAD_TOKEN: &str = "Invalid or expired token";
@@ -89,9 +89,8 @@ pub async fn password_recovery(mut req: Request, app: &App<'_>) -> Result<Respon
         Route::ResetPasswordPage,
     )?;
     let lifetime = config.reset_token_seconds;
-    let env = app.env.clone();
+    let db = app.db_after_response()?;
     send_later(app, Purpose::PasswordRecovery, async move {
-        let db = open_db(&env, Consistency::Primary, None)?;
         let token = new_token()?;
         let new = NewToken {
             hash: &token.hash,

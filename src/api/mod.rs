@@ -279,6 +279,12 @@ impl<'a> App<'a> {
         Ok(self.db.get_or_init(|| db))
     }
 
+    /// A D1 session of its own, at the primary, for work that goes on after the response
+    /// ([`App::defer`]): the request's session ends with the request.
+    pub fn db_after_response(&self) -> Result<Db> {
+        open_db(self.env, Consistency::Primary, None)
+    }
+
     /// Runs `work` after the response is sent; the Worker stays alive until it is done.
     pub fn defer(&self, work: impl Future<Output = ()> + 'static) {
         self.ctx.wait_until(work);
