@@ -26,6 +26,7 @@ pub enum SecurityEvent<'a> {
     /// A login or signup posted from another site's page, refused with 403.
     CrossSiteRefused {
         route: &'static str,
+        #[serde(serialize_with = "cut_short")]
         origin: Option<&'a str>,
     },
     /// A used refresh token presented again: its session was revoked.
@@ -74,13 +75,12 @@ pub struct EmailLog<'a> {
 impl EmailLog<'_> {
     /// The log line: `{"log":"email",…}`.
     pub fn line(&self) -> String {
-        tagged(serde_json::to_value(self).unwrap_or_default(), "email").to_string()
+        line("email", self)
     }
 }
 
 /// One request: what was asked, what was answered, what D1 did for it, and for whom.
 #[derive(Debug, Serialize, PartialEq, Eq)]
-#[serde(tag = "log", rename = "request")]
 pub struct RequestLog<'a> {
     pub method: &'a str,
     /// The route's template (`/api/v1/recipes/{recipe_id}`), never the path as sent;
@@ -102,31 +102,44 @@ pub struct RequestLog<'a> {
 }
 
 impl RequestLog<'_> {
-    /// The log line: `{"log":"request",…}`, serialised straight from the fields, as it is
-    /// written for every request.
+    /// The log line: `{"log":"request",…}`.
     pub fn line(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        line("request", self)
     }
 }
 
-fn tagged(mut value: serde_json::Value, log: &str) -> serde_json::Value {
-    if let Some(object) = value.as_object_mut() {
-        object.insert("log".into(), log.into());
+impl SecurityEvent<'_> {
+    /// The log line: `{"log":"security","event":"…",…}`.
+    pub fn line(&self) -> String {
+        line("security", self)
     }
-    value
+}
+
+/// Every log line: `{"log": kind, …fields}`, one JSON object on one line, with `log` first
+/// for searching.
+pub fn line<T: Serialize>(kind: &'static str, fields: &T) -> String {
+    #[derive(Serialize)]
+    struct Line<'a, T> {
+        log: &'static str,
+        #[serde(flatten)]
+        fields: &'a T,
+    }
+    serde_json::to_string(&Line { log: kind, fields }).unwrap_or_default()
 }
 
 /// Longest `origin` written to the log: it is whatever the client sent.
 const MAX_ORIGIN_CHARS: usize = 100;
 
-impl SecurityEvent<'_> {
-    /// The log line: `{"log":"security","event":"…",…}`.
-    pub fn line(&self) -> String {
-        let mut value = tagged(serde_json::to_value(self).unwrap_or_default(), "security");
-        if let Some(serde_json::Value::String(origin)) = value.get_mut("origin") {
-            *origin = origin.chars().take(MAX_ORIGIN_CHARS).collect();
+fn cut_short<S: serde::Serializer>(value: &Option<&str>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(text) => {
+            let end = text
+                .char_indices()
+                .nth(MAX_ORIGIN_CHARS)
+                .map_or(text.len(), |(i, _)| i);
+            serializer.serialize_some(&text[..end])
         }
-        value.to_string()
+        None => serializer.serialize_none(),
     }
 }
 

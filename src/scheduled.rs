@@ -23,8 +23,6 @@ pub const MAX_ROUNDS: u32 = 25;
 /// What one run deleted, and whether it got to the end.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Summary {
-    /// Always "cleanup", first on the line, for searching the log.
-    pub log: &'static str,
     /// The cron expression that triggered the run.
     pub cron: String,
     pub refresh_tokens: u64,
@@ -41,7 +39,6 @@ pub struct Summary {
 impl Summary {
     pub fn new(cron: impl Into<String>) -> Summary {
         Summary {
-            log: "cleanup",
             cron: cron.into(),
             ..Summary::default()
         }
@@ -72,7 +69,7 @@ impl Summary {
 
     /// The log line: `{"log":"cleanup",…}`, members in the order above.
     pub fn line(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        crate::logs::line("cleanup", self)
     }
 }
 

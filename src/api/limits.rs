@@ -52,10 +52,12 @@ pub async fn edge(req: &Request, app: &App<'_>, route: Route) -> Result<()> {
             ))
         }
         Err(error) => {
-            worker::console_error!(
-                "{}",
-                serde_json::json!({"log": "edge_limiter", "error": error.to_string()})
-            );
+            #[derive(serde::Serialize)]
+            struct Failed {
+                error: String,
+            }
+            let error = error.to_string();
+            worker::console_error!("{}", crate::logs::line("edge_limiter", &Failed { error }));
             Ok(())
         }
     }
