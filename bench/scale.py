@@ -46,7 +46,7 @@ KEYWORDS = [
     ("rare", "paprikash", '"paprikash"', "one seed recipe matches"),
     ("common", "recipe", '"recipe"', "every added recipe matches (and 1 of the 3 seed ones)"),
     ("costly", "recipe recipe", '"recipe recipe"', "nothing matches, yet every trigram of it is common"),
-    ("long", LONG, '"Recipe Recipe …"', f'the costly one at {len(LONG)} characters, "Recipe " repeated'),
+    ("long", LONG, '"Recipe Reci…"', f'the costly one at {len(LONG)} characters, "Recipe " repeated'),
 ]
 
 # The statement search ran before the index (a full scan), for rows read only.

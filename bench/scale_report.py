@@ -29,8 +29,8 @@ def print_section(out):
     print("  matches: rows whose label holds the keyword, at the larger size. rows read: local D1's")
     cap = f", at most {r['search_candidates']:,}" if r.get("search_candidates") else ""
     print("  meta.rows_read for the worker's search, from its request log line (the candidates the")
-    print(f"  trigram index yields in id order{cap}, and the recipes checked; the index's own blocks")
-    print("  are not counted), and for the scan search ran before it.")
+    print(f"  trigram index yields in id order{cap}, and the recipes checked; the index's")
+    print("  own blocks are not counted), and for the scan search ran before it.")
     print(f"  Results equal to that scan's at both sizes: {'yes' if same else 'NO'}. "
           f"{r['extra_rows']:,} recipes added in {r['load_seconds']:.0f} s")
     print("  (Python's sqlite3 on the local D1's file; the index's triggers fire per row).")
