@@ -10,6 +10,7 @@ mod headers;
 mod pages;
 mod recipes;
 pub mod routes;
+mod turnstile;
 mod users;
 
 use std::cell::{Cell, OnceCell, RefCell};
@@ -21,7 +22,7 @@ use worker::{Context, Env, Request, Response};
 
 use routes::{Route, Unmatched};
 
-use crate::config::{Config, CorsOrigins, EmailSettings};
+use crate::config::{Config, CorsOrigins, EmailSettings, TurnstileSettings};
 use crate::error::{ApiError, Result};
 use crate::logs::{RequestLog, SecurityEvent};
 use crate::security::JwtSecret;
@@ -246,6 +247,11 @@ impl<'a> App<'a> {
     /// How emails are sent; `None` when `EMAIL_API_URL` is not set.
     pub fn email_settings(&self) -> Result<Option<EmailSettings>> {
         EmailSettings::from_vars(|name| self.binding(name)).map_err(ApiError::Misconfigured)
+    }
+
+    /// Cloudflare Turnstile; `None` when `TURNSTILE_SECRET_KEY` is not set.
+    pub fn turnstile(&self) -> Result<Option<TurnstileSettings>> {
+        TurnstileSettings::from_vars(|name| self.binding(name)).map_err(ApiError::Misconfigured)
     }
 
     /// The request's D1 session, opened on first use.
