@@ -128,14 +128,25 @@ export function phcHash(password, iterations) {
   return `$pbkdf2-sha256$i=${iterations},l=32$${b64(salt)}$${b64(hash)}`;
 }
 
-/** Runs SQL against the server's local D1 (or a second server's, `d1` from startServer) and returns the rows. */
+/**
+ * Runs SQL against the server's local D1 (or a second server's, `d1` from startServer) and
+ * returns the rows. The running server holds the same SQLite file; while it writes, the
+ * command can fail with SQLITE_BUSY (nothing ran), and is tried again.
+ */
 export async function sql(command, { d1 = process.env.D1_PERSIST_DIR } = {}) {
-  const { stdout } = await promisify(execFile)(
-    'npx',
-    ['wrangler', 'd1', 'execute', 'DB', '--local', '--persist-to', d1, '--json', '--command', command],
-    { env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
-  );
-  return JSON.parse(stdout)[0].results;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { stdout } = await promisify(execFile)(
+        'npx',
+        ['wrangler', 'd1', 'execute', 'DB', '--local', '--persist-to', d1, '--json', '--command', command],
+        { env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
+      );
+      return JSON.parse(stdout)[0].results;
+    } catch (error) {
+      if (attempt >= 5 || !/SQLITE_BUSY|database is locked/.test(`${error.message}${error.stderr ?? ''}`)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
 }
 
 export const sqlText = (value) => `'${String(value).replaceAll("'", "''")}'`;

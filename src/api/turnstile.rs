@@ -95,7 +95,7 @@ pub async fn require(
     let request = SiteverifyRequest {
         secret: &settings.secret,
         token,
-        remote_ip: remote_ip.as_deref(),
+        remote_ip,
         idempotency_key: &idempotency_key,
     };
     match verify(&settings, &request).await {
