@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
 cd "$ROOT"
 "$ROOT/scripts/setup.sh"
+use_project_node
 
 # `wrangler deploy --dry-run` for each named environment: wrangler reads and validates the
 # configuration as a deploy would (its bindings, vars, triggers) and bundles the worker into a
@@ -22,7 +23,7 @@ deploy_dry_runs() {
         [ "$env" = production ] || config="$ROOT/.wrangler-served.dry-run-$$.toml"
         # Each must pass and bind its own database: an environment without a
         # [[env.X.d1_databases]] deploys with no DB binding at all (bindings do not inherit).
-        if WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false npx wrangler deploy \
+        if WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false wrangler deploy \
             --dry-run --env "$env" --config "$config" --outdir "$dir/$env" > "$dir/$env.log" 2>&1 \
             && grep -q "env\.DB (recipe-api-$env)" "$dir/$env.log"
         then
@@ -52,4 +53,5 @@ echo "== deploy configuration (wrangler deploy --dry-run)"
 deploy_dry_runs
 
 echo "== integration tests (wasm in workerd, local D1)"
-exec "$ROOT/scripts/with-server.sh" node --test --test-reporter=spec --test-concurrency=1 tests/
+# A glob, as Node 22's test runner takes no directory.
+exec "$ROOT/scripts/with-server.sh" node --test --test-reporter=spec --test-concurrency=1 'tests/*.test.mjs'

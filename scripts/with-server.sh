@@ -7,6 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
 cd "$ROOT"
+use_project_node
 
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 state=$(mktemp -d "${TMPDIR:-/tmp}/recipe-api-test.XXXXXX")
@@ -55,7 +56,7 @@ done
 curl -s -o /dev/null "$MAIL_CATCHER_URL/api/messages" \
     || { echo "the mail catcher did not start:" >&2; cat "$state/mail.log" >&2; exit 1; }
 
-npx wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/migrations.log" 2>&1 \
+wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/migrations.log" 2>&1 \
     || { cat "$state/migrations.log"; exit 1; }
 "$ROOT/scripts/seed.sh" --local --persist-to "$state/d1"
 
@@ -67,7 +68,7 @@ config="$ROOT/.wrangler-served.$$.toml"
 awk '/^\[build\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' wrangler.toml > "$config"
 
 # A process group of its own, so stopping it stops workerd too.
-setsid npx wrangler dev --config "$config" --local --ip 127.0.0.1 --port "$port" \
+setsid wrangler dev --config "$config" --local --ip 127.0.0.1 --port "$port" \
     --inspector-port "$inspector" --persist-to "$state/d1" --env-file "$state/test.vars" \
     --show-interactive-dev-session=false --test-scheduled > "$state/wrangler.log" 2>&1 &
 server=$!

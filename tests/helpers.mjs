@@ -5,6 +5,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 export const BASE_URL = process.env.BASE_URL;
@@ -128,12 +129,19 @@ export function phcHash(password, iterations) {
   return `$pbkdf2-sha256$i=${iterations},l=32$${b64(salt)}$${b64(hash)}`;
 }
 
+/**
+ * wrangler, run by the Node that runs the tests (the project's, node_modules/.bin/node, put
+ * first on PATH by scripts/with-server.sh), as every script runs it.
+ */
+const WRANGLER = fileURLToPath(new URL('../node_modules/wrangler/bin/wrangler.js', import.meta.url));
+const wranglerEnv = () => ({ ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' });
+
 /** Runs SQL against the server's local D1 and returns the rows. */
 export async function sql(command) {
   const { stdout } = await promisify(execFile)(
-    'npx',
-    ['wrangler', 'd1', 'execute', 'DB', '--local', '--persist-to', process.env.D1_PERSIST_DIR, '--json', '--command', command],
-    { env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
+    process.execPath,
+    [WRANGLER, 'd1', 'execute', 'DB', '--local', '--persist-to', process.env.D1_PERSIST_DIR, '--json', '--command', command],
+    { env: wranglerEnv() },
   );
   return JSON.parse(stdout)[0].results;
 }
@@ -175,11 +183,11 @@ const freePort = () => new Promise((resolve) => {
   });
 });
 
-function run(command, args) {
+function wrangler(args) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+    const child = spawn(process.execPath, [WRANGLER, ...args], { stdio: 'ignore', env: wranglerEnv() });
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')}: exit ${code}`))));
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`wrangler ${args.join(' ')}: exit ${code}`))));
   });
 }
 
@@ -211,13 +219,13 @@ export async function startServer(vars) {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await run('npx', ['wrangler', 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', join(dir, 'd1')]);
+    await wrangler(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', join(dir, 'd1')]);
     log = openSync(logFile, 'w');
-    server = spawn('npx', [
-      'wrangler', 'dev', '--config', process.env.SERVED_CONFIG, '--local', '--ip', '127.0.0.1',
+    server = spawn(process.execPath, [
+      WRANGLER, 'dev', '--config', process.env.SERVED_CONFIG, '--local', '--ip', '127.0.0.1',
       '--port', String(port), '--inspector-port', String(inspector), '--persist-to', join(dir, 'd1'),
       '--env-file', varsFile, '--show-interactive-dev-session=false',
-    ], { detached: true, stdio: ['ignore', log, log], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+    ], { detached: true, stdio: ['ignore', log, log], env: wranglerEnv() });
     server.on('error', () => { /* reported below as "did not start" */ });
     for (let i = 0; i < 240; i++) {
       if (server.exitCode !== null) break;
