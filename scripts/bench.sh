@@ -58,6 +58,8 @@ wrangler check startup --workerBundle "$BENCH_OUT/peer.bundle" \
     --outfile "$BENCH_OUT/peer-startup.cpuprofile" > "$BENCH_OUT/peer-startup.log" 2>&1 ||
     { cat "$BENCH_OUT/peer-startup.log" >&2; exit 1; }
 
+# Under `wrangler dev`, as `make dev` serves, the JavaScript peer alike (wrangler bundles it).
+export RECIPE_API_SERVER=wrangler-dev
 echo "bench: HTTP against wrangler dev, this worker and the peer (about four minutes)" >&2
 "$ROOT/scripts/with-server.sh" bench/in-server.sh
 
