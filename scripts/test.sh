@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: native unit tests of the pure code, then HTTP tests against the worker
-# compiled to wasm and served by workerd (`wrangler dev`) with a fresh, empty local D1.
-# Stops everything it started, whatever happens.
+# Runs every test: native unit tests of the pure code, the deploy configuration, then HTTP
+# tests against the worker compiled to wasm and served by workerd (scripts/with-server.sh)
+# with a fresh, empty local D1. Ends with a summary, one line per step; a step that fails
+# ends the run. Stops everything it started, whatever happens.
 set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
 cd "$ROOT"
@@ -46,12 +47,58 @@ if [ "${1:-}" = deploy ]; then
     exit
 fi
 
+# The summary, printed last whatever happens: each step that ran, its result and time.
+results=$(mktemp -d "${TMPDIR:-/tmp}/recipe-api-test-summary.XXXXXX")
+steps=()
+step_started=$SECONDS
+duration() { if [ "$1" -ge 60 ]; then echo "$(($1 / 60)) min $(($1 % 60)) s"; else echo "$1 s"; fi; }
+record() { # step result details
+    steps+=("$(printf '  %-19s %-7s %s (%s)' "$1" "$2" "$3" "$(duration $((SECONDS - step_started)))")")
+    step_started=$SECONDS
+}
+summary() {
+    local status=$?
+    echo
+    echo "== summary"
+    [ ${#steps[@]} -eq 0 ] || printf '%s\n' "${steps[@]}"
+    [ ! -s "$results/failed" ] || sed 's/^/    /' "$results/failed"
+    if [ "$status" = 0 ]; then
+        echo "make test: all passed ($(duration "$SECONDS"))"
+    else
+        echo "make test: FAILED ($(duration "$SECONDS"))"
+    fi
+    rm -rf "$results"
+}
+trap summary EXIT
+
 echo "== native unit tests"
-cargo test --locked --quiet
+if cargo test --locked --quiet 2>&1 | tee "$results/native"; then
+    record "native unit tests" ok "$(awk '/^test result:/ { p += $4; f += $6; i += $8 }
+        END { printf "%d passed, %d failed, %d ignored", p, f, i }' "$results/native")"
+else
+    record "native unit tests" FAILED "$(grep -E '^test .* FAILED$|^error' "$results/native" | head -n 1)"
+    exit 1
+fi
 
 echo "== deploy configuration (wrangler deploy --dry-run)"
-deploy_dry_runs
+if deploy_dry_runs; then
+    record "deploy dry runs" ok "production, staging"
+else
+    record "deploy dry runs" FAILED "see above"
+    exit 1
+fi
 
 echo "== integration tests (wasm in workerd, local D1)"
-# A glob, as Node 22's test runner takes no directory.
-exec "$ROOT/scripts/with-server.sh" node --test --test-reporter=spec --test-concurrency=1 'tests/*.test.mjs'
+status=0
+"$ROOT/scripts/with-server.sh" node --test --test-concurrency=1 \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter="$ROOT/scripts/test-summary.mjs" --test-reporter-destination="$results/integration" \
+    'tests/*.test.mjs' || status=$?
+counts=$(head -n 1 "$results/integration" 2>/dev/null || true)
+grep '^FAILED ' "$results/integration" 2>/dev/null | sed 's/^FAILED //' > "$results/failed" || true
+if [ "$status" = 0 ]; then
+    record "integration tests" ok "$counts"
+else
+    record "integration tests" FAILED "${counts:-the server or the runner failed (see above)}"
+fi
+exit "$status"
