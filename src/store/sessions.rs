@@ -242,24 +242,25 @@ pub async fn list(
         current: i64,
     }
     let context = "listing sessions";
+    let list = scoped(db, caller, context, |params| {
+        let current = params.bind(text_or_null(caller.session_id()));
+        let now = params.bind(int(now));
+        let max_age = params.bind(int(max_age));
+        format!(
+            "SELECT s.id, s.created_at, coalesce(s.last_used_at, s.created_at) \
+             AS last_used_at, s.user_agent, s.country, s.city, s.id IS {current} AS current \
+             FROM sessions s JOIN me ON s.user_id = me.id JOIN users u ON u.id = me.id \
+             WHERE s.revoked_at IS NULL AND (s.id IS {current} OR (s.created_at > {now} - \
+             {max_age} AND s.token_version = u.token_version AND EXISTS (SELECT 1 \
+             FROM refresh_tokens t WHERE t.session_id = s.id AND t.expires_at > {now}))) \
+             ORDER BY last_used_at DESC, s.created_at DESC, s.id"
+        )
+    })?;
     let results = db
         .batch(
             vec![
-                scoped(db, caller, "SELECT id FROM me", &[], context)?,
-                scoped(
-                    db,
-                    caller,
-                    "SELECT s.id, s.created_at, coalesce(s.last_used_at, s.created_at) \
-                     AS last_used_at, s.user_agent, s.country, s.city, s.id IS ?3 AS current \
-                     FROM sessions s JOIN me ON s.user_id = me.id \
-                     JOIN users u ON u.id = me.id \
-                     WHERE s.revoked_at IS NULL AND (s.id IS ?3 OR (s.created_at > ?4 - ?5 \
-                     AND s.token_version = u.token_version AND EXISTS (SELECT 1 \
-                     FROM refresh_tokens t WHERE t.session_id = s.id AND t.expires_at > ?4))) \
-                     ORDER BY last_used_at DESC, s.created_at DESC, s.id",
-                    &[int(now), int(max_age)],
-                    context,
-                )?,
+                scoped(db, caller, context, |_| "SELECT id FROM me".into())?,
+                list,
             ],
             context,
         )
@@ -295,42 +296,46 @@ pub enum Ended {
 /// current one included: that is a logout). The check of the caller and the write are one
 /// statement; a batch with the check alone says which of the two refused.
 pub async fn end_one(db: &Db, caller: &Caller, session_id: &str, now: i64) -> Result<Ended> {
-    end(
-        db,
-        caller,
-        "UPDATE sessions SET revoked_at = ?5 WHERE id = ?4 \
-         AND user_id = (SELECT id FROM me) AND revoked_at IS NULL RETURNING id",
-        &[session_id.into(), int(now)],
-        "ending a session",
-    )
-    .await
+    let context = "ending a session";
+    let update = scoped(db, caller, context, |params| {
+        format!(
+            "UPDATE sessions SET revoked_at = {} WHERE id = {} \
+             AND user_id = (SELECT id FROM me) AND revoked_at IS NULL RETURNING id",
+            params.bind(int(now)),
+            params.bind(session_id),
+        )
+    })?;
+    end(db, caller, update, context).await
 }
 
 /// Ends every session of the caller's but the current one.
 pub async fn end_others(db: &Db, caller: &Caller, now: i64) -> Result<Ended> {
-    end(
-        db,
-        caller,
-        "UPDATE sessions SET revoked_at = ?4 WHERE user_id = (SELECT id FROM me) \
-         AND revoked_at IS NULL AND id IS NOT ?3 RETURNING id",
-        &[int(now)],
-        "ending the other sessions",
-    )
-    .await
+    let context = "ending the other sessions";
+    let update = scoped(db, caller, context, |params| {
+        format!(
+            "UPDATE sessions SET revoked_at = {} WHERE user_id = (SELECT id FROM me) \
+             AND revoked_at IS NULL AND id IS NOT {} RETURNING id",
+            params.bind(int(now)),
+            params.bind(text_or_null(caller.session_id())),
+        )
+    })?;
+    end(db, caller, update, context).await
 }
 
+/// Runs `update`, a statement scoped to `caller` that returns a row per ended session, in a
+/// batch after the check of the caller alone, which says whether nothing ended because the
+/// caller may no longer act.
 async fn end(
     db: &Db,
     caller: &Caller,
-    update: &str,
-    args: &[JsValue],
+    update: D1PreparedStatement,
     context: &'static str,
 ) -> Result<Ended> {
     let results = db
         .batch(
             vec![
-                scoped(db, caller, "SELECT id FROM me", &[], context)?,
-                scoped(db, caller, update, args, context)?,
+                scoped(db, caller, context, |_| "SELECT id FROM me".into())?,
+                update,
             ],
             context,
         )
