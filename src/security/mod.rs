@@ -8,6 +8,7 @@ pub mod pbkdf2_sha256;
 pub mod secret;
 pub mod throttle;
 pub mod token;
+pub mod turnstile;
 
 pub use opaque::{new_session_id, opaque_token_hash, OpaqueToken};
 pub use password::{hash_password, verify_password, Verified};
