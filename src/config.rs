@@ -3,8 +3,9 @@
 
 use crate::security::password::DEFAULT_ITERATIONS;
 use crate::security::throttle::DEFAULT_SIGNUPS_PER_HOUR;
+use crate::security::token::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 use crate::security::turnstile::{GuardedRoutes, DEFAULT_VERIFY_URL};
-use crate::security::JwtSecret;
+use crate::security::{JwtSecret, TokenKeys};
 
 /// Access tokens live half an hour (the original: 8 days). A client with a refresh token
 /// renews them without asking for the password; logout cannot recall an access token, so
@@ -14,6 +15,11 @@ pub const DEFAULT_ACCESS_TOKEN_MINUTES: i64 = 30;
 pub const DEFAULT_REFRESH_TOKEN_DAYS: i64 = 30;
 /// A session (one login and its refreshes) ends this long after the login, refreshed or not.
 pub const DEFAULT_SESSION_MAX_DAYS: i64 = 90;
+/// A refresh token presented again this soon after its own rotation gets a new pair rather
+/// than counting as reuse: a client whose answer was lost on the way retries.
+pub const DEFAULT_REFRESH_REUSE_SECONDS: i64 = 10;
+/// The longest grace window allowed: beyond a few minutes it would be no reuse detection.
+pub const MAX_REFRESH_REUSE_SECONDS: i64 = 300;
 /// A password-recovery link works this long.
 pub const DEFAULT_RESET_TOKEN_MINUTES: i64 = 30;
 /// A verification link works this long: a day, as a new user may read the email later.
@@ -75,6 +81,8 @@ pub struct Config {
     pub refresh_token_seconds: i64,
     /// `SESSION_MAX_DAYS`: how long after a login its session ends, refreshed or not.
     pub session_max_seconds: i64,
+    /// `REFRESH_REUSE_SECONDS`: the grace window of a rotated refresh token (0: none).
+    pub refresh_reuse_seconds: i64,
     /// `SIGNUP_LIMIT_PER_HOUR`: signups from one client address per hour.
     pub signups_per_hour: i64,
     /// `RESET_TOKEN_EXPIRE_MINUTES`: how long a password-recovery link works.
@@ -197,6 +205,13 @@ impl Config {
             )?;
         let session_max_seconds =
             24 * 3600 * whole_number(&var, "SESSION_MAX_DAYS", DEFAULT_SESSION_MAX_DAYS, 3650)?;
+        let refresh_reuse_seconds = whole_number_in(
+            &var,
+            "REFRESH_REUSE_SECONDS",
+            DEFAULT_REFRESH_REUSE_SECONDS,
+            0,
+            MAX_REFRESH_REUSE_SECONDS,
+        )?;
         let signups_per_hour = whole_number(
             &var,
             "SIGNUP_LIMIT_PER_HOUR",
@@ -229,6 +244,7 @@ impl Config {
             access_token_seconds,
             refresh_token_seconds,
             session_max_seconds,
+            refresh_reuse_seconds,
             signups_per_hour,
             reset_token_seconds,
             require_verified_email,
@@ -240,6 +256,29 @@ impl Config {
     /// The signing key, from the `JWT_SECRET` secret.
     pub fn jwt_secret(var: impl Fn(&str) -> Option<String>) -> Result<JwtSecret, String> {
         JwtSecret::parse(var("JWT_SECRET").as_deref())
+    }
+
+    /// The keys and claims of access tokens: `JWT_SECRET` signs; `JWT_SECRET_PREVIOUS`, when
+    /// set, only verifies (and must be as strong); `JWT_ISSUER` and `JWT_AUDIENCE` name the
+    /// service and its clients, by default both `recipe-api`.
+    pub fn token_keys(var: impl Fn(&str) -> Option<String>) -> Result<TokenKeys, String> {
+        let current = Config::jwt_secret(&var)?;
+        let previous = match var("JWT_SECRET_PREVIOUS").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(value) => Some(JwtSecret::parse_named("JWT_SECRET_PREVIOUS", Some(&value))?),
+        };
+        let text = |name, default: &str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        Ok(TokenKeys::new(
+            current,
+            previous,
+            text("JWT_ISSUER", DEFAULT_ISSUER),
+            text("JWT_AUDIENCE", DEFAULT_AUDIENCE),
+        ))
     }
 }
 
@@ -260,13 +299,24 @@ fn whole_number(
     default: i64,
     max: i64,
 ) -> Result<i64, String> {
+    whole_number_in(var, name, default, 1, max)
+}
+
+/// A setting that is a whole number from `min` to `max`, or `default` when unset.
+fn whole_number_in(
+    var: impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, String> {
     let Some(value) = var(name) else {
         return Ok(default);
     };
     match value.trim().parse::<i64>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(format!(
-            "{name} is {value:?}; it must be a whole number between 1 and {max} \
+            "{name} is {value:?}; it must be a whole number between {min} and {max} \
              (default {default})"
         )),
     }
@@ -292,6 +342,7 @@ mod tests {
         assert_eq!(config.access_token_seconds, 30 * 60);
         assert_eq!(config.refresh_token_seconds, 30 * 24 * 3600);
         assert_eq!(config.session_max_seconds, 90 * 24 * 3600);
+        assert_eq!(config.refresh_reuse_seconds, 10);
         assert_eq!(config.signups_per_hour, 20);
         assert_eq!(config.reset_token_seconds, 30 * 60);
         assert!(!config.require_verified_email);
@@ -306,6 +357,7 @@ mod tests {
             ("ACCESS_TOKEN_EXPIRE_MINUTES", "11520"),
             ("REFRESH_TOKEN_EXPIRE_DAYS", " 7 "),
             ("SESSION_MAX_DAYS", "14"),
+            ("REFRESH_REUSE_SECONDS", "0"),
             ("SIGNUP_LIMIT_PER_HOUR", "100000"),
             ("RESET_TOKEN_EXPIRE_MINUTES", "15"),
             ("REQUIRE_VERIFIED_EMAIL", "true"),
@@ -316,6 +368,10 @@ mod tests {
         assert_eq!(config.access_token_seconds, 8 * 24 * 3600);
         assert_eq!(config.refresh_token_seconds, 7 * 24 * 3600);
         assert_eq!(config.session_max_seconds, 14 * 24 * 3600);
+        assert_eq!(
+            config.refresh_reuse_seconds, 0,
+            "0 turns the grace window off"
+        );
         assert_eq!(config.signups_per_hour, 100_000);
         assert_eq!(config.reset_token_seconds, 15 * 60);
         assert!(config.require_verified_email);
@@ -424,6 +480,8 @@ mod tests {
             ("REFRESH_TOKEN_EXPIRE_DAYS", "366"),
             ("REFRESH_TOKEN_EXPIRE_DAYS", "1.5"),
             ("SESSION_MAX_DAYS", "0"),
+            ("REFRESH_REUSE_SECONDS", "301"),
+            ("REFRESH_REUSE_SECONDS", "-1"),
             ("SIGNUP_LIMIT_PER_HOUR", "many"),
             ("RESET_TOKEN_EXPIRE_MINUTES", "0"),
             ("REQUIRE_VERIFIED_EMAIL", "yes"),
@@ -457,5 +515,23 @@ mod tests {
         assert!(Config::jwt_secret(vars(&[])).is_err());
         assert!(Config::jwt_secret(vars(&[("JWT_SECRET", "short")])).is_err());
         assert!(Config::jwt_secret(vars(&[("JWT_SECRET", &"x".repeat(64))])).is_ok());
+    }
+
+    #[test]
+    fn a_previous_secret_is_optional_but_never_weak() {
+        let current = "x".repeat(64);
+        assert!(Config::token_keys(vars(&[("JWT_SECRET", &current)])).is_ok());
+        assert!(Config::token_keys(vars(&[
+            ("JWT_SECRET", &current),
+            ("JWT_SECRET_PREVIOUS", "")
+        ]))
+        .is_ok());
+        let weak = Config::token_keys(vars(&[
+            ("JWT_SECRET", &current),
+            ("JWT_SECRET_PREVIOUS", "short"),
+        ]));
+        assert!(weak.err().unwrap().contains("JWT_SECRET_PREVIOUS"));
+        let missing = Config::token_keys(vars(&[("JWT_SECRET_PREVIOUS", &current)]));
+        assert!(missing.err().unwrap().contains("JWT_SECRET "));
     }
 }

@@ -123,8 +123,13 @@ describe('POST /api/v1/auth/login', () => {
     assert.match(res.body.refresh_token, /^[A-Za-z0-9_-]{43}$/);
     assert.deepEqual(Object.keys(res.body).sort(), ['access_token', 'expires_in', 'refresh_token', 'token_type']);
     assert.ok(Math.abs(claims.iat - nowSeconds()) < 120);
+    assert.equal(claims.iss, 'recipe-api', 'JWT_ISSUER');
+    assert.equal(claims.aud, 'recipe-api', 'JWT_AUDIENCE');
+    assert.match(claims.sid, /^[A-Za-z0-9_-]{22}$/);
     const header = JSON.parse(Buffer.from(res.body.access_token.split('.')[0], 'base64url'));
     assert.equal(header.alg, 'HS256');
+    assert.match(header.kid, /^[A-Za-z0-9_-]{11}$/, 'the key is named by a short fingerprint');
+    assert.ok(!process.env.TEST_JWT_SECRET.includes(header.kid) && !header.kid.includes(process.env.TEST_JWT_SECRET.slice(0, 8)), 'never by the key itself');
   });
 
   test('accepts multipart/form-data, as the React frontend posts it', async () => {
@@ -201,7 +206,12 @@ describe('GET /api/v1/auth/me', () => {
   test('any bad token: 401 Could not validate credentials, WWW-Authenticate: Bearer', async () => {
     const { user, token } = await newUser();
     const now = nowSeconds();
-    const good = { type: 'access_token', sub: String(user.id), iat: now, exp: now + 3600 };
+    // The shape tokens had before they carried iss, aud and kid: still accepted until they expire.
+    const { sid } = decodeClaims(token);
+    const good = { type: 'access_token', sub: String(user.id), sid, iat: now, exp: now + 3600 };
+    const { sid: _, ...noSid } = good;
+    const keyed = { ...good, iss: 'recipe-api', aud: 'recipe-api' };
+    const kid = JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString()).kid;
     const [head, payload] = token.split('.');
     const { exp, ...noExp } = good;
     const cases = {
@@ -220,8 +230,15 @@ describe('GET /api/v1/auth/me', () => {
       'altered payload': `${head}.${Buffer.from(JSON.stringify({ ...good, sub: '1' })).toString('base64url')}.${token.split('.')[2]}`,
       'iat in the future': forgeToken({ ...good, iat: now + 3600 }),
       oversized: forgeToken({ ...good, padding: 'x'.repeat(8000) }),
+      'no sid (from before sessions)': forgeToken(noSid),
+      'another issuer': forgeToken({ ...keyed, iss: 'another-service' }, { header: { alg: 'HS256', kid } }),
+      'another audience': forgeToken({ ...keyed, aud: 'another-api' }, { header: { alg: 'HS256', kid } }),
+      'kid but no iss or aud': forgeToken(good, { header: { alg: 'HS256', kid } }),
+      'an unknown kid': forgeToken(keyed, { header: { alg: 'HS256', kid: 'AAAAAAAAAAA' } }),
+      'our kid, another key': forgeToken(keyed, { header: { alg: 'HS256', kid }, key: 'x'.repeat(64) }),
     };
     assert.equal((await api('/api/v1/auth/me', { token: forgeToken(good) })).status, 200, 'the forging key is right');
+    assert.equal((await api('/api/v1/auth/me', { token: forgeToken(keyed, { header: { alg: 'HS256', kid } }) })).status, 200, 'and so are iss, aud and kid');
     for (const [name, bad] of Object.entries(cases)) {
       const res = await api('/api/v1/auth/me', { headers: { authorization: `Bearer ${bad}` } });
       assert.equal(res.status, 401, name);

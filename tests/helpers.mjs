@@ -1,5 +1,5 @@
 // Shared by the HTTP tests: the server under test comes from scripts/with-server.sh.
-import { createHmac, pbkdf2Sync, randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { createHash, createHmac, pbkdf2Sync, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -166,6 +166,17 @@ export async function sql(command, { d1 = process.env.D1_PERSIST_DIR } = {}) {
 
 export const sqlText = (value) => `'${String(value).replaceAll("'", "''")}'`;
 
+/** The stored hash of a refresh token (SHA-256, base64url). */
+export const refreshTokenHash = (token) => createHash('sha256').update(token).digest('base64url');
+
+/**
+ * Moves a used refresh token's use `seconds` into the past, beyond REFRESH_REUSE_SECONDS
+ * (default 10): presenting it again then counts as reuse, not as a retry. No sleeping.
+ */
+export async function pastGraceWindow(refreshToken, seconds = 3600) {
+  await sql(`UPDATE refresh_tokens SET used_at = used_at - ${seconds} WHERE token_hash = ${sqlText(refreshTokenHash(refreshToken))}`);
+}
+
 /** Runs the project's seed script against the server's local D1. */
 export async function seedAgain() {
   await promisify(execFile)('scripts/seed.sh', ['--local', '--persist-to', process.env.D1_PERSIST_DIR], {
@@ -317,15 +328,21 @@ export async function mailTo(address, { subject, count = 1, timeoutMs = 15000 } 
   }
 }
 
-/** The first link in a message's text part that carries a ?token=. */
+/** The first link in a message's text part that carries a token: #token=, or ?token= as links sent before. */
 export function linkFrom(message) {
-  const link = /https?:\/\/\S+[?&]token=[A-Za-z0-9_-]+/.exec(message.text)?.[0];
+  const link = /https?:\/\/\S+[?&#]token=[A-Za-z0-9_-]+/.exec(message.text)?.[0];
   if (!link) throw new Error(`no link with a token in: ${message.text}`);
   return link;
 }
 
-/** The ?token= value of the message's link. */
-export const tokenFrom = (message) => new URL(linkFrom(message)).searchParams.get('token');
+/** The token of a link: in its fragment (#token=), or in its query as links sent before. */
+export function tokenOfLink(link) {
+  const url = new URL(link);
+  return new URLSearchParams(url.hash.slice(1)).get('token') ?? url.searchParams.get('token');
+}
+
+/** The token of the message's link. */
+export const tokenFrom = (message) => tokenOfLink(linkFrom(message));
 
 // ---- Chromium (Debian's /usr/bin/chromium, driven through playwright-core).
 

@@ -13,7 +13,9 @@ use recipe_api::domain::{
     Email, LoginForm, NewRecipe, NewUser, Password, RecipeUpdate, SearchQuery,
 };
 use recipe_api::security::turnstile::{token_in_json, GuardedRoutes, Verdict};
-use recipe_api::security::{bearer_token, opaque_token_hash, verify_access_token, JwtSecret};
+use recipe_api::security::{
+    bearer_token, opaque_token_hash, verify_access_token, JwtSecret, TokenKeys,
+};
 
 /// Arbitrary JSON, nested a few levels, with the field names the parsers look for.
 fn json_value() -> impl Strategy<Value = Value> {
@@ -118,7 +120,8 @@ proptest! {
     #[test]
     fn random_tokens_never_verify(token in "[A-Za-z0-9_.=-]{0,300}", header in ".{0,60}") {
         let secret = JwtSecret::parse(Some("a-property-test-secret-of-32-bytes-or-more")).unwrap();
-        prop_assert!(verify_access_token(&secret, &token, 1_700_000_000).is_err());
+        let keys = TokenKeys::new(secret, None, "recipe-api".into(), "recipe-api".into());
+        prop_assert!(verify_access_token(&keys, &token, 1_700_000_000).is_err());
         let _ = bearer_token(Some(&header));
         // A refresh token is only ever looked up by the hash of 43 base64url characters.
         if opaque_token_hash(&token).is_some() {

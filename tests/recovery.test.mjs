@@ -94,7 +94,7 @@ describe('password recovery: the request', () => {
     assert.equal(message.from, EMAIL_FROM);
     assert.match(token, TOKEN, 'the token is 256 bits in base64url (43 characters)');
     const link = linkFrom(message);
-    assert.equal(link, `${BASE_URL}/reset-password?token=${token}`, 'RESET_PASSWORD_URL defaults to the API\'s own page');
+    assert.equal(link, `${BASE_URL}/reset-password#token=${token}`, 'RESET_PASSWORD_URL defaults to the API\'s own page; the token is in the fragment, which no request carries');
     assert.ok(message.html.includes(token), 'the HTML part carries the same link');
     await sleep(1500);
     assert.equal((await mailsTo(user.email, { subject: RESET_SUBJECT })).length, 1, 'one request, one email');
@@ -301,7 +301,7 @@ describe('email verification', () => {
     const message = await mailTo(email, { subject: VERIFY_SUBJECT });
     const token = remember(tokenFrom(message));
     assert.match(token, TOKEN);
-    assert.equal(linkFrom(message), `${BASE_URL}/verify-email?token=${token}`);
+    assert.equal(linkFrom(message), `${BASE_URL}/verify-email#token=${token}`);
     await sleep(1000);
     assert.equal((await mailsTo(email, { subject: VERIFY_SUBJECT })).length, 1);
 
@@ -401,7 +401,7 @@ describe('with REQUIRE_VERIFIED_EMAIL=true (a second server)', () => {
     assert.deepEqual(wrong.body, { detail: 'Incorrect username or password' }, 'only the password holder learns the email is unverified');
 
     const message = await mailTo(email, { subject: VERIFY_SUBJECT });
-    assert.ok(linkFrom(message).startsWith(`${server.base}/verify-email?token=`), 'the link points at the server that sent it');
+    assert.ok(linkFrom(message).startsWith(`${server.base}/verify-email#token=`), 'the link points at the server that sent it');
     assert.equal((await verifyEmail(remember(tokenFrom(message)), { base: server.base })).status, 200);
     const verified = await loginAt(server.base, email);
     assert.equal(verified.status, 200, JSON.stringify(verified.body));
@@ -448,17 +448,35 @@ describe('the reset page in Chromium', () => {
     page.on('pageerror', (error) => problems.push(error.message));
     page.on('requestfailed', (request) => problems.push(`${request.url()} ${request.failure()?.errorText}`));
 
+    const requested = [];
+    page.on('request', (request) => requested.push(request.url()));
     await page.goto(linkFrom(message));
+    assert.equal(page.url(), `${BASE_URL}/reset-password`, 'the page took the token out of the address bar');
     await page.locator('input[name="new_password"]').fill(NEW_PASSWORD);
     await page.locator('input[name="confirm_password"]').fill(NEW_PASSWORD);
     await page.locator('#reset-form [type="submit"]').click();
     await page.locator('#status', { hasText: 'Password updated' }).waitFor({ timeout: 15000 });
     assert.equal((await page.locator('#status').innerText()).trim(), 'Password updated');
     assert.deepEqual(problems, [], 'no console errors, CSP violations or failed requests');
+    const token = tokenFrom(message);
+    assert.deepEqual(requested.filter((url) => url.includes(token)), [], 'no request URL carried the token');
     await page.close();
 
     const res = await login(user.email, NEW_PASSWORD);
     assert.equal(res.status, 200, 'the new password logs in over HTTP');
+  });
+
+  test('a link sent before tokens moved to the fragment (?token=) still works, and the token leaves the address bar', async () => {
+    const { user, token } = await userWithResetToken();
+    const page = await browser.newPage();
+    await page.goto(`${BASE_URL}/reset-password?token=${token}`);
+    assert.equal(page.url(), `${BASE_URL}/reset-password`);
+    await page.locator('input[name="new_password"]').fill(NEW_PASSWORD);
+    await page.locator('input[name="confirm_password"]').fill(NEW_PASSWORD);
+    await page.locator('#reset-form [type="submit"]').click();
+    await page.locator('#status', { hasText: 'Password updated' }).waitFor({ timeout: 15000 });
+    await page.close();
+    assert.equal((await login(user.email, NEW_PASSWORD)).status, 200);
   });
 
   test('two different passwords are caught on the page, and the token stays usable', async () => {
@@ -485,6 +503,7 @@ describe('the reset page in Chromium', () => {
     page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
     page.on('pageerror', (error) => problems.push(error.message));
     await page.goto(linkFrom(message));
+    assert.equal(page.url(), `${BASE_URL}/verify-email`, 'the page took the token out of the address bar');
     await page.locator('#verify-form [type="submit"]').click();
     await page.locator('#status', { hasText: 'Email verified' }).waitFor({ timeout: 15000 });
     assert.deepEqual(problems, []);

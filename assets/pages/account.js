@@ -1,9 +1,28 @@
-// The reset-password and verify-email pages: each posts the token of its link (?token=)
-// to the API, with the form's fields, and shows the answer in #status. Served as a static
-// asset so that the pages' Content-Security-Policy allows no inline script.
+// The reset-password and verify-email pages: each posts the token of its link to the API,
+// with the form's fields, and shows the answer in #status. Served as a static asset so that
+// the pages' Content-Security-Policy allows no inline script.
 'use strict';
 
-const token = new URLSearchParams(window.location.search).get('token') || '';
+// Links carry the token in the fragment (#token=), which the browser never sends; links sent
+// before that carry it in the query (?token=) and work until they expire. Either way it is
+// taken out of the address bar at once, so it stays out of the history, bookmarks and
+// screenshots; the page keeps it in memory.
+function takeToken() {
+  const fragment = new URLSearchParams(window.location.hash.slice(1));
+  const query = new URLSearchParams(window.location.search);
+  const found = fragment.get('token') || query.get('token') || '';
+  if (fragment.has('token') || query.has('token')) {
+    fragment.delete('token');
+    query.delete('token');
+    const search = query.toString();
+    const hash = fragment.toString();
+    const clean = window.location.pathname + (search ? `?${search}` : '') + (hash ? `#${hash}` : '');
+    window.history.replaceState(null, '', clean);
+  }
+  return found;
+}
+
+const token = takeToken();
 const status = document.getElementById('status');
 
 function show(text, ok) {

@@ -17,14 +17,14 @@ use crate::domain::account::{
 };
 use crate::domain::login::LoginRequest;
 use crate::domain::user::SignupRequest;
-use crate::domain::{NewUser, Password, User};
+use crate::domain::{Device, NewUser, Password, User};
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
 use crate::logs::SecurityEvent;
 use crate::security::origin::is_cross_site;
 use crate::security::throttle::{self, Counter};
 use crate::security::{
     hash_password, issue_access_token, new_session_id, opaque_token_hash, verify_password,
-    JwtSecret, OpaqueToken, Subject, Verified,
+    OpaqueToken, Subject, TokenKeys, Verified,
 };
 use crate::store::sessions::Rotation;
 use crate::store::{attempts, caller as auth_store, sessions, users, Db};
@@ -50,7 +50,7 @@ pub struct Token {
     /// Always `bearer`.
     pub token_type: &'static str,
     /// Single use: `POST /api/v1/auth/refresh` exchanges it for a new pair. Presenting it a
-    /// second time ends the session it belongs to.
+    /// second time, `REFRESH_REUSE_SECONDS` or more after, ends the session it belongs to.
     pub refresh_token: String,
     /// Seconds until `access_token` expires.
     pub expires_in: i64,
@@ -60,7 +60,7 @@ pub struct Token {
 /// deployment without a usable one fails before any password is checked) and the database.
 struct Issuer<'a> {
     config: Config,
-    secret: JwtSecret,
+    keys: TokenKeys,
     db: &'a Db,
 }
 
@@ -68,7 +68,7 @@ impl<'a> Issuer<'a> {
     fn new(app: &'a App<'_>) -> Result<Issuer<'a>> {
         Ok(Issuer {
             config: app.config()?,
-            secret: app.jwt_secret()?,
+            keys: app.token_keys()?,
             db: app.db()?,
         })
     }
@@ -77,7 +77,7 @@ impl<'a> Issuer<'a> {
     fn pair(&self, subject: &Subject, refresh: OpaqueToken, now: i64) -> Token {
         let lifetime = self.config.access_token_seconds;
         Token {
-            access_token: issue_access_token(&self.secret, subject, now, lifetime),
+            access_token: issue_access_token(&self.keys, subject, now, lifetime),
             token_type: "bearer",
             refresh_token: refresh.token,
             expires_in: lifetime,
@@ -89,15 +89,16 @@ impl<'a> Issuer<'a> {
     }
 
     /// Starts a session for user `user_id` under `token_version`, the version read with the
-    /// password just checked: a new refresh token family, and an access token naming it.
+    /// password just checked, from `device`: a new refresh token family, and an access token
+    /// naming it.
     /// `None` when the user no longer has that version or is no longer active (their
     /// password changed, or they were deactivated or deleted, since it was read), or has no
     /// verified email and `require_verified`. Settles the attempt counted against
     /// `counters` in the same round trip.
     async fn start_session(
         &self,
-        user_id: i64,
-        token_version: i64,
+        (user_id, token_version): (i64, i64),
+        device: &Device,
         require_verified: bool,
         counters: &[Counter],
         now: i64,
@@ -116,6 +117,7 @@ impl<'a> Issuer<'a> {
         let started = sessions::start(
             self.db,
             &subject,
+            device,
             &refresh.hash,
             times,
             require_verified,
@@ -124,6 +126,18 @@ impl<'a> Issuer<'a> {
         .await?;
         Ok(started.then(|| self.pair(&subject, refresh, now)))
     }
+}
+
+/// The device a request comes from: its user agent, and where Cloudflare placed its address
+/// (`request.cf`; locally, whatever `wrangler dev` makes up, or nothing).
+fn device_of(req: &Request) -> Device {
+    let user_agent = req.headers().get("User-Agent").ok().flatten();
+    let cf = req.cf();
+    Device::new(
+        user_agent.as_deref(),
+        cf.and_then(|cf| cf.country()),
+        cf.and_then(|cf| cf.city()),
+    )
 }
 
 fn new_refresh_token() -> Result<OpaqueToken> {
@@ -259,8 +273,8 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     // being checked; the password checked is no longer theirs.
     let token = issuer
         .start_session(
-            user_id,
-            found.token_version,
+            (user_id, found.token_version),
+            &device_of(&req),
             require_verified,
             &counters,
             now,
@@ -322,14 +336,17 @@ pub async fn me(req: Request, app: &App<'_>) -> Result<Response> {
 
 /// Exchange a refresh token for a new access token and refresh token.
 ///
-/// Each refresh token works once. Presenting one that was already used (someone holds a
-/// copy, or two requests raced) ends its session: every token of that login stops working,
-/// and the user logs in again.
+/// Each refresh token works once, with a grace window: presented again less than
+/// `REFRESH_REUSE_SECONDS` (default 10) after it was exchanged, it gives another pair on
+/// the same session, for a client whose answer was lost. Presented again later (someone
+/// holds a copy), it ends its session: every token of that login stops working, and the
+/// user logs in again.
 #[utoipa::path(
     post, path = "/api/v1/auth/refresh", tag = "auth",
     request_body = RefreshRequest,
     responses(
-        (status = 200, description = "A new pair; the refresh token sent is used up", body = Token),
+        (status = 200, description = "A new pair; the refresh token sent is used up (a retry \
+         within REFRESH_REUSE_SECONDS gets another)", body = Token),
         (status = 401, description = "Unknown, expired, used or revoked refresh token, or an \
          inactive user", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
@@ -344,18 +361,13 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
     let issuer = Issuer::new(app)?;
     let now = now();
     let refresh = new_refresh_token()?;
-    let expires_at = issuer.refresh_expiry(now);
-    let max_age = issuer.config.session_max_seconds;
-    match sessions::rotate(
-        issuer.db,
-        &old_hash,
-        &refresh.hash,
+    let times = (
         now,
-        expires_at,
-        max_age,
-    )
-    .await?
-    {
+        issuer.refresh_expiry(now),
+        issuer.config.session_max_seconds,
+    );
+    let reuse_seconds = issuer.config.refresh_reuse_seconds;
+    match sessions::rotate(issuer.db, &old_hash, &refresh.hash, times, reuse_seconds).await? {
         Rotation::Rotated(subject) => {
             app.note_user(subject.user_id);
             Ok(json_response(200, &issuer.pair(&subject, refresh, now)))
@@ -442,7 +454,13 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
         .ok_or_else(|| ApiError::BadRequest(BAD_PASSWORD.into()))?;
     log(SecurityEvent::PasswordChanged { user_id });
     let token = issuer
-        .start_session(user_id, token_version, false, &counters, now)
+        .start_session(
+            (user_id, token_version),
+            &device_of(&req),
+            false,
+            &counters,
+            now,
+        )
         .await?
         .ok_or_else(|| ApiError::BadRequest(BAD_PASSWORD.into()))?;
     Ok(json_response(200, &token))

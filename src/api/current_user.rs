@@ -12,13 +12,13 @@ use crate::store::caller::{self, Caller, CurrentUser};
 
 const NOT_SUPERUSER: &str = "The user doesn't have enough privileges";
 
-/// The caller a request's bearer token names: HS256, `exp`, `iat` and `type` verified; not
-/// yet checked against the database.
+/// The caller a request's bearer token names: HS256 with one of our keys, `exp`, `iat`,
+/// `type`, `iss`, `aud` and `sid` verified; not yet checked against the database.
 pub fn caller(req: &Request, app: &App<'_>) -> Result<Caller> {
     let header = req.headers().get("Authorization").ok().flatten();
     let token = bearer_token(header.as_deref()).ok_or(ApiError::Unauthorized(NOT_AUTHENTICATED))?;
-    let secret = app.jwt_secret()?;
-    let subject = verify_access_token(&secret, token, now()).map_err(|_| unknown_user())?;
+    let keys = app.token_keys()?;
+    let subject = verify_access_token(&keys, token, now()).map_err(|_| unknown_user())?;
     app.note_user(subject.user_id);
     Ok(Caller::from(subject))
 }

@@ -50,7 +50,7 @@ mod document {
     use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
     use utoipa::{Modify, OpenApi};
 
-    use crate::api::{auth, email_links, pages, recipes, users};
+    use crate::api::{auth, email_links, pages, recipes, sessions, users};
     use crate::domain::account::{
         ManagedUser, PasswordChangeRequest, PasswordResetRequest, RefreshRequest, UserList,
         UserStatusRequest,
@@ -62,7 +62,7 @@ mod document {
     };
     use crate::domain::user::SignupRequest;
     use crate::domain::validation::{FieldError, LocItem};
-    use crate::domain::{Recipe, User};
+    use crate::domain::{Recipe, SignedInDevice, SignedInDevices, User};
     use crate::error::{Detail, ValidationErrors};
 
     /// The name protected operations refer to; Swagger UI's Authorize button logs in with it.
@@ -86,6 +86,9 @@ mod document {
             auth::change_password,
             auth::me,
             auth::delete_me,
+            sessions::list,
+            sessions::end_one,
+            sessions::end_others,
             email_links::password_recovery,
             email_links::reset_forgotten_password,
             email_links::verify_email,
@@ -119,6 +122,8 @@ mod document {
             UserStatusRequest,
             ManagedUser,
             UserList,
+            SignedInDevice,
+            SignedInDevices,
             recipes::Results,
             Detail,
             ValidationErrors,

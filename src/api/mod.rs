@@ -11,6 +11,7 @@ mod limits;
 mod pages;
 mod recipes;
 pub mod routes;
+mod sessions;
 mod turnstile;
 mod users;
 
@@ -26,7 +27,7 @@ use routes::{Route, Unmatched};
 use crate::config::{Config, CorsOrigins, EmailSettings, TurnstileSettings};
 use crate::error::{ApiError, Result};
 use crate::logs::{RequestLog, SecurityEvent};
-use crate::security::JwtSecret;
+use crate::security::TokenKeys;
 use crate::store::{parse_bookmark, Consistency, Db};
 
 /// The header in which a client sends back the last D1 bookmark it saw, and in which every
@@ -126,7 +127,7 @@ async fn dispatch(
     }
     body::check_declared_length(&req)?;
     app.start_session(&req, route)?;
-    // `{recipe_id}` or `{user_id}`, whichever the route has.
+    // `{recipe_id}`, `{user_id}` or `{session_id}`, whichever the route has.
     let id = parameter.as_deref().unwrap_or_default();
     let handler: Handler<'_> = match route {
         Route::Home => Box::pin(pages::home(app)),
@@ -139,6 +140,9 @@ async fn dispatch(
         Route::ChangePassword => Box::pin(auth::change_password(req, app)),
         Route::Me => Box::pin(auth::me(req, app)),
         Route::DeleteMe => Box::pin(auth::delete_me(req, app)),
+        Route::Sessions => Box::pin(sessions::list(&req, app)),
+        Route::EndSession => Box::pin(sessions::end_one(&req, id, app)),
+        Route::EndOtherSessions => Box::pin(sessions::end_others(&req, app)),
         Route::SearchRecipes => Box::pin(recipes::search(&req, app)),
         Route::MyRecipes => Box::pin(recipes::mine(&req, app)),
         Route::CreateRecipe => Box::pin(recipes::create(req, app)),
@@ -254,8 +258,9 @@ impl<'a> App<'a> {
         Config::from_vars(|name| self.binding(name)).map_err(ApiError::Misconfigured)
     }
 
-    pub fn jwt_secret(&self) -> Result<JwtSecret> {
-        Config::jwt_secret(|name| self.binding(name)).map_err(ApiError::Misconfigured)
+    /// The keys that sign and verify access tokens, and their issuer and audience.
+    pub fn token_keys(&self) -> Result<TokenKeys> {
+        Config::token_keys(|name| self.binding(name)).map_err(ApiError::Misconfigured)
     }
 
     /// How emails are sent; `None` when `EMAIL_API_URL` is not set.

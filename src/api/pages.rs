@@ -89,10 +89,13 @@ pub async fn home(app: &App<'_>) -> Result<Response> {
 }
 
 /// The page a password-recovery email links to (unless `RESET_PASSWORD_URL` names another):
-/// a form that sets a new password with the link's token.
+/// a form that sets a new password with the link's token. The link carries the token in its
+/// fragment (`#token=`), which no request sends; the page's script reads it and removes it
+/// from the address bar.
 #[utoipa::path(
     get, path = "/reset-password", tag = "pages",
-    params(("token" = Option<String>, Query, description = "The token of the emailed link")),
+    params(("token" = Option<String>, Query, description = "Links sent before tokens moved \
+            to the fragment carry it here; they work until they expire")),
     responses((status = 200, description = "HTML page", content_type = "text/html", body = String))
 )]
 pub fn reset_password() -> Result<Response> {
@@ -100,11 +103,13 @@ pub fn reset_password() -> Result<Response> {
 }
 
 /// The page a verification email links to (unless `VERIFY_EMAIL_URL` names another): a
-/// button that verifies the email with the link's token. Opening the link alone verifies
-/// nothing, so a mail scanner that follows links cannot.
+/// button that verifies the email with the link's token (`#token=`, read by the page's
+/// script, as on the reset page). Opening the link alone verifies nothing, so a mail scanner
+/// that follows links cannot.
 #[utoipa::path(
     get, path = "/verify-email", tag = "pages",
-    params(("token" = Option<String>, Query, description = "The token of the emailed link")),
+    params(("token" = Option<String>, Query, description = "Links sent before tokens moved \
+            to the fragment carry it here; they work until they expire")),
     responses((status = 200, description = "HTML page", content_type = "text/html", body = String))
 )]
 pub fn verify_email() -> Result<Response> {

@@ -17,6 +17,9 @@ pub enum Route {
     ChangePassword,
     Me,
     DeleteMe,
+    Sessions,
+    EndSession,
+    EndOtherSessions,
     SearchRecipes,
     MyRecipes,
     CreateRecipe,
@@ -60,11 +63,16 @@ impl Route {
             | Route::ResendVerification => "POST",
             Route::UpdateRecipe => "PUT",
             Route::UpdateUser => "PATCH",
-            Route::DeleteMe | Route::DeleteRecipe | Route::DeleteUser => "DELETE",
+            Route::DeleteMe
+            | Route::EndSession
+            | Route::EndOtherSessions
+            | Route::DeleteRecipe
+            | Route::DeleteUser => "DELETE",
             Route::Home
             | Route::Docs
             | Route::OpenApi
             | Route::Me
+            | Route::Sessions
             | Route::SearchRecipes
             | Route::MyRecipes
             | Route::GetRecipe
@@ -130,8 +138,8 @@ impl Route {
         methods
     }
 
-    /// The path as the OpenAPI document writes it; `{recipe_id}` and `{user_id}` are path
-    /// parameters.
+    /// The path as the OpenAPI document writes it; `{recipe_id}`, `{user_id}` and
+    /// `{session_id}` are path parameters.
     pub fn template(self) -> &'static str {
         match self {
             Route::Home => "/",
@@ -143,6 +151,8 @@ impl Route {
             Route::Logout => "/api/v1/auth/logout",
             Route::ChangePassword => "/api/v1/auth/password",
             Route::Me | Route::DeleteMe => "/api/v1/auth/me",
+            Route::Sessions | Route::EndOtherSessions => "/api/v1/auth/sessions",
+            Route::EndSession => "/api/v1/auth/sessions/{session_id}",
             Route::SearchRecipes => "/api/v1/recipes/search",
             Route::MyRecipes => "/api/v1/recipes/my-recipes",
             Route::CreateRecipe | Route::UpdateRecipe => "/api/v1/recipes",
@@ -244,6 +254,8 @@ mod tests {
     fn answers_with_a_users_data_are_private_and_public_reads_are_not() {
         for route in [
             Route::Me,
+            Route::Sessions,
+            Route::EndSession,
             Route::Login,
             Route::ListUsers,
             Route::GetUser,
@@ -274,7 +286,8 @@ mod tests {
             let path = route
                 .template()
                 .replace("{recipe_id}", "7")
-                .replace("{user_id}", "8");
+                .replace("{user_id}", "8")
+                .replace("{session_id}", "a-session");
             let (found, _) = Route::resolve(route.method(), &path).unwrap();
             assert_eq!(found, route, "{path}");
         }
@@ -327,6 +340,26 @@ mod tests {
         assert_eq!(
             Route::resolve("PATCH", "/api/v1/recipes"),
             Err(Unmatched::MethodNotAllowed(vec!["POST", "PUT"]))
+        );
+    }
+
+    #[test]
+    fn session_routes_list_end_one_and_end_the_others() {
+        assert_eq!(
+            Route::resolve("GET", "/api/v1/auth/sessions/"),
+            Ok((Route::Sessions, None))
+        );
+        assert_eq!(
+            Route::resolve("DELETE", "/api/v1/auth/sessions"),
+            Ok((Route::EndOtherSessions, None))
+        );
+        assert_eq!(
+            Route::resolve("DELETE", "/api/v1/auth/sessions/AbC_-9"),
+            Ok((Route::EndSession, Some("AbC_-9".into())))
+        );
+        assert_eq!(
+            Route::resolve("GET", "/api/v1/auth/sessions/AbC"),
+            Err(Unmatched::MethodNotAllowed(vec!["DELETE"]))
         );
     }
 

@@ -2,6 +2,7 @@
 //! the store. Pure Rust: no `worker` types, tested natively.
 
 pub mod account;
+pub mod device;
 pub mod email;
 pub mod login;
 pub mod password;
@@ -10,6 +11,7 @@ pub mod recovery;
 pub mod user;
 pub mod validation;
 
+pub use device::{Device, SignedInDevice, SignedInDevices};
 pub use email::Email;
 pub use login::LoginForm;
 pub use password::Password;

@@ -1,6 +1,7 @@
 //! HS256 access tokens with the original's claims, `type`, `sub`, `iat` and `exp`, plus
-//! `ver`, the user's token version when it was issued, and `sid`, the session (login) it
-//! belongs to.
+//! `ver`, the user's token version when it was issued, `sid`, the session (login) it belongs
+//! to, and `iss` and `aud`, whose service issued it and for whom. The header's `kid` names
+//! the key that signed it, so that a key can be rotated without logging anyone out.
 
 use chrono::{DateTime, Duration, Utc};
 use jwt_compact::alg::Hs256;
@@ -14,6 +15,14 @@ pub const ACCESS_TOKEN_TYPE: &str = "access_token";
 pub const LEEWAY_SECONDS: i64 = 60;
 /// Far more than a token of ours needs; anything longer is refused before decoding.
 pub const MAX_TOKEN_BYTES: usize = 4096;
+/// `JWT_ISSUER` and `JWT_AUDIENCE` when unset.
+pub const DEFAULT_ISSUER: &str = "recipe-api";
+pub const DEFAULT_AUDIENCE: &str = "recipe-api";
+/// From this moment (2026-11-30 00:00:00 UTC) a token without `sid` is refused. Every token
+/// issued since sessions were named in them (2026-11-29, 18:50 UTC) has one; a token from
+/// before had expired by 19:20 UTC that day at the default 30-minute lifetime, so the
+/// cut-off, hours later, logs no one out who kept the default.
+pub const SESSIONLESS_TOKENS_REFUSED_FROM: i64 = 1_795_996_800;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct AccessClaims {
@@ -23,10 +32,68 @@ struct AccessClaims {
     /// Missing in tokens of the original's shape, which count as version 0.
     #[serde(default)]
     ver: i64,
-    /// Missing in tokens issued before sessions were named in them; those keep working
-    /// until they expire.
+    /// Missing in tokens issued before sessions were named in them; those are refused from
+    /// [`SESSIONLESS_TOKENS_REFUSED_FROM`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sid: Option<String>,
+    /// Missing only in tokens from before keys had ids (see [`verify_access_token`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aud: Option<Audience>,
+}
+
+/// RFC 7519 §4.1.3: one audience or a list of them. Ours issue one. Untagged: measured, it
+/// left the wasm smaller than reading a `serde_json::Value` or a visitor of its own.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn includes(&self, audience: &str) -> bool {
+        match self {
+            Audience::One(one) => one == audience,
+            Audience::Many(many) => many.iter().any(|one| one == audience),
+        }
+    }
+}
+
+/// What signs and verifies access tokens: `JWT_SECRET`, which signs; `JWT_SECRET_PREVIOUS`,
+/// which only verifies (the key before a rotation, kept for one access-token lifetime); and
+/// the `iss` and `aud` every token carries (`JWT_ISSUER`, `JWT_AUDIENCE`).
+pub struct TokenKeys {
+    current: JwtSecret,
+    previous: Option<JwtSecret>,
+    issuer: String,
+    audience: String,
+}
+
+impl TokenKeys {
+    pub fn new(
+        current: JwtSecret,
+        previous: Option<JwtSecret>,
+        issuer: String,
+        audience: String,
+    ) -> TokenKeys {
+        // The same key set twice is one key.
+        let previous = previous.filter(|previous| previous.kid() != current.kid());
+        TokenKeys {
+            current,
+            previous,
+            issuer,
+            audience,
+        }
+    }
+
+    /// The key a token's `kid` names; `None` for a key that is neither of ours.
+    fn by_kid(&self, kid: &str) -> Option<&JwtSecret> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|key| key.kid() == kid)
+    }
 }
 
 /// Who a verified token speaks for. The token is only good while the user's stored
@@ -44,22 +111,27 @@ pub struct Subject {
 #[derive(Debug, PartialEq, Eq)]
 pub enum TokenError {
     Malformed,
+    UnknownKey,
     BadSignatureOrAlgorithm,
     MissingExpiry,
     Expired,
     IssuedInTheFuture,
     WrongType,
+    WrongIssuer,
+    WrongAudience,
     BadSubject,
+    NoSession,
 }
 
 fn at(unix_seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(unix_seconds, 0).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-/// Signs an access token for `subject`, valid for `lifetime_seconds` from `now`.
-/// The clock is the caller's: on wasm the time comes from the Worker, not from chrono.
+/// Signs an access token for `subject`, valid for `lifetime_seconds` from `now`, with the
+/// current key only. The clock is the caller's: on wasm the time comes from the Worker, not
+/// from chrono.
 pub fn issue_access_token(
-    secret: &JwtSecret,
+    keys: &TokenKeys,
     subject: &Subject,
     now: i64,
     lifetime_seconds: i64,
@@ -69,34 +141,50 @@ pub fn issue_access_token(
         sub: subject.user_id.to_string(),
         ver: subject.token_version,
         sid: subject.session_id.clone(),
+        iss: Some(keys.issuer.clone()),
+        aud: Some(Audience::One(keys.audience.clone())),
     });
     claims.issued_at = Some(at(now));
     claims.expiration = Some(at(now.saturating_add(lifetime_seconds)));
+    let header = Header::empty()
+        .with_token_type("JWT")
+        .with_key_id(keys.current.kid());
     Hs256
-        .token(
-            &Header::empty().with_token_type("JWT"),
-            &claims,
-            secret.key(),
-        )
+        .token(&header, &claims, keys.current.key())
         .expect("serialising fixed claims cannot fail")
 }
 
-/// Verifies an access token and returns whom it was issued to. Pins HS256, requires `exp`,
-/// rejects an `iat` in the future and any `type` but `access_token`. Whether the user still
-/// exists, is active and has this token version is the caller's to check.
-pub fn verify_access_token(
-    secret: &JwtSecret,
-    token: &str,
-    now: i64,
-) -> Result<Subject, TokenError> {
+/// Verifies an access token and returns whom it was issued to. Pins HS256; picks the key by
+/// the header's `kid` (an unknown one is refused); requires `exp`; rejects an `iat` in the
+/// future, any `type` but `access_token`, an `iss` or `aud` other than ours and, from
+/// [`SESSIONLESS_TOKENS_REFUSED_FROM`], a token without `sid`.
+///
+/// A token without `kid` was issued before keys had ids, and without `iss` and `aud`: it is
+/// tried with each key, and a missing `iss` or `aud` is let pass. Such tokens are no longer
+/// issued, so the last of them expires one access-token lifetime after the release that
+/// added these claims. Whether the user still exists, is active and has this token version,
+/// and the session is live, is the caller's to check.
+pub fn verify_access_token(keys: &TokenKeys, token: &str, now: i64) -> Result<Subject, TokenError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(TokenError::Malformed);
     }
     let untrusted = UntrustedToken::new(token).map_err(|_| TokenError::Malformed)?;
-    let token = Hs256
-        .validator::<AccessClaims>(secret.key())
-        .validate(&untrusted)
-        .map_err(|_| TokenError::BadSignatureOrAlgorithm)?;
+    let kid = untrusted.header().key_id.as_deref();
+    let candidates: Vec<&JwtSecret> = match kid {
+        Some(kid) => vec![keys.by_kid(kid).ok_or(TokenError::UnknownKey)?],
+        None => std::iter::once(&keys.current)
+            .chain(&keys.previous)
+            .collect(),
+    };
+    let token = candidates
+        .into_iter()
+        .find_map(|key| {
+            Hs256
+                .validator::<AccessClaims>(key.key())
+                .validate(&untrusted)
+                .ok()
+        })
+        .ok_or(TokenError::BadSignatureOrAlgorithm)?;
     let claims = token.claims();
     let options = TimeOptions::new(Duration::seconds(LEEWAY_SECONDS), || at(now));
     match claims.validate_expiration(&options) {
@@ -110,13 +198,29 @@ pub fn verify_access_token(
     {
         return Err(TokenError::IssuedInTheFuture);
     }
-    if claims.custom.token_type != ACCESS_TOKEN_TYPE {
+    let custom = &claims.custom;
+    if custom.token_type != ACCESS_TOKEN_TYPE {
         return Err(TokenError::WrongType);
     }
+    // Required in every token that names its key; checked in any token that has them.
+    let keyed = kid.is_some();
+    match &custom.iss {
+        Some(iss) if *iss == keys.issuer => {}
+        None if !keyed => {}
+        _ => return Err(TokenError::WrongIssuer),
+    }
+    match &custom.aud {
+        Some(aud) if aud.includes(&keys.audience) => {}
+        None if !keyed => {}
+        _ => return Err(TokenError::WrongAudience),
+    }
+    if custom.sid.is_none() && now >= SESSIONLESS_TOKENS_REFUSED_FROM {
+        return Err(TokenError::NoSession);
+    }
     Ok(Subject {
-        user_id: parse_subject(&claims.custom.sub)?,
-        token_version: claims.custom.ver,
-        session_id: claims.custom.sid.clone(),
+        user_id: parse_subject(&custom.sub)?,
+        token_version: custom.ver,
+        session_id: custom.sid.clone(),
     })
 }
 
@@ -140,8 +244,47 @@ mod tests {
     const NOW: i64 = 1_700_000_000;
     const DAY: i64 = 86_400;
 
-    fn secret() -> JwtSecret {
-        JwtSecret::parse(Some("an-hs256-test-secret-of-at-least-32-bytes")).unwrap()
+    const PREVIOUS_KEY: &[u8] = b"the-key-before-the-rotation-32-bytes-long";
+
+    fn secret() -> TokenKeys {
+        keys_of(KEY, None)
+    }
+
+    fn keys_of(current: &[u8], previous: Option<&[u8]>) -> TokenKeys {
+        let parse = |key: &[u8]| JwtSecret::parse(Some(std::str::from_utf8(key).unwrap())).unwrap();
+        TokenKeys::new(
+            parse(current),
+            previous.map(parse),
+            DEFAULT_ISSUER.into(),
+            DEFAULT_AUDIENCE.into(),
+        )
+    }
+
+    fn kid_of(key: &[u8]) -> String {
+        JwtSecret::parse(Some(std::str::from_utf8(key).unwrap()))
+            .unwrap()
+            .kid()
+            .to_owned()
+    }
+
+    /// The claims and header of a token as this version issues it, for a session.
+    fn keyed_claims() -> Value {
+        json!({"type": "access_token", "sub": "7", "ver": 0, "sid": "s", "iss": DEFAULT_ISSUER,
+               "aud": DEFAULT_AUDIENCE, "iat": NOW, "exp": NOW + DAY})
+    }
+
+    fn keyed_header(key: &[u8]) -> Value {
+        json!({"alg": "HS256", "typ": "JWT", "kid": kid_of(key)})
+    }
+
+    fn with_claim(name: &str, value: Value) -> Value {
+        let mut claims = keyed_claims();
+        if value.is_null() {
+            claims.as_object_mut().unwrap().remove(name);
+        } else {
+            claims[name] = value;
+        }
+        claims
     }
 
     /// Hand-builds a token with any header and claims, signed with HS256 and `key`.
@@ -190,11 +333,14 @@ mod tests {
         assert_eq!(
             claims,
             json!({"type": "access_token", "sub": "5", "ver": 2, "sid": "a-session",
-                   "iat": NOW, "exp": NOW + 8 * DAY})
+                   "iss": "recipe-api", "aud": "recipe-api", "iat": NOW, "exp": NOW + 8 * DAY})
         );
         let header: Value =
             serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
-        assert_eq!(header["alg"], "HS256");
+        assert_eq!(
+            header,
+            json!({"alg": "HS256", "typ": "JWT", "kid": kid_of(KEY)})
+        );
     }
 
     #[test]
@@ -328,6 +474,183 @@ mod tests {
         assert_eq!(
             verify_access_token(&secret(), &token, NOW + 101 + LEEWAY_SECONDS),
             Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn a_token_of_this_version_names_its_key_issuer_and_audience_and_each_is_checked() {
+        let sign = |claims: Value| forge(keyed_header(KEY), claims, KEY);
+        assert_eq!(
+            verify_access_token(&secret(), &sign(keyed_claims()), NOW),
+            Ok(Subject {
+                user_id: 7,
+                token_version: 0,
+                session_id: Some("s".into())
+            }),
+            "the forging is right"
+        );
+        let cases: Vec<(&str, String, TokenError)> = vec![
+            (
+                "another issuer",
+                sign(with_claim("iss", json!("someone-else"))),
+                TokenError::WrongIssuer,
+            ),
+            (
+                "no issuer, though the key is named",
+                sign(with_claim("iss", Value::Null)),
+                TokenError::WrongIssuer,
+            ),
+            (
+                "another audience",
+                sign(with_claim("aud", json!("another-api"))),
+                TokenError::WrongAudience,
+            ),
+            (
+                "a list of other audiences",
+                sign(with_claim("aud", json!(["a", "b"]))),
+                TokenError::WrongAudience,
+            ),
+            (
+                "no audience, though the key is named",
+                sign(with_claim("aud", Value::Null)),
+                TokenError::WrongAudience,
+            ),
+            (
+                "an unknown kid",
+                forge(
+                    json!({"alg": "HS256", "kid": "AAAAAAAAAAA"}),
+                    keyed_claims(),
+                    KEY,
+                ),
+                TokenError::UnknownKey,
+            ),
+            (
+                "our kid, another key's signature",
+                forge(
+                    keyed_header(KEY),
+                    keyed_claims(),
+                    b"another-key-another-key-another-key!",
+                ),
+                TokenError::BadSignatureOrAlgorithm,
+            ),
+            (
+                "a key's own kid, but not a key of ours",
+                forge(
+                    keyed_header(b"another-key-another-key-another-key!"),
+                    keyed_claims(),
+                    b"another-key-another-key-another-key!",
+                ),
+                TokenError::UnknownKey,
+            ),
+            (
+                "a wrong issuer in a token without kid",
+                forge(
+                    json!({"alg": "HS256"}),
+                    with_claim("iss", json!("someone-else")),
+                    KEY,
+                ),
+                TokenError::WrongIssuer,
+            ),
+        ];
+        for (name, token, expected) in cases {
+            assert_eq!(
+                verify_access_token(&secret(), &token, NOW).err(),
+                Some(expected),
+                "{name}: should be refused"
+            );
+        }
+        let listed = sign(with_claim("aud", json!(["another-api", DEFAULT_AUDIENCE])));
+        assert!(verify_access_token(&secret(), &listed, NOW).is_ok());
+    }
+
+    #[test]
+    fn the_issuer_and_audience_are_the_configured_ones() {
+        let parse = |key: &[u8]| JwtSecret::parse(Some(std::str::from_utf8(key).unwrap())).unwrap();
+        let staging = TokenKeys::new(parse(KEY), None, "https://staging".into(), "app".into());
+        let token = issue_access_token(&staging, &subject(1, 0), NOW, 60);
+        assert!(verify_access_token(&staging, &token, NOW).is_ok());
+        assert_eq!(
+            verify_access_token(&secret(), &token, NOW),
+            Err(TokenError::WrongIssuer),
+            "a deployment with another issuer, even with the same key, refuses it"
+        );
+    }
+
+    #[test]
+    fn a_token_from_before_keys_had_ids_verifies_with_either_key_until_it_expires() {
+        let legacy = json!({"type": "access_token", "sub": "7", "ver": 1, "sid": "s",
+                            "iat": NOW, "exp": NOW + 1800});
+        let rotated = keys_of(KEY, Some(PREVIOUS_KEY));
+        for key in [KEY, PREVIOUS_KEY] {
+            let token = forge(json!({"alg": "HS256", "typ": "JWT"}), legacy.clone(), key);
+            assert!(verify_access_token(&rotated, &token, NOW).is_ok());
+            assert_eq!(
+                verify_access_token(&rotated, &token, NOW + 1800 + LEEWAY_SECONDS + 1),
+                Err(TokenError::Expired)
+            );
+        }
+    }
+
+    #[test]
+    fn the_previous_key_verifies_but_never_signs() {
+        let before = keys_of(PREVIOUS_KEY, None);
+        let during = keys_of(KEY, Some(PREVIOUS_KEY));
+        let after = keys_of(KEY, None);
+        let old = issue_access_token(&before, &subject(3, 0), NOW, 1800);
+        assert_eq!(
+            verify_access_token(&during, &old, NOW + 60),
+            Ok(subject(3, 0)),
+            "a token signed before the rotation still works"
+        );
+        let new = issue_access_token(&during, &subject(3, 0), NOW, 1800);
+        let header: Value =
+            serde_json::from_slice(&B64.decode(new.split('.').next().unwrap()).unwrap()).unwrap();
+        assert_eq!(
+            header["kid"],
+            json!(kid_of(KEY)),
+            "signed with the current key"
+        );
+        assert_eq!(
+            verify_access_token(&before, &new, NOW),
+            Err(TokenError::UnknownKey),
+            "the previous key alone cannot verify what the rotated service signs"
+        );
+        assert_eq!(verify_access_token(&after, &new, NOW), Ok(subject(3, 0)));
+        assert_eq!(
+            verify_access_token(&after, &old, NOW + 60),
+            Err(TokenError::UnknownKey),
+            "once the previous key is dropped, its tokens stop working"
+        );
+        let same = keys_of(KEY, Some(KEY));
+        assert!(same.previous.is_none(), "the same key twice is one key");
+    }
+
+    #[test]
+    fn a_token_without_a_session_is_refused_from_the_cut_off() {
+        let sessionless = forge(json!({"alg": "HS256"}), good_claims(), KEY);
+        let at_cut_off = SESSIONLESS_TOKENS_REFUSED_FROM;
+        let long_lived = forge(
+            json!({"alg": "HS256"}),
+            json!({"type": "access_token", "sub": "7", "iat": at_cut_off - 60,
+                   "exp": at_cut_off + DAY}),
+            KEY,
+        );
+        assert!(verify_access_token(&secret(), &sessionless, NOW).is_ok());
+        assert_eq!(
+            verify_access_token(&secret(), &long_lived, at_cut_off - 1).map(|s| s.session_id),
+            Ok(None)
+        );
+        assert_eq!(
+            verify_access_token(&secret(), &long_lived, at_cut_off),
+            Err(TokenError::NoSession)
+        );
+        let mut keyed_claims = with_claim("sid", Value::Null);
+        keyed_claims["iat"] = json!(at_cut_off);
+        keyed_claims["exp"] = json!(at_cut_off + DAY);
+        let keyed = forge(keyed_header(KEY), keyed_claims, KEY);
+        assert_eq!(
+            verify_access_token(&secret(), &keyed, at_cut_off + 1),
+            Err(TokenError::NoSession)
         );
     }
 }

@@ -32,6 +32,12 @@ impl Caller {
     pub fn claimed_user_id(&self) -> i64 {
         self.0.user_id
     }
+
+    /// The session the token names, for a statement that tells it apart from the caller's
+    /// other sessions; whether it is live is `me`'s to check.
+    pub(super) fn session_id(&self) -> Option<&str> {
+        self.0.session_id.as_deref()
+    }
 }
 
 /// `sql` run as `caller`, with `me` defined: the caller's row while their token is good,
