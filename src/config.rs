@@ -3,7 +3,7 @@
 
 use crate::security::password::DEFAULT_ITERATIONS;
 use crate::security::throttle::DEFAULT_SIGNUPS_PER_HOUR;
-use crate::security::JwtSecret;
+use crate::security::{JwtSecret, MfaKey};
 
 /// Access tokens live half an hour (the original: 8 days). A client with a refresh token
 /// renews them without asking for the password; logout cannot recall an access token, so
@@ -195,6 +195,12 @@ impl Config {
     pub fn jwt_secret(var: impl Fn(&str) -> Option<String>) -> Result<JwtSecret, String> {
         JwtSecret::parse(var("JWT_SECRET").as_deref())
     }
+
+    /// The key TOTP secrets are sealed with, from the `MFA_ENCRYPTION_KEY` secret. Only the
+    /// two-factor routes read it: without it they fail closed, and everything else works.
+    pub fn mfa_key(var: impl Fn(&str) -> Option<String>) -> Result<MfaKey, String> {
+        MfaKey::parse(var("MFA_ENCRYPTION_KEY").as_deref())
+    }
 }
 
 /// A setting that must be an absolute `http` or `https` URL.
@@ -342,5 +348,8 @@ mod tests {
         assert!(Config::jwt_secret(vars(&[])).is_err());
         assert!(Config::jwt_secret(vars(&[("JWT_SECRET", "short")])).is_err());
         assert!(Config::jwt_secret(vars(&[("JWT_SECRET", &"x".repeat(64))])).is_ok());
+        assert!(Config::mfa_key(vars(&[])).is_err());
+        assert!(Config::mfa_key(vars(&[("MFA_ENCRYPTION_KEY", &"x".repeat(64))])).is_err());
+        assert!(Config::mfa_key(vars(&[("MFA_ENCRYPTION_KEY", &"ab".repeat(32))])).is_ok());
     }
 }

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod email;
 pub mod login;
+pub mod mfa;
 pub mod password;
 pub mod recipe;
 pub mod recovery;
