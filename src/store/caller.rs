@@ -9,10 +9,9 @@
 //! as the read or write, never before it. [`CurrentUser`] is built only from a row of `me`.
 
 use serde::Deserialize;
-use worker::wasm_bindgen::JsValue;
 use worker::D1PreparedStatement;
 
-use super::{first_row, first_row_split, int, statement, text_or_null, Db};
+use super::{first_row, first_row_split, int, text_or_null, Db, Params};
 use crate::domain::User;
 use crate::error::Result;
 use crate::security::Subject;
@@ -35,35 +34,34 @@ impl Caller {
     }
 }
 
-/// `me`: the caller's row while their token is good (`?1` user id, `?2` token version, `?3`
-/// session id or NULL for tokens issued before sessions were named in them).
-const ME: &str = "WITH me AS (SELECT id, first_name, surname, email, is_superuser, \
-                  email_verified FROM users \
-                  WHERE id = ?1 AND is_active = 1 AND token_version = ?2 AND (?3 IS NULL OR \
-                  EXISTS (SELECT 1 FROM sessions WHERE sessions.id = ?3 \
-                  AND sessions.user_id = ?1 AND sessions.revoked_at IS NULL))) ";
-
-/// `sql` run as `caller`, with `me` defined. `?1` to `?3` are the caller's; the parameters
-/// of `sql` itself are numbered from `?4` and bound from `args`.
+/// `sql` run as `caller`, with `me` defined: the caller's row while their token is good,
+/// the user active, with the token's version and — for a token that names one — its session
+/// live. `sql` gets the statement's [`Params`] after `me` has bound the caller's values, and
+/// binds its own.
 pub(super) fn scoped(
     db: &Db,
     caller: &Caller,
-    sql: &str,
-    args: &[JsValue],
     context: &'static str,
+    sql: impl FnOnce(&mut Params) -> String,
 ) -> Result<D1PreparedStatement> {
     let Subject {
         user_id,
         token_version,
         session_id,
     } = &caller.0;
-    let mut bound = vec![
-        int(*user_id),
-        int(*token_version),
-        text_or_null(session_id.as_deref()),
-    ];
-    bound.extend_from_slice(args);
-    statement(db, &format!("{ME}{sql}"), &bound, context)
+    let mut params = Params::default();
+    let id = params.bind(int(*user_id));
+    let version = params.bind(int(*token_version));
+    // NULL for tokens issued before sessions were named in them.
+    let session = params.bind(text_or_null(session_id.as_deref()));
+    let me = format!(
+        "WITH me AS (SELECT id, first_name, surname, email, is_superuser, email_verified \
+         FROM users WHERE id = {id} AND is_active = 1 AND token_version = {version} \
+         AND ({session} IS NULL OR EXISTS (SELECT 1 FROM sessions WHERE sessions.id = {session} \
+         AND sessions.user_id = {id} AND sessions.revoked_at IS NULL))) "
+    );
+    let sql = sql(&mut params);
+    params.prepare(db, &format!("{me}{sql}"), context)
 }
 
 /// The caller, checked: their token is good at the moment the statement ran.
@@ -123,7 +121,7 @@ impl MeRow {
 /// The caller's user, or `None` when their token is no longer good (one statement).
 pub async fn authenticate(db: &Db, caller: &Caller) -> Result<Option<CurrentUser>> {
     let context = "authenticating";
-    let statement = scoped(db, caller, "SELECT * FROM me", &[], context)?;
+    let statement = scoped(db, caller, context, |_| "SELECT * FROM me".into())?;
     let row: Option<MeRow> = first_row(db, statement, context).await?;
     Ok(row.map(|row| row.into_current(caller)))
 }
@@ -139,13 +137,9 @@ pub async fn authenticate_with_password(
         hashed_password: String,
     }
     let context = "authenticating with the password hash";
-    let statement = scoped(
-        db,
-        caller,
-        "SELECT me.*, users.hashed_password FROM me JOIN users ON users.id = me.id",
-        &[],
-        context,
-    )?;
+    let statement = scoped(db, caller, context, |_| {
+        "SELECT me.*, users.hashed_password FROM me JOIN users ON users.id = me.id".into()
+    })?;
     let row: Option<(MeRow, Hash)> = first_row_split(db, statement, context).await?;
     Ok(row.map(|(me, hash)| (me.into_current(caller), hash.hashed_password)))
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use worker::D1PreparedStatement;
 
 use super::caller::{scoped, Caller};
-use super::{int, returned_row, rows, statement, Db};
+use super::{int, returned_row, rows, statement, Db, Params};
 use crate::domain::recovery::Purpose;
 use crate::error::Result;
 
@@ -113,25 +113,23 @@ pub async fn issue_verification(
     let results = db
         .batch(
             vec![
-                scoped(
-                    db,
-                    caller,
+                scoped(db, caller, context, |_| {
                     "DELETE FROM email_tokens WHERE purpose = 'verify' \
-                     AND user_id = (SELECT id FROM me)",
-                    &[],
-                    context,
-                )?,
-                scoped(
-                    db,
-                    caller,
-                    "INSERT INTO email_tokens \
-                     (token_hash, user_id, purpose, email, token_version, created_at, expires_at) \
-                     SELECT ?4, users.id, 'verify', users.email, users.token_version, ?5, ?6 \
-                     FROM me JOIN users ON users.id = me.id WHERE users.email_verified = 0 \
-                     RETURNING email",
-                    &[token.hash.into(), int(token.now), int(token.expires_at)],
-                    context,
-                )?,
+                     AND user_id = (SELECT id FROM me)"
+                        .into()
+                })?,
+                scoped(db, caller, context, |params| {
+                    format!(
+                        "INSERT INTO email_tokens \
+                         (token_hash, user_id, purpose, email, token_version, created_at, \
+                         expires_at) SELECT {}, users.id, 'verify', users.email, \
+                         users.token_version, {}, {} FROM me JOIN users ON users.id = me.id \
+                         WHERE users.email_verified = 0 RETURNING email",
+                        params.bind(token.hash),
+                        params.bind(int(token.now)),
+                        params.bind(int(token.expires_at)),
+                    )
+                })?,
             ],
             context,
         )
@@ -166,9 +164,10 @@ pub async fn claim_recovery(db: &Db, hash: &str, now: i64) -> Result<Option<i64>
     Ok(row.map(|row| row.user_id))
 }
 
-/// The condition, in an `UPDATE users`, that the live recovery token `?{hash}` is this
-/// user's: issued to their current email under their current token version.
-pub(super) fn holds_recovery_token(hash: &str, now: &str) -> String {
+/// The condition, in an `UPDATE users`, that the live recovery token stored as `hash` is
+/// this user's as of `now`: issued to their current email under their current token version.
+pub(super) fn holds_recovery_token(params: &mut Params, hash: &str, now: i64) -> String {
+    let (hash, now) = (params.bind(hash), params.bind(int(now)));
     format!(
         "EXISTS (SELECT 1 FROM email_tokens t WHERE t.token_hash = {hash} \
          AND t.user_id = users.id AND t.purpose = 'reset' AND t.expires_at > {now} \

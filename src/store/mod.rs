@@ -204,6 +204,31 @@ fn d1_error(context: &'static str) -> impl FnOnce(worker::Error) -> ApiError {
     }
 }
 
+/// A statement's parameters, bound in the order its SQL is written: [`Params::bind`] hands
+/// out each value's placeholder, so a fragment shared by several statements (the caller's
+/// `me`, a token check) takes the placeholders it is given, and no `?N` is numbered by hand.
+#[derive(Default)]
+pub(super) struct Params(Vec<JsValue>);
+
+impl Params {
+    /// Binds `value` and returns its placeholder, `?N`, for the SQL to use (as often as it
+    /// likes).
+    pub fn bind(&mut self, value: impl Into<JsValue>) -> String {
+        self.0.push(value.into());
+        format!("?{}", self.0.len())
+    }
+
+    /// The statement `sql`, written with these placeholders, with the values bound.
+    pub fn prepare(
+        &self,
+        db: &Db,
+        sql: &str,
+        context: &'static str,
+    ) -> Result<D1PreparedStatement, ApiError> {
+        statement(db, sql, &self.0, context)
+    }
+}
+
 /// A prepared statement with its arguments bound.
 fn statement(
     db: &Db,

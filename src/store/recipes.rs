@@ -119,7 +119,7 @@ pub async fn by_caller(db: &Db, caller: &Caller) -> Result<Option<Vec<Recipe>>> 
     let sql = "SELECT r.id, r.label, r.source, r.url, r.submitter_id \
                FROM me LEFT JOIN recipes r ON r.submitter_id = me.id ORDER BY r.id";
     let result = db
-        .read(scoped(db, caller, sql, &[], context)?, context)
+        .read(scoped(db, caller, context, |_| sql.into())?, context)
         .await?;
     let rows = rows::<JoinedRow>(&result, context)?;
     if rows.is_empty() {
@@ -144,16 +144,16 @@ pub async fn by_caller(db: &Db, caller: &Caller) -> Result<Option<Vec<Recipe>>> 
 /// statement checks and writes.
 pub async fn insert(db: &Db, caller: &Caller, recipe: &NewRecipe) -> Result<Option<Recipe>> {
     let context = "inserting recipe";
-    let sql = format!(
-        "INSERT INTO recipes (label, source, url, submitter_id) \
-         SELECT ?4, ?5, ?6, id FROM me RETURNING {RECIPE_COLUMNS}"
-    );
-    let args = [
-        recipe.label.as_str().into(),
-        recipe.source.as_str().into(),
-        recipe.url.as_str().into(),
-    ];
-    written(db, scoped(db, caller, &sql, &args, context)?, context).await
+    let insert = scoped(db, caller, context, |params| {
+        format!(
+            "INSERT INTO recipes (label, source, url, submitter_id) \
+             SELECT {}, {}, {}, id FROM me RETURNING {RECIPE_COLUMNS}",
+            params.bind(recipe.label.as_str()),
+            params.bind(recipe.source.as_str()),
+            params.bind(recipe.url.as_str()),
+        )
+    })?;
+    written(db, insert, context).await
 }
 
 /// The condition, in a statement scoped to a caller, that the caller may change this row of
@@ -165,27 +165,32 @@ const EDITABLE_BY_CALLER: &str =
 /// [`why_unchanged`] tells why.
 pub async fn update(db: &Db, caller: &Caller, change: &RecipeUpdate) -> Result<Option<Recipe>> {
     let context = "updating recipe";
-    let sql = format!(
-        "UPDATE recipes SET label = ?4, source = COALESCE(?5, source), url = COALESCE(?6, url) \
-         WHERE id = ?7 AND {EDITABLE_BY_CALLER} RETURNING {RECIPE_COLUMNS}"
-    );
-    let args = [
-        change.label.as_str().into(),
-        text_or_null(change.source.as_deref()),
-        text_or_null(change.url.as_ref().map(|u| u.as_str())),
-        int(change.id),
-    ];
-    written(db, scoped(db, caller, &sql, &args, context)?, context).await
+    let update = scoped(db, caller, context, |params| {
+        format!(
+            "UPDATE recipes SET label = {}, source = COALESCE({}, source), \
+             url = COALESCE({}, url) WHERE id = {} AND {EDITABLE_BY_CALLER} \
+             RETURNING {RECIPE_COLUMNS}",
+            params.bind(change.label.as_str()),
+            params.bind(text_or_null(change.source.as_deref())),
+            params.bind(text_or_null(change.url.as_ref().map(|u| u.as_str()))),
+            params.bind(int(change.id)),
+        )
+    })?;
+    written(db, update, context).await
 }
 
 /// Deletes a recipe if the caller may, in one statement; `None` when nothing was deleted
 /// ([`why_unchanged`] tells why).
 pub async fn delete(db: &Db, caller: &Caller, id: i64) -> Result<Option<Recipe>> {
     let context = "deleting recipe";
-    let sql = format!(
-        "DELETE FROM recipes WHERE id = ?4 AND {EDITABLE_BY_CALLER} RETURNING {RECIPE_COLUMNS}"
-    );
-    written(db, scoped(db, caller, &sql, &[int(id)], context)?, context).await
+    let delete = scoped(db, caller, context, |params| {
+        format!(
+            "DELETE FROM recipes WHERE id = {} AND {EDITABLE_BY_CALLER} \
+             RETURNING {RECIPE_COLUMNS}",
+            params.bind(int(id))
+        )
+    })?;
+    written(db, delete, context).await
 }
 
 /// Why an update or delete of recipe `id` changed nothing.
@@ -207,10 +212,14 @@ pub async fn why_unchanged(db: &Db, caller: &Caller, id: i64) -> Result<Unchange
         recipe: i64,
     }
     let context = "checking a refused recipe change";
-    let sql = "SELECT EXISTS (SELECT 1 FROM me) AS authenticated, \
-               EXISTS (SELECT 1 FROM recipes WHERE id = ?4) AS recipe";
-    let row: Option<Row> =
-        first_row(db, scoped(db, caller, sql, &[int(id)], context)?, context).await?;
+    let check = scoped(db, caller, context, |params| {
+        format!(
+            "SELECT EXISTS (SELECT 1 FROM me) AS authenticated, \
+             EXISTS (SELECT 1 FROM recipes WHERE id = {}) AS recipe",
+            params.bind(int(id))
+        )
+    })?;
+    let row: Option<Row> = first_row(db, check, context).await?;
     Ok(match row {
         Some(Row {
             authenticated: 0, ..

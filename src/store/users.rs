@@ -9,7 +9,7 @@ use worker::D1PreparedStatement;
 use super::caller::{scoped, Caller};
 use super::email_tokens::{self, NewToken};
 use super::text_or_null;
-use super::{first_row, first_row_split, int, is_unique_violation, returned_row, rows};
+use super::{first_row, first_row_split, int, is_unique_violation, returned_row, rows, Params};
 use super::{sessions, statement, Db};
 use crate::domain::account::{ManagedUser, Page, UserList};
 use crate::domain::recovery::Purpose;
@@ -210,14 +210,15 @@ pub async fn change_password(
         token_version: i64,
     }
     let context = "changing a password";
-    let update = scoped(
-        db,
-        caller,
-        "UPDATE users SET hashed_password = ?4, token_version = token_version + 1 \
-         WHERE id = (SELECT id FROM me) AND hashed_password = ?5 RETURNING id, token_version",
-        &[new.into(), old.into()],
-        context,
-    )?;
+    let update = scoped(db, caller, context, |params| {
+        format!(
+            "UPDATE users SET hashed_password = {}, token_version = token_version + 1 \
+             WHERE id = (SELECT id FROM me) AND hashed_password = {} \
+             RETURNING id, token_version",
+            params.bind(new),
+            params.bind(old),
+        )
+    })?;
     let id = caller.claimed_user_id();
     let row: Option<Row> = update_and_end_stale_sessions(db, update, id, now, context).await?;
     Ok(row.map(|row| (row.id, row.token_version)))
@@ -236,12 +237,15 @@ pub async fn reset_with_token(
     now: i64,
 ) -> Result<bool> {
     let context = "resetting a password by email";
+    let mut params = Params::default();
     let sql = format!(
-        "UPDATE users SET hashed_password = ?3, token_version = token_version + 1,          email_verified = 1 WHERE id = ?1 AND is_active = 1 AND {} RETURNING id",
-        email_tokens::holds_recovery_token("?2", "?4")
+        "UPDATE users SET hashed_password = {}, token_version = token_version + 1, \
+         email_verified = 1 WHERE id = {} AND is_active = 1 AND {} RETURNING id",
+        params.bind(new),
+        params.bind(int(user_id)),
+        email_tokens::holds_recovery_token(&mut params, token_hash, now),
     );
-    let args = [int(user_id), token_hash.into(), new.into(), int(now)];
-    let update = statement(db, &sql, &args, context)?;
+    let update = params.prepare(db, &sql, context)?;
     let row: Option<IgnoredAny> =
         update_and_end_stale_sessions(db, update, user_id, now, context).await?;
     Ok(row.is_some())
@@ -262,11 +266,14 @@ pub async fn reset_password(
     now: i64,
 ) -> Result<Option<ManagedUser>> {
     let context = "resetting a password";
-    let sql = format!(
-        "UPDATE users SET hashed_password = ?5, token_version = token_version + 1 \
-         WHERE id = ?4 AND {BY_ANOTHER_SUPERUSER} RETURNING {USER_COLUMNS}"
-    );
-    let update = scoped(db, caller, &sql, &[int(id), new.into()], context)?;
+    let update = scoped(db, caller, context, |params| {
+        format!(
+            "UPDATE users SET hashed_password = {}, token_version = token_version + 1 \
+             WHERE id = {} AND {BY_ANOTHER_SUPERUSER} RETURNING {USER_COLUMNS}",
+            params.bind(new),
+            params.bind(int(id)),
+        )
+    })?;
     let row: Option<UserRow> = update_and_end_stale_sessions(db, update, id, now, context).await?;
     Ok(row.map(ManagedUser::from))
 }
@@ -283,11 +290,14 @@ pub async fn set_active(
     now: i64,
 ) -> Result<Option<ManagedUser>> {
     let context = "changing a user's status";
-    let sql = format!(
-        "UPDATE users SET is_active = ?5, token_version = token_version + 1 - ?5 \
-         WHERE id = ?4 AND {BY_ANOTHER_SUPERUSER} RETURNING {USER_COLUMNS}"
-    );
-    let update = scoped(db, caller, &sql, &[int(id), int(active.into())], context)?;
+    let update = scoped(db, caller, context, |params| {
+        let active = params.bind(int(active.into()));
+        format!(
+            "UPDATE users SET is_active = {active}, token_version = token_version + 1 - {active} \
+             WHERE id = {} AND {BY_ANOTHER_SUPERUSER} RETURNING {USER_COLUMNS}",
+            params.bind(int(id)),
+        )
+    })?;
     let row: Option<UserRow> = update_and_end_stale_sessions(db, update, id, now, context).await?;
     Ok(row.map(ManagedUser::from))
 }
@@ -296,9 +306,13 @@ pub async fn set_active(
 /// (foreign keys cascade). `false` when there is no such user or the caller may no longer.
 pub async fn delete(db: &Db, caller: &Caller, id: i64) -> Result<bool> {
     let context = "deleting a user";
-    let sql = format!("DELETE FROM users WHERE id = ?4 AND {BY_ANOTHER_SUPERUSER} RETURNING id");
-    let row: Option<IgnoredAny> =
-        returned_row(db, scoped(db, caller, &sql, &[int(id)], context)?, context).await?;
+    let delete = scoped(db, caller, context, |params| {
+        format!(
+            "DELETE FROM users WHERE id = {} AND {BY_ANOTHER_SUPERUSER} RETURNING id",
+            params.bind(int(id))
+        )
+    })?;
+    let row: Option<IgnoredAny> = returned_row(db, delete, context).await?;
     Ok(row.is_some())
 }
 
@@ -308,7 +322,7 @@ pub async fn delete_own(db: &Db, caller: &Caller) -> Result<bool> {
     let context = "deleting one's account";
     let sql = "DELETE FROM users WHERE id = (SELECT id FROM me WHERE is_superuser = 0) \
                RETURNING id";
-    let row: Option<IgnoredAny> =
-        returned_row(db, scoped(db, caller, sql, &[], context)?, context).await?;
+    let delete = scoped(db, caller, context, |_| sql.into())?;
+    let row: Option<IgnoredAny> = returned_row(db, delete, context).await?;
     Ok(row.is_some())
 }
