@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import {
   api, signup, login, me, refresh, changePassword, PASSWORD, sql, sqlText, fromAddress, randomIPv4,
-  nowSeconds, startServer, launchChromium, randomEmail,
+  nowSeconds, startServer, launchChromium, randomEmail, logSince,
 } from './helpers.mjs';
+import { readFileSync, statSync } from 'node:fs';
 
 // ---- A TOTP client (RFC 6238: HMAC-SHA-1, 6 digits, 30-second steps).
 
@@ -353,6 +354,28 @@ describe('turning TOTP off', () => {
   });
 });
 
+describe('security events', () => {
+  test('turning on, a recovery code and turning off are logged for the user, with no secret, code or token', async () => {
+    const offset = statSync(process.env.WORKER_LOG).size;
+    const { user, headers, setup: started, enabled } = await enrolledUser();
+    const token = await firstStep(user.email, headers);
+    assert.equal((await verify(token, enabled.recovery_codes[0], headers)).status, 200);
+    const off = await disable(enabled.access_token, { password: PASSWORD, code: enabled.recovery_codes[1] }, headers);
+    assert.equal(off.status, 200, JSON.stringify(off.body));
+    const expected = ['second_factor_enabled', 'recovery_code_used', 'recovery_code_used', 'second_factor_disabled'];
+    let events = [];
+    for (let i = 0; i < 50 && events.length < expected.length; i++) {
+      events = logSince(offset).filter((line) => line.log === 'security' && line.user_id === user.id);
+      if (events.length < expected.length) await sleep(100);
+    }
+    assert.deepEqual(events.map((e) => e.event), expected, JSON.stringify(events));
+    const log = readFileSync(process.env.WORKER_LOG).subarray(offset).toString('utf8');
+    for (const secret of [started.secret, token, ...enabled.recovery_codes.slice(0, 2)]) {
+      assert.ok(!log.includes(secret), 'nothing secret reaches the log');
+    }
+  });
+});
+
 describe('the QR code in Chromium', () => {
   test('the setup answer’s SVG draws a square of dark and light modules', async () => {
     const headers = fromAddress(randomIPv4());
@@ -407,7 +430,6 @@ describe('a deployment without MFA_ENCRYPTION_KEY', () => {
     assert.deepEqual(res.body, { detail: "Server misconfigured; see the worker's log" });
     const verified = await api('/api/v1/auth/mfa/verify', { method: 'POST', json: { mfa_token: 'x', code: '123456' }, base });
     assert.equal(verified.status, 500, 'verify fails closed too');
-    const { readFileSync } = await import('node:fs');
     assert.match(readFileSync(server.log, 'utf8'), /MFA_ENCRYPTION_KEY is not set/);
   });
 });

@@ -13,7 +13,7 @@ use worker::wasm_bindgen::JsValue;
 use worker::D1PreparedStatement;
 
 use super::caller::{scoped, Caller, CurrentUser, MeRow};
-use super::{email_tokens, first_row, first_row_split, int, rows, sessions, statement, Db};
+use super::{email_tokens, first_row, first_row_split, int, rows, sessions, statement, Db, Params};
 use crate::error::Result;
 
 /// The most logins one user may have waiting for their second step: each right password
@@ -41,12 +41,13 @@ pub enum Proof {
 
 impl Proof {
     /// The condition that the proof is still good for the factor row `f` (step later than
-    /// the last used; recovery code unused), with its value as parameter `?{n}`.
-    fn condition(&self, n: u8) -> String {
+    /// the last used; recovery code unused), its value bound in `params`.
+    fn condition(&self, params: &mut Params) -> String {
+        let value = params.bind(self.value());
         match self {
-            Proof::Step(_) => format!("f.last_step < ?{n}"),
+            Proof::Step(_) => format!("f.last_step < {value}"),
             Proof::Recovery(_) => format!(
-                "EXISTS (SELECT 1 FROM totp_recovery_codes c WHERE c.code_hash = ?{n} \
+                "EXISTS (SELECT 1 FROM totp_recovery_codes c WHERE c.code_hash = {value} \
                  AND c.user_id = f.user_id)"
             ),
         }
@@ -59,17 +60,31 @@ impl Proof {
         }
     }
 
-    /// The statement using the proof up for user `(user)`, an SQL expression: the step
-    /// becomes the last used, the recovery code is deleted. The proof is `?1`.
-    fn use_up(&self, user: &str) -> String {
-        match self {
+    /// The statement using the proof up for the user whose waiting login `token_hash`
+    /// was claimed with `claim` in the same batch: the step becomes the last used, the
+    /// recovery code is deleted. Nothing without that claim.
+    fn use_up(
+        &self,
+        db: &Db,
+        (token_hash, claim): (&str, &str),
+        context: &'static str,
+    ) -> Result<D1PreparedStatement> {
+        let mut params = Params::default();
+        let value = params.bind(self.value());
+        let user = format!(
+            "SELECT user_id FROM mfa_tokens WHERE token_hash = {} AND claimed_by = {}",
+            params.bind(token_hash),
+            params.bind(claim)
+        );
+        let sql = match self {
             Proof::Step(_) => {
-                format!("UPDATE totp_factors SET last_step = ?1 WHERE user_id = ({user})")
+                format!("UPDATE totp_factors SET last_step = {value} WHERE user_id = ({user})")
             }
             Proof::Recovery(_) => format!(
-                "DELETE FROM totp_recovery_codes WHERE code_hash = ?1 AND user_id = ({user})"
+                "DELETE FROM totp_recovery_codes WHERE code_hash = {value} AND user_id = ({user})"
             ),
-        }
+        };
+        params.prepare(db, &sql, context)
     }
 }
 
@@ -87,15 +102,12 @@ pub async fn authenticate_with_factor(
         last_step: Option<i64>,
     }
     let context = "authenticating with the second factor";
-    let statement = scoped(
-        db,
-        caller,
+    let statement = scoped(db, caller, context, |_| {
         "SELECT me.*, users.hashed_password, f.secret, f.enabled_at IS NOT NULL AS enabled, \
          f.last_step FROM me JOIN users ON users.id = me.id \
-         LEFT JOIN totp_factors f ON f.user_id = me.id",
-        &[],
-        context,
-    )?;
+         LEFT JOIN totp_factors f ON f.user_id = me.id"
+            .into()
+    })?;
     let row: Option<(MeRow, Row)> = first_row_split(db, statement, context).await?;
     Ok(row.map(|(me, row)| {
         let factor = row.secret.map(|secret| Factor {
@@ -118,16 +130,16 @@ pub async fn set_up(
     also: Vec<D1PreparedStatement>,
 ) -> Result<bool> {
     let context = "setting up a second factor";
-    let mut statements = vec![scoped(
-        db,
-        caller,
-        "INSERT INTO totp_factors (user_id, secret, created_at) SELECT id, ?4, ?5 FROM me \
-         WHERE true ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, \
-         created_at = excluded.created_at, last_step = 0 \
-         WHERE totp_factors.enabled_at IS NULL RETURNING user_id",
-        &[sealed.into(), int(now)],
-        context,
-    )?];
+    let mut statements = vec![scoped(db, caller, context, |params| {
+        format!(
+            "INSERT INTO totp_factors (user_id, secret, created_at) SELECT id, {}, {} FROM me \
+             WHERE true ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, \
+             created_at = excluded.created_at, last_step = 0 \
+             WHERE totp_factors.enabled_at IS NULL RETURNING user_id",
+            params.bind(sealed),
+            params.bind(int(now)),
+        )
+    })?];
     statements.extend(also);
     let results = db.batch(statements, context).await?;
     Ok(!rows::<IgnoredAny>(&results[0], context)?.is_empty())
@@ -161,15 +173,17 @@ pub async fn enable(
     let hashes = serde_json::to_string(code_hashes).unwrap_or_else(|_| "[]".into());
     let (user, resealed_value) = (int(user_id), JsValue::from(resealed));
     let mut statements = vec![
-        scoped(
-            db,
-            caller,
-            "UPDATE totp_factors AS f SET enabled_at = ?7, last_step = ?6, secret = ?5 \
-             WHERE f.user_id = (SELECT id FROM me) AND f.enabled_at IS NULL AND f.secret = ?4 \
-             AND f.last_step < ?6 RETURNING user_id",
-            &[sealed.into(), resealed.into(), int(step), int(now)],
-            context,
-        )?,
+        scoped(db, caller, context, |params| {
+            let step = params.bind(int(step));
+            format!(
+                "UPDATE totp_factors AS f SET enabled_at = {}, last_step = {step}, secret = {} \
+                 WHERE f.user_id = (SELECT id FROM me) AND f.enabled_at IS NULL \
+                 AND f.secret = {} AND f.last_step < {step} RETURNING user_id",
+                params.bind(int(now)),
+                params.bind(resealed),
+                params.bind(sealed),
+            )
+        })?,
         statement(
             db,
             &format!("DELETE FROM totp_recovery_codes WHERE user_id = ?1 AND {marker}"),
@@ -208,17 +222,15 @@ pub async fn disable(
     let user_id = caller.claimed_user_id();
     let marked = "EXISTS (SELECT 1 FROM totp_factors WHERE user_id = ?1 AND secret = ?2)";
     let (user, marker_value) = (int(user_id), JsValue::from(marker));
-    let mut statements = vec![scoped(
-        db,
-        caller,
-        &format!(
-            "UPDATE totp_factors AS f SET secret = ?5 WHERE f.user_id = (SELECT id FROM me) \
-             AND f.enabled_at IS NOT NULL AND f.secret = ?4 AND {} RETURNING user_id",
-            proof.condition(6)
-        ),
-        &[sealed.into(), marker.into(), proof.value()],
-        context,
-    )?];
+    let mut statements = vec![scoped(db, caller, context, |params| {
+        format!(
+            "UPDATE totp_factors AS f SET secret = {} WHERE f.user_id = (SELECT id FROM me) \
+             AND f.enabled_at IS NOT NULL AND f.secret = {} AND {} RETURNING user_id",
+            params.bind(marker),
+            params.bind(sealed),
+            proof.condition(params),
+        )
+    })?];
     statements.extend(raise_token_version(db, user_id, &marker_value, now)?);
     for table in ["totp_recovery_codes", "mfa_tokens"] {
         statements.push(statement(
@@ -353,39 +365,24 @@ pub async fn claim_pending_login(
     now: i64,
 ) -> Result<bool> {
     let context = "claiming a login's second step";
-    let claimed = "SELECT user_id FROM mfa_tokens WHERE token_hash = ?2 AND claimed_by = ?3";
-    let results = db
-        .batch(
-            vec![
-                statement(
-                    db,
-                    &format!(
-                        "UPDATE mfa_tokens AS m SET claimed_by = ?2 WHERE m.token_hash = ?1 \
-                         AND m.claimed_by IS NULL AND m.expires_at > ?3 \
-                         AND m.token_version = (SELECT token_version FROM users u \
-                         WHERE u.id = m.user_id AND u.is_active = 1) \
-                         AND EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = m.user_id \
-                         AND f.enabled_at IS NOT NULL AND {}) RETURNING user_id",
-                        proof.condition(4)
-                    ),
-                    &[
-                        token_hash.into(),
-                        session_id.into(),
-                        int(now),
-                        proof.value(),
-                    ],
-                    context,
-                )?,
-                statement(
-                    db,
-                    &proof.use_up(claimed),
-                    &[proof.value(), token_hash.into(), session_id.into()],
-                    context,
-                )?,
-            ],
-            context,
-        )
-        .await?;
+    let mut claim = Params::default();
+    let claim_sql = format!(
+        "UPDATE mfa_tokens AS m SET claimed_by = {} WHERE m.token_hash = {} \
+         AND m.claimed_by IS NULL AND m.expires_at > {} \
+         AND m.token_version = (SELECT token_version FROM users u \
+         WHERE u.id = m.user_id AND u.is_active = 1) \
+         AND EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = m.user_id \
+         AND f.enabled_at IS NOT NULL AND {}) RETURNING user_id",
+        claim.bind(session_id),
+        claim.bind(token_hash),
+        claim.bind(int(now)),
+        proof.condition(&mut claim),
+    );
+    let statements = vec![
+        claim.prepare(db, &claim_sql, context)?,
+        proof.use_up(db, (token_hash, session_id), context)?,
+    ];
+    let results = db.batch(statements, context).await?;
     Ok(!rows::<IgnoredAny>(&results[0], context)?.is_empty())
 }
 
