@@ -198,7 +198,7 @@ describe('one password hash per reset token', () => {
 
 describe('what the tables can be made to hold', () => {
   test('the cleanup finds expired rows through an index on expires_at, in each table it deletes by expiry', async () => {
-    for (const table of ['refresh_tokens', 'attempts', 'email_tokens']) {
+    for (const table of ['refresh_tokens', 'attempts', 'email_tokens', 'mfa_tokens']) {
       const plan = await sql(`EXPLAIN QUERY PLAN SELECT 1 FROM ${table} WHERE expires_at <= 1 LIMIT 1000`);
       const detail = plan.map((row) => row.detail).join('; ');
       assert.match(detail, new RegExp(`USING (COVERING )?INDEX ${table}_expires_at`), `${table}: ${detail}`);

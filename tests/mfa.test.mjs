@@ -315,6 +315,15 @@ describe('logging in with a second factor', () => {
     const res = await verify(token, enabled.recovery_codes[0], headers);
     assert.equal(res.status, 401, 'expired');
     assert.equal((await sql(`SELECT count(*) AS n FROM totp_recovery_codes WHERE user_id = ${user.id}`))[0].n, 10, 'the recovery code was not used up');
+    const offset = statSync(process.env.WORKER_LOG).size;
+    assert.equal((await api('/__scheduled?cron=0+*+*+*+*')).status, 200);
+    let line;
+    for (let i = 0; i < 50 && !line; i++) {
+      line = logSince(offset).find((value) => value.log === 'cleanup');
+      if (!line) await sleep(100);
+    }
+    assert.ok(line?.mfa_tokens >= 1, `the cleanup deletes expired mfa_tokens: ${JSON.stringify(line)}`);
+    assert.equal((await sql(`SELECT count(*) AS n FROM mfa_tokens WHERE user_id = ${user.id}`))[0].n, 0);
   });
 });
 
