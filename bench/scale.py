@@ -10,9 +10,9 @@ searches per keyword and size, default 200).
 
 Latency: sequential GETs on one keep-alive connection (concurrency 1), the keywords taking
 turns so that drift in the machine's load touches them alike; the median of one run.
-Rows read: D1's own count (meta.rows_read) for the worker's statement, read from
-src/store/recipes.rs and run with the same parameters through miniflare
-(bench/d1-meta.mjs), next to the full scan that search used before the index.
+Rows read: D1's own count (meta.rows_read) for the worker's search, from the worker's request
+log line (WORKER_LOG, found by its cf-ray), next to that of the full scan that search used
+before the index, run through miniflare (bench/d1-meta.mjs).
 
 The extra recipes are written with Python's sqlite3 straight into the local D1's file (WAL
 mode, SQLite's own locking, so the running server reads them on its next statement); the
@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+import uuid
 
 base_url, persist, database_id, out_file = sys.argv[1:5]
 root = pathlib.Path(__file__).resolve().parent.parent
@@ -37,26 +38,20 @@ extra_rows = int(os.environ.get("BENCH_SCALE_ROWS", "200000"))
 requests = int(os.environ.get("BENCH_SCALE_REQUESTS", "200"))
 MAX_RESULTS = 10  # the API's default
 
-# (name, keyword, what it shows). Of the generated labels below none holds "paprikash", all
-# hold "recipe", none "recipe recipe", whose trigrams are all common: most in every label.
+# (name, keyword, as the report shows it, what it shows). Of the generated labels below none
+# holds "paprikash", all hold "recipe", none "recipe recipe", whose trigrams are all common:
+# most in every label. "long" is the same at the longest keyword the API takes.
+LONG = ("Recipe " * 37)[:256]
 KEYWORDS = [
-    ("rare", "paprikash", "one seed recipe matches"),
-    ("common", "recipe", "every added recipe matches (and 1 of the 3 seed ones)"),
-    ("costly", "recipe recipe", "nothing matches, yet every trigram of it is common"),
+    ("rare", "paprikash", '"paprikash"', "one seed recipe matches"),
+    ("common", "recipe", '"recipe"', "every added recipe matches (and 1 of the 3 seed ones)"),
+    ("costly", "recipe recipe", '"recipe recipe"', "nothing matches, yet every trigram of it is common"),
+    ("long", LONG, '"Recipe Reci…"', f'the costly one at {len(LONG)} characters, "Recipe " repeated'),
 ]
 
 # The statement search ran before the index (a full scan), for rows read only.
 SCAN_SQL = ("SELECT id, label, source, url, submitter_id FROM recipes "
             "WHERE instr(lower(label), lower(?1)) > 0 ORDER BY id LIMIT ?2")
-
-
-def worker_sql():
-    """SEARCH_BY_INDEX from src/store/recipes.rs: a Rust string literal with line continuations."""
-    source = (root / "src/store/recipes.rs").read_text()
-    literal = re.search(r'const SEARCH_BY_INDEX: &str = "((?:[^"\\]|\\.)*)";', source, re.S)
-    if not literal:
-        sys.exit("bench: SEARCH_BY_INDEX not found in src/store/recipes.rs")
-    return re.sub(r"\\\n\s*", "", literal.group(1)).replace('\\"', '"')
 
 
 def database_file():
@@ -72,11 +67,11 @@ def timings():
     """p50 (and p90) ms of each keyword's search, sequential, the keywords taking turns."""
     url = urllib.parse.urlsplit(base_url)
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
-    samples = {name: [] for name, _, _ in KEYWORDS}
+    samples = {name: [] for name, *_ in KEYWORDS}
     answers = {}
     for round_ in range(20 + requests):  # the first 20 rounds warm up
-        for name, keyword, _ in KEYWORDS:
-            path = "/api/v1/recipes/search/?" + urllib.parse.urlencode({"keyword": keyword})
+        for name, keyword, *_ in KEYWORDS:
+            path = search_path(keyword)
             start = time.perf_counter()
             connection.request("GET", path)
             response = connection.getresponse()
@@ -93,33 +88,69 @@ def timings():
             for name, xs in samples.items()}, answers
 
 
-def d1_meta(sql):
-    statements = [{"sql": s, "params": [keyword, MAX_RESULTS]}
-                  for _, keyword, _ in KEYWORDS for s in (sql, SCAN_SQL)]
+def search_path(keyword):
+    return "/api/v1/recipes/search/?" + urllib.parse.urlencode({"keyword": keyword})
+
+
+def logged_requests():
+    """The worker's request log lines in WORKER_LOG, by cf-ray."""
+    lines = {}
+    with open(os.environ["WORKER_LOG"], encoding="utf-8", errors="replace") as log:
+        for raw in log:
+            start = raw.find("{")
+            try:
+                value = json.loads(raw[start:]) if start >= 0 else None
+            except ValueError:
+                continue
+            if isinstance(value, dict) and value.get("log") == "request" and value.get("cf_ray"):
+                lines[value["cf_ray"]] = value
+    return lines
+
+
+def worker_rows_read():
+    """meta.rows_read summed by the worker for one search of each keyword (its log line)."""
+    url = urllib.parse.urlsplit(base_url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    rays = {}
+    for name, keyword, *_ in KEYWORDS:
+        rays[name] = f"bench-{uuid.uuid4()}"
+        connection.request("GET", search_path(keyword), headers={"cf-ray": rays[name]})
+        connection.getresponse().read()
+    connection.close()
+    for _ in range(50):
+        lines = logged_requests()
+        if all(ray in lines for ray in rays.values()):
+            return {name: lines[ray]["d1_rows_read"] for name, ray in rays.items()}
+        time.sleep(0.1)
+    sys.exit("bench: no request log line for a search (WORKER_LOG)")
+
+
+def scan_rows_read():
+    """meta.rows_read of the scan search ran before the index, through miniflare."""
+    statements = [{"sql": SCAN_SQL, "params": [keyword, MAX_RESULTS]} for _, keyword, *_ in KEYWORDS]
     output = subprocess.run(["node", str(root / "bench/d1-meta.mjs"), persist, database_id,
                              json.dumps(statements)], check=True, capture_output=True, text=True,
                             cwd=root).stdout
     metas = json.loads(output.strip().splitlines()[-1])
     # meta.duration is left out: workerd's clock does not advance while a statement runs.
-    return {name: {"rows_read": metas[2 * i]["meta"]["rows_read"],
-                   "scan_rows_read": metas[2 * i + 1]["meta"]["rows_read"]}
-            for i, (name, _, _) in enumerate(KEYWORDS)}
+    return {name: meta["meta"]["rows_read"] for (name, *_), meta in zip(KEYWORDS, metas)}
 
 
-def measure(db_file, sql):
+def measure(db_file):
     latency, answers = timings()
-    meta = d1_meta(sql)
+    rows_read, scan_read = worker_rows_read(), scan_rows_read()
     with sqlite3.connect(f"file:{db_file}?mode=ro", uri=True) as con:
         recipes = con.execute("SELECT count(*) FROM recipes").fetchone()[0]
         result = {"recipes": recipes, "keywords": {}}
-        for name, keyword, what in KEYWORDS:
+        for name, keyword, shown, what in KEYWORDS:
             # The reference: the old scan, run by this process's own SQLite on the same file.
             matches = con.execute("SELECT count(*) FROM recipes WHERE instr(lower(label), lower(?)) > 0",
                                   (keyword,)).fetchone()[0]
             expected = [row[0] for row in con.execute(SCAN_SQL, (keyword, MAX_RESULTS))]
             result["keywords"][name] = {
-                "keyword": keyword, "what": what, "matches": matches,
-                "same_as_scan": answers[name] == expected, **latency[name], **meta[name]}
+                "keyword": keyword, "shown": shown, "what": what, "matches": matches,
+                "same_as_scan": answers[name] == expected, **latency[name],
+                "rows_read": rows_read[name], "scan_rows_read": scan_read[name]}
     return result
 
 
@@ -161,12 +192,13 @@ def load(db_file):
 
 
 db_file = database_file()
-sql = worker_sql()
-report = {"extra_rows": extra_rows, "requests": requests, "max_results": MAX_RESULTS, "sql": sql}
+cap = re.search(r"pub const SEARCH_CANDIDATES: u32 = (\d+);", (root / "src/store/recipes.rs").read_text())
+report = {"extra_rows": extra_rows, "requests": requests, "max_results": MAX_RESULTS,
+          "search_candidates": int(cap.group(1)) if cap else None}
 print("bench: search at seed size", file=sys.stderr)
-report["seed"] = measure(db_file, sql)
+report["seed"] = measure(db_file)
 print(f"bench: loading {extra_rows} recipes into the local D1", file=sys.stderr)
 report["load_seconds"] = load(db_file)
 print(f"bench: search with {extra_rows} more recipes", file=sys.stderr)
-report["scaled"] = measure(db_file, sql)
+report["scaled"] = measure(db_file)
 pathlib.Path(out_file).write_text(json.dumps(report, indent=1))

@@ -3,7 +3,9 @@
 # local database (.wrangler/state), seeds it and serves the worker on http://127.0.0.1:${PORT:-8787},
 # with a mail catcher (scripts/mail-catcher.mjs) on http://127.0.0.1:${MAIL_PORT:-8025} as its
 # email API: the emails it sends (password reset, verification) are listed on that page.
-# Stops the catcher too when the server ends.
+# Where .dev.vars turns Turnstile on and points TURNSTILE_VERIFY_URL at this machine, a
+# siteverify stand-in (scripts/turnstile-siteverify.mjs) on ${TURNSTILE_PORT:-8026} too.
+# Stops them too when the server ends.
 set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
 cd "$ROOT"
@@ -16,10 +18,10 @@ npx wrangler d1 migrations apply DB --local
 # The last value .dev.vars gives a name (as setup.sh writes it: NAME=value, unquoted).
 dev_var() { sed -n "s/^$1=//p" .dev.vars | tail -n 1; }
 
-server="" catcher=""
+server="" catcher="" siteverify=""
 stop() {
     local pid
-    for pid in $server $catcher; do
+    for pid in $server $catcher $siteverify; do
         kill -TERM "$pid" 2>/dev/null || continue
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
@@ -51,12 +53,40 @@ if [[ -z "$email_url" || "$email_url" == http://127.0.0.1:* || "$email_url" == h
 else
     echo "Emails go to $email_url (EMAIL_API_URL in .dev.vars); no mail catcher started."
 fi
+
+# Turnstile is off unless .dev.vars sets TURNSTILE_SECRET_KEY: Cloudflare's test secret
+# 1x0000000000000000000000000000000AA passes every token (2x… fails every one, 3x… says it is
+# spent). With TURNSTILE_VERIFY_URL on this machine, the stand-in answers for siteverify;
+# TURNSTILE_PORT moves it, and the worker is told with --var.
+turnstile_url=$(dev_var TURNSTILE_VERIFY_URL)
+turnstile_args=()
+if [[ "$turnstile_url" == http://127.0.0.1:* || "$turnstile_url" == http://localhost:* ]]; then
+    siteverify_port=${TURNSTILE_PORT:-8026}
+    siteverify_base="http://127.0.0.1:$siteverify_port"
+    siteverify_url="$siteverify_base/turnstile/v0/siteverify"
+    [ "$turnstile_url" = "$siteverify_url" ] || turnstile_args=(--var "TURNSTILE_VERIFY_URL:$siteverify_url")
+    node "$ROOT/scripts/turnstile-siteverify.mjs" --port "$siteverify_port" &
+    siteverify=$!
+    for _ in $(seq 50); do
+        curl -s -o /dev/null "$siteverify_base/api/requests" && break
+        kill -0 "$siteverify" 2>/dev/null || { echo "dev: the siteverify stand-in did not start (port $siteverify_port taken? set TURNSTILE_PORT)" >&2; exit 1; }
+        sleep 0.1
+    done
+fi
+if [ -z "$(dev_var TURNSTILE_SECRET_KEY)" ]; then
+    echo "Turnstile is off (no TURNSTILE_SECRET_KEY in .dev.vars)."
+elif [ -n "$siteverify" ]; then
+    echo "Turnstile is on; tokens are verified by the local stand-in at $siteverify_url"
+else
+    echo "Turnstile is on; tokens are verified at ${turnstile_url:-the TURNSTILE_VERIFY_URL of wrangler.toml}"
+fi
 echo "The superuser's email and password are in .dev.vars (FIRST_SUPERUSER, FIRST_SUPERUSER_PASSWORD)."
 
 # In the background so that this script stays to stop the catcher, yet on the terminal's
 # input (a background job's default is /dev/null) for wrangler's keyboard shortcuts. Not
 # through npx: npx runs it under `sh -c`, which does not pass a SIGTERM on to wrangler.
-"$ROOT/node_modules/.bin/wrangler" dev --local --ip 127.0.0.1 --port "${PORT:-8787}" "${mail_args[@]}" <&0 &
+"$ROOT/node_modules/.bin/wrangler" dev --local --ip 127.0.0.1 --port "${PORT:-8787}" \
+    "${mail_args[@]}" "${turnstile_args[@]}" <&0 &
 server=$!
 status=0
 wait "$server" || status=$?

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Starts the worker under `wrangler dev` on a free 127.0.0.1 port with its own new local D1
-# (migrated and seeded, as `make dev` does) and its own secrets, and a mail catcher
-# (scripts/mail-catcher.mjs) on another free port as its email API; runs the given command
-# with BASE_URL, MAIL_CATCHER_URL (and friends) set, then stops the server by its process
-# group and the catcher by its PID.
+# (migrated and seeded, as `make dev` does) and its own secrets, a mail catcher
+# (scripts/mail-catcher.mjs) on another free port as its email API, and a Turnstile
+# siteverify stand-in (scripts/turnstile-siteverify.mjs) on a third, for the tests' second
+# servers (this server keeps Turnstile off); runs the given command with BASE_URL,
+# MAIL_CATCHER_URL, TURNSTILE_VERIFY_URL (and friends) set, then stops the server by its
+# process group and the catcher and the stand-in by their PIDs.
 set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
 cd "$ROOT"
@@ -15,18 +17,21 @@ port=$(free_port)
 inspector=$(free_port)
 server=""
 catcher=""
+siteverify=""
 
 stop() {
+    local pid
     if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
         kill -TERM -- "-$server" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
         kill -KILL -- "-$server" 2>/dev/null || true
     fi
-    if [ -n "$catcher" ] && kill -0 "$catcher" 2>/dev/null; then
-        kill -TERM "$catcher" 2>/dev/null || true
-        for _ in $(seq 20); do kill -0 "$catcher" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$catcher" 2>/dev/null || true
-    fi
+    for pid in $catcher $siteverify; do
+        kill -0 "$pid" 2>/dev/null || continue
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
     rm -rf "$state"
     rm -f "${config:-}" "${suite_config:-}"
 }
@@ -57,6 +62,23 @@ for _ in $(seq 50); do
 done
 curl -s -o /dev/null "$MAIL_CATCHER_URL/api/messages" \
     || { echo "the mail catcher did not start:" >&2; cat "$state/mail.log" >&2; exit 1; }
+
+# Turnstile's siteverify, stood in for locally. This server has no TURNSTILE_SECRET_KEY, so
+# Turnstile is off here and the other tests run as without it; tests/turnstile.test.mjs starts
+# second servers with a test secret and TURNSTILE_VERIFY_URL, and reads what the stand-in was
+# asked from TURNSTILE_STANDIN_URL/api/requests.
+siteverify_port=$(free_port)
+export TURNSTILE_STANDIN_URL="http://127.0.0.1:$siteverify_port"
+export TURNSTILE_VERIFY_URL="$TURNSTILE_STANDIN_URL/turnstile/v0/siteverify"
+node "$ROOT/scripts/turnstile-siteverify.mjs" --port "$siteverify_port" > "$state/siteverify.log" 2>&1 &
+siteverify=$!
+for _ in $(seq 50); do
+    curl -s -o /dev/null "$TURNSTILE_STANDIN_URL/api/requests" && break
+    kill -0 "$siteverify" 2>/dev/null || break
+    sleep 0.1
+done
+curl -s -o /dev/null "$TURNSTILE_STANDIN_URL/api/requests" \
+    || { echo "the siteverify stand-in did not start:" >&2; cat "$state/siteverify.log" >&2; exit 1; }
 
 npx wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/migrations.log" 2>&1 \
     || { cat "$state/migrations.log"; exit 1; }
@@ -111,5 +133,6 @@ if [ "$status" != 0 ]; then
     echo "--- the worker's 5xx answers, with their causes" >&2
     grep -aE '"status":5[0-9][0-9]' "$state/wrangler.log" | head -n 20 >&2 || true
     echo "--- mail catcher log (tail)" >&2; tail -n 10 "$state/mail.log" >&2
+    echo "--- siteverify stand-in log (tail)" >&2; tail -n 10 "$state/siteverify.log" >&2
 fi
 exit "$status"

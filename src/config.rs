@@ -3,6 +3,7 @@
 
 use crate::security::password::DEFAULT_ITERATIONS;
 use crate::security::throttle::DEFAULT_SIGNUPS_PER_HOUR;
+use crate::security::turnstile::{GuardedRoutes, DEFAULT_VERIFY_URL};
 use crate::security::{JwtSecret, MfaKey};
 
 /// Access tokens live half an hour (the original: 8 days). A client with a refresh token
@@ -116,6 +117,51 @@ impl EmailSettings {
             api_key: present("EMAIL_API_KEY"),
             from: present("EMAIL_FROM").unwrap_or_else(|| DEFAULT_EMAIL_FROM.to_owned()),
         }))
+    }
+}
+
+/// Cloudflare Turnstile (src/security/turnstile.rs): on when the secret is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TurnstileSettings {
+    /// `TURNSTILE_SECRET_KEY` (a secret): the widget's secret key.
+    pub secret: String,
+    /// `TURNSTILE_VERIFY_URL`: where tokens are verified (default Cloudflare's siteverify).
+    pub verify_url: String,
+    /// `TURNSTILE_ON`: the routes that ask for a token (default signup and recovery).
+    pub routes: GuardedRoutes,
+}
+
+impl TurnstileSettings {
+    /// `None` when `TURNSTILE_SECRET_KEY` is unset or empty: Turnstile is off, and the other
+    /// two settings are not read. With the secret set, a bad `TURNSTILE_ON` or
+    /// `TURNSTILE_VERIFY_URL` is an error, so the guarded routes fail closed.
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<TurnstileSettings>, String> {
+        let Some(secret) = var("TURNSTILE_SECRET_KEY")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+        else {
+            return Ok(None);
+        };
+        let verify_url = match var("TURNSTILE_VERIFY_URL").map(|v| v.trim().to_owned()) {
+            Some(url) if !url.is_empty() => web_url(&url, "TURNSTILE_VERIFY_URL")?,
+            _ => DEFAULT_VERIFY_URL.to_owned(),
+        };
+        Ok(Some(TurnstileSettings {
+            secret,
+            verify_url,
+            routes: GuardedRoutes::parse(var("TURNSTILE_ON").as_deref())?,
+        }))
+    }
+}
+
+impl std::fmt::Debug for TurnstileSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnstileSettings")
+            .field("verify_url", &self.verify_url)
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
     }
 }
 
@@ -303,6 +349,75 @@ mod tests {
         );
         let error = EmailSettings::from_vars(vars(&[("EMAIL_API_URL", "api.resend.com")]));
         assert!(error.unwrap_err().contains("EMAIL_API_URL"));
+    }
+
+    #[test]
+    fn turnstile_is_off_without_its_secret_whatever_else_is_set() {
+        assert_eq!(TurnstileSettings::from_vars(vars(&[])), Ok(None));
+        let others = [
+            ("TURNSTILE_SECRET_KEY", " "),
+            ("TURNSTILE_ON", "nonsense"),
+            ("TURNSTILE_VERIFY_URL", "nonsense"),
+        ];
+        assert_eq!(TurnstileSettings::from_vars(vars(&others)), Ok(None));
+    }
+
+    #[test]
+    fn turnstile_with_its_secret_defaults_to_cloudflare_and_signup_and_recovery() {
+        use crate::security::turnstile::Guarded;
+        let settings = TurnstileSettings::from_vars(vars(&[(
+            "TURNSTILE_SECRET_KEY",
+            "1x0000000000000000000000000000000AA",
+        )]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(settings.secret, "1x0000000000000000000000000000000AA");
+        assert_eq!(
+            settings.verify_url,
+            "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+        );
+        assert_eq!(
+            settings.routes,
+            GuardedRoutes::parse(Some("signup,recovery")).unwrap()
+        );
+        assert!(!format!("{settings:?}").contains("1x00"));
+        let local = TurnstileSettings::from_vars(vars(&[
+            (
+                "TURNSTILE_SECRET_KEY",
+                "2x0000000000000000000000000000000AA",
+            ),
+            ("TURNSTILE_ON", "login"),
+            (
+                "TURNSTILE_VERIFY_URL",
+                "http://127.0.0.1:8026/turnstile/v0/siteverify",
+            ),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert!(local.routes.contains(Guarded::Login));
+        assert!(!local.routes.contains(Guarded::Signup));
+        assert_eq!(
+            local.verify_url,
+            "http://127.0.0.1:8026/turnstile/v0/siteverify"
+        );
+    }
+
+    #[test]
+    fn turnstile_with_its_secret_refuses_a_bad_route_name_or_url() {
+        for (name, value) in [
+            ("TURNSTILE_ON", "signup,logn"),
+            ("TURNSTILE_VERIFY_URL", "challenges.cloudflare.com"),
+        ] {
+            let error = TurnstileSettings::from_vars(vars(&[
+                (
+                    "TURNSTILE_SECRET_KEY",
+                    "1x0000000000000000000000000000000AA",
+                ),
+                (name, value),
+            ]))
+            .unwrap_err();
+            assert!(error.contains(name), "{error}");
+        }
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub enum ApiError {
     /// 503 with `Retry-After`: D1 failed in a way it documents as passing (a lost
     /// connection, a reset storage object, overload); the log line keeps the cause.
     Unavailable(String),
+    /// 503 with `Retry-After`: a Turnstile token could not be verified (siteverify could not
+    /// be reached, failed, or gave no readable answer); refused rather than let through.
+    TurnstileUnavailable(String),
     /// 500: the deployment lacks a required setting; the log line says which.
     Misconfigured(String),
     /// 500: anything else that is our fault; logged with context, never echoed.
@@ -77,7 +80,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => 413,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::TooManyRequests(..) => 429,
-            ApiError::Unavailable(_) => 503,
+            ApiError::Unavailable(_) | ApiError::TurnstileUnavailable(_) => 503,
             ApiError::Misconfigured(_) | ApiError::Internal(_) => 500,
         }
     }
@@ -95,6 +98,9 @@ impl ApiError {
             }
             ApiError::TooManyRequests(_, message) => json!(message),
             ApiError::Unavailable(_) => json!("The database is unavailable; try again shortly"),
+            ApiError::TurnstileUnavailable(_) => {
+                json!("Turnstile verification is unavailable; try again shortly")
+            }
             ApiError::Misconfigured(_) => json!("Server misconfigured; see the worker's log"),
             ApiError::Internal(_) => json!("Internal Server Error"),
         }
@@ -104,6 +110,7 @@ impl ApiError {
     pub fn cause(&self) -> Option<&str> {
         match self {
             ApiError::Unavailable(cause)
+            | ApiError::TurnstileUnavailable(cause)
             | ApiError::Misconfigured(cause)
             | ApiError::Internal(cause) => Some(cause),
             _ => None,
@@ -125,6 +132,10 @@ impl ApiError {
             }
             ApiError::Unavailable(_) => {
                 let _ = headers.set("Retry-After", "1");
+            }
+            // Longer than the database's: an outage of Cloudflare's API is not over in a second.
+            ApiError::TurnstileUnavailable(_) => {
+                let _ = headers.set("Retry-After", "5");
             }
             _ => {}
         }

@@ -52,6 +52,15 @@ pub enum SecurityEvent<'a> {
     /// A recovery code stood in for a TOTP code (at login or to turn the factor off); the
     /// user may have lost their authenticator, or someone else has their codes.
     RecoveryCodeUsed { user_id: i64 },
+    /// A request to a route that asks for a Turnstile token refused with 403: `reason` is
+    /// `missing_token`, `token_too_long` or `refused` (by siteverify, whose `error_codes`
+    /// say why, e.g. `timeout-or-duplicate` for a spent token). Never the token itself.
+    TurnstileRefused {
+        route: &'static str,
+        client: Option<&'a str>,
+        reason: &'static str,
+        error_codes: &'a [String],
+    },
 }
 
 /// What became of an email.
@@ -176,6 +185,22 @@ mod tests {
         assert_eq!(
             parsed(SecurityEvent::UserDeactivated { user_id: 4, by: 1 }),
             json!({"log": "security", "event": "user_deactivated", "user_id": 4, "by": 1})
+        );
+    }
+
+    #[test]
+    fn a_turnstile_refusal_names_the_route_and_siteverifys_codes() {
+        let codes = vec!["timeout-or-duplicate".to_owned()];
+        assert_eq!(
+            parsed(SecurityEvent::TurnstileRefused {
+                route: "/api/v1/auth/signup",
+                client: Some("203.0.113.9"),
+                reason: "refused",
+                error_codes: &codes,
+            }),
+            json!({"log": "security", "event": "turnstile_refused",
+                   "route": "/api/v1/auth/signup", "client": "203.0.113.9",
+                   "reason": "refused", "error_codes": ["timeout-or-duplicate"]})
         );
     }
 

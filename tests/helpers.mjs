@@ -128,14 +128,25 @@ export function phcHash(password, iterations) {
   return `$pbkdf2-sha256$i=${iterations},l=32$${b64(salt)}$${b64(hash)}`;
 }
 
-/** Runs SQL against the server's local D1 and returns the rows. */
-export async function sql(command) {
-  const { stdout } = await promisify(execFile)(
-    'npx',
-    ['wrangler', 'd1', 'execute', 'DB', '--local', '--persist-to', process.env.D1_PERSIST_DIR, '--json', '--command', command],
-    { env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
-  );
-  return JSON.parse(stdout)[0].results;
+/**
+ * Runs SQL against the server's local D1 (or a second server's, `d1` from startServer) and
+ * returns the rows. The running server holds the same SQLite file; while it writes, the
+ * command can fail with SQLITE_BUSY (nothing ran), and is tried again.
+ */
+export async function sql(command, { d1 = process.env.D1_PERSIST_DIR } = {}) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { stdout } = await promisify(execFile)(
+        'npx',
+        ['wrangler', 'd1', 'execute', 'DB', '--local', '--persist-to', d1, '--json', '--command', command],
+        { env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
+      );
+      return JSON.parse(stdout)[0].results;
+    } catch (error) {
+      if (attempt >= 5 || !/SQLITE_BUSY|database is locked/.test(`${error.message}${error.stderr ?? ''}`)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
 }
 
 export const sqlText = (value) => `'${String(value).replaceAll("'", "''")}'`;
@@ -187,8 +198,8 @@ function run(command, args) {
  * A second server on the same build (SERVED_CONFIG), with its own new, migrated D1 and the
  * given vars (e.g. { JWT_SECRET: 'too-short' }) on top of wrangler.toml's; `config` is
  * DEPLOYED_CONFIG for the edge limit as deployed (the suite's own is raised). Returns its
- * address, the path of its output (`log`, for logSince; gone after stop) and a `stop` that
- * ends it by its process group and removes its files.
+ * address, the path of its output (`log`, for logSince; gone after stop), its D1 (`d1`, for
+ * sql) and a `stop` that ends it by its process group and removes its files.
  */
 export async function startServer(vars, { config = process.env.SERVED_CONFIG } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'recipe-api-second-'));
@@ -224,7 +235,7 @@ export async function startServer(vars, { config = process.env.SERVED_CONFIG } =
       if (server.exitCode !== null) break;
       try {
         await fetch(`${base}/api/v1/nope`);
-        return { base, log: logFile, stop };
+        return { base, log: logFile, d1: join(dir, 'd1'), stop };
       } catch {
         await new Promise((r) => setTimeout(r, 250));
       }

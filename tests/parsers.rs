@@ -12,6 +12,7 @@ use recipe_api::domain::recipe::parse_recipe_id;
 use recipe_api::domain::{
     Email, LoginForm, NewRecipe, NewUser, Password, RecipeUpdate, SearchQuery,
 };
+use recipe_api::security::turnstile::{token_in_json, GuardedRoutes, Verdict};
 use recipe_api::security::{bearer_token, opaque_token_hash, verify_access_token, JwtSecret};
 
 /// Arbitrary JSON, nested a few levels, with the field names the parsers look for.
@@ -40,6 +41,9 @@ fn json_value() -> impl Strategy<Value = Value> {
                         Just("current_password".to_owned()),
                         Just("new_password".to_owned()),
                         Just("is_active".to_owned()),
+                        Just("cf-turnstile-response".to_owned()),
+                        Just("success".to_owned()),
+                        Just("error-codes".to_owned()),
                         ".{0,8}",
                     ],
                     inner
@@ -136,5 +140,26 @@ proptest! {
             Err(errors) => prop_assert!(errors.iter().all(|e| e.loc[0] == json!("query"))),
         }
         let _ = parse_recipe_id(&id);
+    }
+
+    #[test]
+    fn siteverify_answers_pass_only_as_a_2xx_with_success(status in 100u16..600, value in json_value(), text in ".{0,80}") {
+        let body = value.to_string();
+        for body in [body.as_str(), text.as_str()] {
+            if Verdict::read(status, body) == Verdict::Passed {
+                prop_assert!((200..300).contains(&status));
+                prop_assert_eq!(&serde_json::from_str::<Value>(body).unwrap()["success"], &json!(true));
+            }
+        }
+        if let Some(token) = token_in_json(&body) {
+            prop_assert_eq!(&value["cf-turnstile-response"], &json!(token));
+        }
+    }
+
+    #[test]
+    fn turnstile_on_parses_or_names_the_setting(value in "[a-z, ]{0,30}") {
+        if let Err(error) = GuardedRoutes::parse(Some(&value)) {
+            prop_assert!(error.contains("TURNSTILE_ON"));
+        }
     }
 }

@@ -1,12 +1,21 @@
 // /api/v1/recipes: every row of the contract's recipes table, ownership and the search fix.
-import { test, describe, before } from 'node:test';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { api, newUser, login, createRecipe, recipeBody, sql, SUPERUSER } from './helpers.mjs';
+import { readFileSync, statSync } from 'node:fs';
+import { api, newUser, login, createRecipe, recipeBody, sql, logSince, SUPERUSER } from './helpers.mjs';
 
 const RECIPE_KEYS = ['id', 'label', 'source', 'submitter_id', 'url'];
 const tag = () => randomUUID().slice(0, 8);
+/** src/store/recipes.rs, whose statements and search cap some tests read. */
+const STORE = readFileSync(new URL('../src/store/recipes.rs', import.meta.url), 'utf8');
+/** A statement of the store, as the worker sends it to D1. */
+function storeStatement(name) {
+  const literal = STORE.match(new RegExp(`const ${name}: &str = "((?:[^"\\\\]|\\\\.)*)";`, 's'));
+  assert.ok(literal, `${name} in src/store/recipes.rs`);
+  return literal[1].replace(/\\\n\s*/g, '').replaceAll('\\"', '"');
+}
+const SEARCH_CANDIDATES = Number(STORE.match(/pub const SEARCH_CANDIDATES: u32 = (\d+);/)?.[1]);
 const count = async (table, where) => (await sql(`SELECT count(*) AS n FROM ${table} WHERE ${where}`))[0].n;
 
 let alice;
@@ -439,16 +448,77 @@ describe('search through the trigram index (migrations/0006_search_index.sql)', 
     assert.equal(results[keywords.indexOf(`chicken ${t}`) * 3 + 2].length, 2);
   });
 
-  test("the search's statement reads the index in id order: no scan of recipes, no sort", async () => {
-    const source = readFileSync(new URL('../src/store/recipes.rs', import.meta.url), 'utf8');
-    const literal = source.match(/const SEARCH_BY_INDEX: &str = "((?:[^"\\]|\\.)*)";/s);
-    assert.ok(literal, 'SEARCH_BY_INDEX in src/store/recipes.rs');
-    const statement = literal[1].replace(/\\\n\s*/g, '').replaceAll('\\"', '"');
-    // D1 runs no statement with unbound parameters, so the plan is asked with literals.
-    const plan = (await sql(`EXPLAIN QUERY PLAN ${statement.replaceAll('?1', "'chicken'").replaceAll('?2', '10')}`))
-      .map((row) => row.detail);
-    assert.match(plan[0], /^SCAN recipes_fts VIRTUAL TABLE INDEX \d+:M/, plan.join('\n'));
-    assert.match(plan[1], /^SEARCH r USING INTEGER PRIMARY KEY \(rowid=\?\)/, plan.join('\n'));
-    assert.ok(!plan.some((step) => /TEMP B-TREE|SCAN r\b/.test(step)), plan.join('\n'));
+  test("the search's statements read candidates in id order and stop at the limit: no sort", async () => {
+    // D1 runs no statement with unbound parameters, so the plans are asked with literals.
+    const literals = { '?1': "'chicken'", '?2': '10', '?3': `'"chi" AND "hic"'`, '?4': '1000' };
+    const planOf = async (name, params) => {
+      const statement = Object.entries(params).reduce((text, [param, value]) => text.replaceAll(param, value), storeStatement(name));
+      return (await sql(`EXPLAIN QUERY PLAN ${statement}`)).map((row) => row.detail);
+    };
+    const byIndex = await planOf('SEARCH_BY_INDEX', literals);
+    assert.match(byIndex.join('\n'), /^CO-ROUTINE candidate\nSCAN recipes_fts VIRTUAL TABLE INDEX \d+:M.*\nSCAN candidate\nSEARCH r USING INTEGER PRIMARY KEY \(rowid=\?\)$/, byIndex.join('\n'));
+    const byScan = await planOf('SEARCH_BY_SCAN', { '?1': "'chicken'", '?2': '10', '?3': '1000' });
+    assert.match(byScan.join('\n'), /^CO-ROUTINE candidate\nSCAN recipes\nSCAN candidate\nSEARCH r USING INTEGER PRIMARY KEY \(rowid=\?\)$/, byScan.join('\n'));
+    // Without a sort, the outer LIMIT stops the candidates' read at max_results matches.
+    assert.ok(![...byIndex, ...byScan].some((step) => /TEMP B-TREE/.test(step)));
+  });
+
+  describe(`what one search reads: at most SEARCH_CANDIDATES (${SEARCH_CANDIDATES}) candidates`, () => {
+    // Labels holding every trigram of `${t}${t}` (t's own and the two across its seam) but not
+    // `${t}${t}` itself, more of them than the cap, between two labels that hold it.
+    const t = tag();
+    const costly = `${t}${t}`;
+    let first;
+    let last;
+    let nul;
+    before(async () => {
+      first = (await createRecipe(alice.token, { label: `${t}${t} first` })).body;
+      await sql(`WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${SEARCH_CANDIDATES + 50}) \
+        INSERT INTO recipes (label, source, url, submitter_id) \
+        SELECT '${t} ${t.slice(-2)}${t.slice(0, 2)} ' || i, 'Gran', 'https://example.com/decoy/' || i, ${alice.user.id} FROM n`);
+      last = (await createRecipe(alice.token, { label: `${t}${t} last` })).body;
+      nul = (await createRecipe(alice.token, { label: `${t} x\u0000yz` })).body;
+      assert.ok(first.id < last.id && last.id < nul.id);
+    });
+    after(() => sql(`DELETE FROM recipes WHERE label LIKE '${t}%'`));
+
+    /** A search and its request log line, which holds D1's counters for it. */
+    async function searchLogged(keyword, maxResults) {
+      const offset = statSync(process.env.WORKER_LOG).size;
+      const ray = `ray-${randomUUID()}`;
+      const res = await api(`/api/v1/recipes/search/?keyword=${encodeURIComponent(keyword)}&max_results=${maxResults}`, { headers: { 'cf-ray': ray } });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      for (let i = 0; i < 30; i++) {
+        const line = logSince(offset).find((value) => value.log === 'request' && value.cf_ray === ray);
+        if (line) return { results: res.body.results, rowsRead: line.d1_rows_read };
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.fail(`no request line with cf_ray ${ray}`);
+    }
+
+    test('a keyword whose trigrams are common but not in sequence finds only matches among the first candidates', async () => {
+      const matches = await sql(`SELECT id FROM recipes WHERE instr(lower(label), '${costly}') > 0 ORDER BY id`);
+      assert.deepEqual(matches.map((row) => row.id), [first.id, last.id], 'both labels hold the keyword');
+      const { results, rowsRead } = await searchLogged(costly, 10);
+      assert.deepEqual(results, [first], `the match after ${SEARCH_CANDIDATES} candidates is not reached`);
+      // Each candidate is one row from the index and one from recipes.
+      assert.ok(rowsRead <= 2 * SEARCH_CANDIDATES, `rows read: ${rowsRead}`);
+      assert.ok(rowsRead >= SEARCH_CANDIDATES, `the cap, not the table, ended the read: ${rowsRead}`);
+    });
+
+    test('an ordinary keyword over the same rows is exact and reads only up to its max_results matches', async () => {
+      await assertSameAsScan([[t, 100], [`${t.slice(-2)}${t.slice(0, 2)} 10`, 100], [`${t}${t} l`, 10]]);
+      const { results, rowsRead } = await searchLogged(t, 10);
+      assert.equal(results.length, 10);
+      assert.ok(rowsRead <= 2 * 10 + 1, `rows read: ${rowsRead}`);
+    });
+
+    test('a keyword whose every trigram holds a NUL examines the first SEARCH_CANDIDATES recipes', async () => {
+      const matches = await sql(`SELECT id FROM recipes WHERE instr(label, 'x' || char(0) || 'y') > 0`);
+      assert.ok(matches.some((row) => row.id === nul.id), 'the label holds the keyword');
+      const { results, rowsRead } = await searchLogged('x\u0000y', 100);
+      assert.ok(!results.some((r) => r.id === nul.id), `more than ${SEARCH_CANDIDATES} recipes come before it`);
+      assert.ok(rowsRead <= 2 * SEARCH_CANDIDATES, `rows read: ${rowsRead}`);
+    });
   });
 });

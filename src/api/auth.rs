@@ -9,6 +9,7 @@ use super::body::{json_text, login_form};
 use super::current_user::{self, caller, unknown_user};
 use super::limits::{client_address, count};
 use super::routes::Route;
+use super::turnstile::{self, BodyToken, TurnstileHeader};
 use super::{email_links, log, no_content, now, App};
 use crate::config::Config;
 use crate::domain::account::{
@@ -161,24 +162,35 @@ pub(super) fn new_refresh_token() -> Result<OpaqueToken> {
 /// Create a new user without the need to be logged in.
 ///
 /// When email delivery is configured, a verification email goes to the new address after
-/// the response.
+/// the response. Where the deployment turns Cloudflare Turnstile on for signup, a token from
+/// its widget is required, in the `cf-turnstile-response` header or the body member of
+/// that name.
 #[utoipa::path(
     post, path = "/api/v1/auth/signup", tag = "auth",
+    params(TurnstileHeader),
     request_body = SignupRequest,
     responses(
         (status = 201, description = "Created", body = User),
         (status = 400, description = "The email is taken", body = Detail),
-        (status = 403, description = "Posted from another site's page", body = Detail),
+        (status = 403, description = "Posted from another site's page, or a missing or \
+         refused Turnstile token", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
         (status = 415, description = "Not JSON", body = Detail),
         (status = 422, description = "Validation error", body = ValidationErrors),
         (status = 429, description = "Too many signups from this address; see Retry-After",
          body = Detail, headers(("Retry-After" = i64, description = "Seconds to wait"))),
+        (status = 503, description = "The Turnstile token could not be verified; see \
+         Retry-After", body = Detail,
+         headers(("Retry-After" = i64, description = "Seconds to wait"))),
     )
 )]
 pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
     refuse_cross_site(&req, app, Route::Signup)?;
-    let new_user = NewUser::from_json(&json_text(&mut req).await?)?;
+    let body = json_text(&mut req).await?;
+    let new_user = NewUser::from_json(&body)?;
+
+    turnstile::require(&req, app, Route::Signup, BodyToken::Json(&body)).await?;
+
     let config = app.config()?;
     let db = app.db()?;
     // Counted before the hash is made: each signup costs a full PBKDF2 run.
@@ -212,13 +224,16 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
 ///
 /// Unknown email and wrong password take the same path, PBKDF2 run included. Every attempt
 /// is counted before the password is checked; past the limit, 429 without hashing anything.
-/// A form posted from another site's page is refused (403) before it is counted.
+/// A form posted from another site's page is refused (403) before it is counted. Where the
+/// deployment turns Cloudflare Turnstile on for login, a token from its widget is required
+/// (403 without), in the `cf-turnstile-response` header or the form field of that name.
 ///
 /// For a user with a second factor on, the right password gives no tokens: the answer is
 /// `{"mfa_required": true, "mfa_token": "…", "token_type": "mfa"}`, and
 /// `POST /api/v1/auth/mfa/verify` with the token and a code gives the pair.
 #[utoipa::path(
     post, path = "/api/v1/auth/login", tag = "auth",
+    params(TurnstileHeader),
     request_body(content(
         (LoginRequest = "application/x-www-form-urlencoded"),
         (LoginRequest = "multipart/form-data"),
@@ -228,16 +243,24 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
          its second step", body = LoginAnswer),
         (status = 400, description = "Incorrect username or password, or inactive user",
          body = Detail),
-        (status = 403, description = "Posted from another site's page", body = Detail),
+        (status = 403, description = "Posted from another site's page, or a missing or \
+         refused Turnstile token", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
         (status = 422, description = "Validation error", body = ValidationErrors),
         (status = 429, description = "Too many login attempts; see Retry-After", body = Detail,
+         headers(("Retry-After" = i64, description = "Seconds to wait"))),
+        (status = 503, description = "The Turnstile token could not be verified; see \
+         Retry-After", body = Detail,
          headers(("Retry-After" = i64, description = "Seconds to wait"))),
     )
 )]
 pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     refuse_cross_site(&req, app, Route::Login)?;
     let form = login_form(&mut req).await?;
+
+    let in_form = BodyToken::Form(form.turnstile_token.as_deref());
+    turnstile::require(&req, app, Route::Login, in_form).await?;
+
     let issuer = Issuer::new(app)?;
     let (config, db) = (&issuer.config, issuer.db);
     let now = now();

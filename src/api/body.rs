@@ -8,6 +8,7 @@ use worker::{FormEntry, Headers, Method, Request, RequestInit};
 use crate::domain::validation::FieldError;
 use crate::domain::LoginForm;
 use crate::error::{ApiError, Result};
+use crate::security::turnstile::TOKEN_FIELD;
 
 /// The largest body any route accepts; a recipe or a signup is well under 2 KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -112,7 +113,7 @@ async fn multipart_fields(req: &Request, body: Vec<u8>) -> Vec<(&'static str, St
     let Ok(form) = copy.form_data().await else {
         return Vec::new();
     };
-    ["username", "password", "grant_type"]
+    ["username", "password", "grant_type", TOKEN_FIELD]
         .into_iter()
         .filter_map(|name| match form.get(name) {
             Some(FormEntry::Field(value)) => Some((name, value)),

@@ -181,6 +181,7 @@ mod tests {
     use super::document::{generate, SECURITY_SCHEME};
     use super::OPENAPI_JSON;
     use crate::api::routes::Route;
+    use crate::store::recipes::SEARCH_CANDIDATES;
 
     fn served_document() -> serde_json::Value {
         serde_json::from_str(OPENAPI_JSON).expect("openapi.json is JSON")
@@ -224,5 +225,21 @@ mod tests {
         );
         let me = &document["paths"]["/api/v1/auth/me"]["get"];
         assert!(me["security"][0].get(SECURITY_SCHEME).is_some());
+    }
+
+    /// The annotation states the cap as a number; it must be the one the store applies.
+    #[test]
+    fn the_search_states_the_cap_the_store_applies() {
+        let document = served_document();
+        let description = document["paths"]["/api/v1/recipes/search"]["get"]["description"]
+            .as_str()
+            .expect("the search has a description");
+        let cap = format!("at most {SEARCH_CANDIDATES} candidates");
+        assert!(description.contains(&cap), "{cap:?} in {description:?}");
+        let recipes = format!("the first {SEARCH_CANDIDATES} recipes");
+        assert!(
+            description.contains(&recipes),
+            "{recipes:?} in {description:?}"
+        );
     }
 }

@@ -11,6 +11,7 @@ use super::body::json_text;
 use super::current_user::{caller, unknown_user};
 use super::limits::{client_address, count};
 use super::routes::Route;
+use super::turnstile::{self, BodyToken, TurnstileHeader};
 use super::{log, now, request_url, App};
 use crate::config::{Config, EmailSettings, VERIFY_TOKEN_SECONDS};
 use crate::domain::recovery::Purpose;
@@ -54,23 +55,34 @@ fn detail(status: u16, text: &str) -> Result<Response> {
 /// The answer is the same 202 whether or not it is: the user is looked up, and the email
 /// sent, after the response. The link works once, for `RESET_TOKEN_EXPIRE_MINUTES`; a newer
 /// request or any password change ends it. Counted per email and per client address
-/// before anything else, known or not.
+/// before anything else, known or not. Where the deployment turns Cloudflare Turnstile on
+/// for recovery, a token from its widget is required before that, in the
+/// `cf-turnstile-response` header or the body member of that name.
 #[utoipa::path(
     post, path = "/api/v1/auth/password-recovery", tag = "auth",
+    params(TurnstileHeader),
     request_body = PasswordRecoveryRequest,
     responses(
         (status = 202, description = "Accepted; an email follows if the address is a user's",
          body = Detail),
+        (status = 403, description = "A missing or refused Turnstile token", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
         (status = 415, description = "Not JSON", body = Detail),
         (status = 422, description = "Validation error", body = ValidationErrors),
         (status = 429, description = "Too many requests for this email or from this address; \
          see Retry-After", body = Detail,
          headers(("Retry-After" = i64, description = "Seconds to wait"))),
+        (status = 503, description = "The Turnstile token could not be verified; see \
+         Retry-After", body = Detail,
+         headers(("Retry-After" = i64, description = "Seconds to wait"))),
     )
 )]
 pub async fn password_recovery(mut req: Request, app: &App<'_>) -> Result<Response> {
-    let email = recovery_email_from_json(&json_text(&mut req).await?)?;
+    let body = json_text(&mut req).await?;
+    let email = recovery_email_from_json(&body)?;
+
+    turnstile::require(&req, app, Route::PasswordRecovery, BodyToken::Json(&body)).await?;
+
     let config = app.config()?;
     let now = now();
     let address = client_address(&req);

@@ -12,6 +12,7 @@ mod mfa;
 mod pages;
 mod recipes;
 pub mod routes;
+mod turnstile;
 mod users;
 
 use std::cell::{Cell, OnceCell, RefCell};
@@ -23,7 +24,7 @@ use worker::{Context, Env, Request, Response};
 
 use routes::{Route, Unmatched};
 
-use crate::config::{Config, CorsOrigins, EmailSettings};
+use crate::config::{Config, CorsOrigins, EmailSettings, TurnstileSettings};
 use crate::error::{ApiError, Result};
 use crate::logs::{RequestLog, SecurityEvent};
 use crate::security::{JwtSecret, MfaKey};
@@ -277,6 +278,11 @@ impl<'a> App<'a> {
         self.env.rate_limiter(name).map_err(|e| {
             ApiError::Misconfigured(format!("rate limiting binding {name} is missing: {e}"))
         })
+    }
+
+    /// Cloudflare Turnstile; `None` when `TURNSTILE_SECRET_KEY` is not set.
+    pub fn turnstile(&self) -> Result<Option<TurnstileSettings>> {
+        TurnstileSettings::from_vars(|name| self.binding(name)).map_err(ApiError::Misconfigured)
     }
 
     /// The request's D1 session, opened on first use.

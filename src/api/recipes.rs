@@ -43,6 +43,15 @@ pub async fn get(id: &str, app: &App<'_>) -> Result<Response> {
 }
 
 /// Search recipes by a case-insensitive substring of their label.
+///
+/// Results are the first `max_results` matches in id order (oldest first). The keyword is
+/// looked up in an index of every label's three-character sequences (trigrams), and one
+/// search examines at most 1000 candidates: the recipes whose labels hold all of the keyword's
+/// trigrams (16 of them, spread from its start to its end, for a longer keyword), in id
+/// order. Results are exact unless the `max_results`-th match, or the last one, comes after
+/// those 1000 candidates, which takes a keyword whose trigrams are common yet rarely in that
+/// sequence (such as `recipe recipe` among many labels that say "recipe"). A keyword whose
+/// every trigram holds a NUL character examines the first 1000 recipes.
 #[utoipa::path(
     get, path = "/api/v1/recipes/search", tag = "recipes",
     params(

@@ -4,6 +4,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::validation::{FieldError, Invalid};
+use crate::security::turnstile::TOKEN_FIELD;
 
 /// The login form as the OpenAPI document describes it (FastAPI's name for it kept).
 #[derive(ToSchema)]
@@ -27,6 +28,9 @@ pub struct LoginRequest {
 pub struct LoginForm {
     pub username: String,
     pub password: String,
+    /// `cf-turnstile-response`: the field a Turnstile widget adds to the form it sits in
+    /// (checked only where `TURNSTILE_ON` names login).
+    pub turnstile_token: Option<String>,
 }
 
 impl LoginForm {
@@ -41,11 +45,13 @@ impl LoginForm {
         fields: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<LoginForm, Vec<FieldError>> {
         let (mut username, mut password, mut grant_type) = (None, None, None);
+        let mut turnstile_token = None;
         for (name, value) in fields {
             let slot = match name {
                 "username" => &mut username,
                 "password" => &mut password,
                 "grant_type" => &mut grant_type,
+                TOKEN_FIELD => &mut turnstile_token,
                 _ => continue,
             };
             // The first value wins, as Starlette's form parsing does for a single field.
@@ -75,6 +81,7 @@ impl LoginForm {
             (Some(username), Some(password)) if errors.is_empty() => Ok(LoginForm {
                 username: username.to_owned(),
                 password: password.to_owned(),
+                turnstile_token: turnstile_token.map(str::to_owned),
             }),
             _ => Err(errors),
         }
@@ -106,6 +113,19 @@ mod tests {
         assert_eq!(
             (form.username.as_str(), form.password.as_str()),
             ("a@b.co", "pw")
+        );
+        assert_eq!(form.turnstile_token, None);
+    }
+
+    #[test]
+    fn keeps_the_turnstile_widgets_field() {
+        let form = LoginForm::from_urlencoded(
+            b"username=a%40b.co&password=pw&cf-turnstile-response=XXXX.DUMMY.TOKEN.XXXX",
+        )
+        .unwrap();
+        assert_eq!(
+            form.turnstile_token.as_deref(),
+            Some("XXXX.DUMMY.TOKEN.XXXX")
         );
     }
 

@@ -12,6 +12,7 @@ pub mod secret;
 pub mod throttle;
 pub mod token;
 pub mod totp;
+pub mod turnstile;
 
 pub use mfa_key::MfaKey;
 pub use opaque::{new_session_id, opaque_token_hash, OpaqueToken};

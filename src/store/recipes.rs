@@ -6,6 +6,7 @@ use worker::D1PreparedStatement;
 
 use super::caller::{scoped, Caller};
 use super::{first_row, int, returned_row, rows, statement, text_or_null, Db};
+use crate::domain::recipe::MAX_MAX_RESULTS;
 use crate::domain::{NewRecipe, Recipe, RecipeUpdate, SearchQuery};
 use crate::error::Result;
 
@@ -58,44 +59,100 @@ pub async fn find(db: &Db, id: i64) -> Result<Option<Recipe>> {
     Ok(row.map(Recipe::from))
 }
 
-/// The search through the trigram index (migrations/0006_search_index.sql): the rows whose
-/// label holds the keyword's trigrams in sequence, read in id order from the index, so the
-/// limit stops the read early. ?1 is the keyword, quoted here as one FTS5 string (in double
-/// quotes, each `"` doubled), so nothing in it is FTS5 query syntax. The index folds case
-/// beyond ASCII, so each candidate is checked with the exact test of [`search`]'s scan.
-/// CROSS JOIN keeps the index as the outer loop, whatever the planner's statistics say.
+/// How many candidates one search examines at most. A candidate is a recipe whose label holds
+/// every trigram the index is asked for ([`index_query`]); each is then checked for the
+/// keyword itself. Asked for the keyword as one phrase, FTS5 checked the trigrams' positions
+/// in every label holding them all, with no limit on how many: a keyword whose trigrams are
+/// all common but never in sequence (`recipe recipe`) read the whole index. With the cap,
+/// results stay exact unless the keyword's `max_results`-th match (or, with fewer matches,
+/// its last one) comes after this many candidates in id order; for a real word or phrase
+/// nearly every candidate is a match.
+pub const SEARCH_CANDIDATES: u32 = 1000;
+
+// A full page of results must fit among the candidates.
+const _: () = assert!(SEARCH_CANDIDATES >= MAX_MAX_RESULTS);
+
+/// How many of its trigrams a keyword is looked up by, at most: all of them up to this many
+/// (a keyword of up to 18 characters without repeats), else this many spread evenly from its
+/// start to its end. Each trigram asked is one more list FTS5 opens and steps through for
+/// every candidate, so this bounds the work per candidate.
+const SEARCH_TRIGRAMS: usize = 16;
+
+/// The search through the trigram index (migrations/0006_search_index.sql). The inner query
+/// reads, in id order, the first ?4 recipes whose labels hold every trigram of ?3 (an FTS5
+/// query from [`index_query`]); each is checked with the exact test of [`search`]'s scan
+/// (the index folds case beyond ASCII and ignores the trigrams' order), and the limit stops
+/// the read once ?2 are found. ?1 is the keyword. CROSS JOIN keeps the candidates as the outer
+/// loop; SQLite takes their order for the ORDER BY, so nothing is sorted (tests check the plan).
 const SEARCH_BY_INDEX: &str = "SELECT r.id, r.label, r.source, r.url, r.submitter_id \
-     FROM recipes_fts CROSS JOIN recipes AS r ON r.id = recipes_fts.rowid \
-     WHERE recipes_fts MATCH '\"' || replace(?1, '\"', '\"\"') || '\"' \
-     AND instr(lower(r.label), lower(?1)) > 0 \
-     ORDER BY recipes_fts.rowid LIMIT ?2";
+     FROM (SELECT rowid AS id FROM recipes_fts WHERE recipes_fts MATCH ?3 \
+           ORDER BY rowid LIMIT ?4) AS candidate \
+     CROSS JOIN recipes AS r ON r.id = candidate.id \
+     WHERE instr(lower(r.label), lower(?1)) > 0 \
+     ORDER BY candidate.id LIMIT ?2";
+
+/// The same for a keyword the index cannot look up (see [`index_query`]): every recipe is a
+/// candidate, the first ?3 in id order.
+const SEARCH_BY_SCAN: &str = "SELECT r.id, r.label, r.source, r.url, r.submitter_id \
+     FROM (SELECT id FROM recipes ORDER BY id LIMIT ?3) AS candidate \
+     CROSS JOIN recipes AS r ON r.id = candidate.id \
+     WHERE instr(lower(r.label), lower(?1)) > 0 \
+     ORDER BY candidate.id LIMIT ?2";
+
+/// The FTS5 query that finds a keyword's candidates: its distinct trigrams (three characters
+/// in a row, ASCII case folded as the search folds it), each quoted as an FTS5 string (in
+/// double quotes, each `"` doubled) so nothing in it is query syntax, joined by AND; at most
+/// [`SEARCH_TRIGRAMS`] of them. A trigram with a NUL is left out: FTS5's query parser stops at
+/// a NUL. `None` when no trigram is left (a keyword under three characters, or one whose every
+/// trigram holds a NUL). Every label that holds the keyword holds these trigrams, so the
+/// candidates include every match, with one exception as before: the index holds a label only
+/// up to its first NUL (FTS5's trigram tokenizer stops there), so text after it is not found.
+fn index_query(keyword: &str) -> Option<String> {
+    let chars: Vec<char> = keyword.to_ascii_lowercase().chars().collect();
+    let mut trigrams: Vec<String> = Vec::new();
+    for window in chars.windows(3).filter(|w| !w.contains(&'\0')) {
+        let trigram: String = window.iter().collect();
+        if !trigrams.contains(&trigram) {
+            trigrams.push(trigram);
+        }
+    }
+    let n = trigrams.len();
+    let asked: Vec<&String> = match n {
+        0 => return None,
+        _ if n <= SEARCH_TRIGRAMS => trigrams.iter().collect(),
+        // Evenly spaced indexes from 0 to n - 1; distinct, as n > SEARCH_TRIGRAMS.
+        _ => (0..SEARCH_TRIGRAMS)
+            .map(|i| &trigrams[i * (n - 1) / (SEARCH_TRIGRAMS - 1)])
+            .collect(),
+    };
+    let quoted: Vec<String> = asked
+        .iter()
+        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+        .collect();
+    Some(quoted.join(" AND "))
+}
 
 /// Case-insensitive (ASCII) substring match on the label over all recipes, then the limit,
 /// in id order. `instr`, not `LIKE`: the keyword is matched literally (`%` and `_` are just
 /// characters), and D1 refuses LIKE patterns over 50 bytes. No keyword lists every recipe.
 ///
-/// A keyword of three characters or more (all the API accepts) is looked up in the trigram
-/// index, [`SEARCH_BY_INDEX`], with the same results as the scan. The scan itself is kept for
-/// what the index cannot take: fewer than three characters (no trigram) and a NUL, where
-/// FTS5's query parser stops (an unterminated string, an error).
+/// A keyword is looked up in the trigram index, [`SEARCH_BY_INDEX`]; one the index cannot
+/// take (no trigram without a NUL) scans the recipes instead, [`SEARCH_BY_SCAN`]. Either way
+/// a search examines at most [`SEARCH_CANDIDATES`] candidates.
 pub async fn search(db: &Db, query: &SearchQuery) -> Result<Vec<Recipe>> {
     let context = "searching recipes";
     let limit = int(query.max_results.into());
-    match query.keyword.as_deref() {
-        None => {
-            let sql = format!("SELECT {RECIPE_COLUMNS} FROM recipes ORDER BY id LIMIT ?1");
-            many(db, &sql, &[limit], context).await
+    let cap = int(SEARCH_CANDIDATES.into());
+    let Some(keyword) = query.keyword.as_deref() else {
+        let sql = format!("SELECT {RECIPE_COLUMNS} FROM recipes ORDER BY id LIMIT ?1");
+        return many(db, &sql, &[limit], context).await;
+    };
+    match index_query(keyword) {
+        Some(trigrams) => {
+            let args = [keyword.into(), limit, trigrams.into(), cap];
+            many(db, SEARCH_BY_INDEX, &args, context).await
         }
-        Some(keyword) if keyword.chars().nth(2).is_some() && !keyword.contains('\0') => {
-            many(db, SEARCH_BY_INDEX, &[keyword.into(), limit], context).await
-        }
-        Some(keyword) => {
-            let sql = format!(
-                "SELECT {RECIPE_COLUMNS} FROM recipes WHERE instr(lower(label), lower(?1)) > 0 \
-                 ORDER BY id LIMIT ?2"
-            );
-            many(db, &sql, &[keyword.into(), limit], context).await
-        }
+        None => many(db, SEARCH_BY_SCAN, &[keyword.into(), limit, cap], context).await,
     }
 }
 
@@ -228,4 +285,63 @@ pub async fn why_unchanged(db: &Db, caller: &Caller, id: i64) -> Result<Unchange
         Some(Row { recipe: 0, .. }) => Unchanged::NoSuchRecipe,
         Some(_) => Unchanged::NotTheirs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::{index_query, SEARCH_TRIGRAMS};
+
+    #[test]
+    fn a_keyword_is_looked_up_by_its_distinct_trigrams_each_quoted() {
+        assert_eq!(index_query("Soup").as_deref(), Some(r#""sou" AND "oup""#));
+        assert_eq!(
+            index_query("recipe recipe").as_deref(),
+            Some(r#""rec" AND "eci" AND "cip" AND "ipe" AND "pe " AND "e r" AND " re""#),
+        );
+        assert_eq!(index_query("aaaa").as_deref(), Some(r#""aaa""#));
+        // FTS5 syntax is only text inside a string; a double quote is doubled.
+        assert_eq!(
+            index_query(r#"a"b OR"#).as_deref(),
+            Some(r#""a""b" AND """b " AND "b o" AND " or""#),
+        );
+        // ASCII case folded as the search folds it; other scripts are left to the index.
+        assert_eq!(index_query("ÉCL").as_deref(), Some(r#""Écl""#));
+    }
+
+    #[test]
+    fn trigrams_with_a_nul_are_left_out_and_none_left_means_no_index() {
+        assert_eq!(
+            index_query("ab\0cde").as_deref(),
+            Some(r#""cde""#),
+            "ab\\0, b\\0c and \\0cd hold the NUL"
+        );
+        for keyword in ["", "ab", "a\0b", "\0\0\0", "ab\0cd"] {
+            assert_eq!(index_query(keyword), None, "{keyword:?}");
+        }
+    }
+
+    #[test]
+    fn a_long_keyword_is_looked_up_by_trigrams_spread_from_start_to_end() {
+        let keyword: String = ('a'..='z').collect(); // 24 distinct trigrams
+        let query = index_query(&keyword).unwrap();
+        let asked: Vec<&str> = query.split(" AND ").map(|t| t.trim_matches('"')).collect();
+        assert_eq!(asked.len(), SEARCH_TRIGRAMS);
+        assert_eq!(
+            asked.join(" "),
+            "abc bcd def efg ghi hij jkl klm mno nop pqr qrs stu tuv vwx xyz"
+        );
+        let distinct: BTreeSet<&str> = asked.iter().copied().collect();
+        assert_eq!(distinct.len(), asked.len(), "no trigram asked twice");
+        // Repeats do not count: a 256-character keyword of one repeated word asks 7.
+        let repeated = "Recipe ".repeat(37);
+        assert_eq!(
+            index_query(&repeated[..256])
+                .unwrap()
+                .split(" AND ")
+                .count(),
+            7
+        );
+    }
 }

@@ -18,13 +18,39 @@ const ME =
   'WHERE id = ?1 AND is_active = 1 AND token_version = ?2 AND (?3 IS NULL OR ' +
   'EXISTS (SELECT 1 FROM sessions WHERE sessions.id = ?3 ' +
   'AND sessions.user_id = ?1 AND sessions.revoked_at IS NULL))) ';
-// src/store/recipes.rs: the trigram index, then the exact test.
+// src/store/recipes.rs: at most SEARCH_CANDIDATES candidates in id order, from the trigram
+// index (or the first recipes, for a keyword with no trigram free of NUL), each checked with
+// the exact test.
+const SEARCH_CANDIDATES = 1000;
+const SEARCH_TRIGRAMS = 16;
 const SEARCH_BY_INDEX =
   'SELECT r.id, r.label, r.source, r.url, r.submitter_id ' +
-  'FROM recipes_fts CROSS JOIN recipes AS r ON r.id = recipes_fts.rowid ' +
-  `WHERE recipes_fts MATCH '"' || replace(?1, '"', '""') || '"' ` +
-  'AND instr(lower(r.label), lower(?1)) > 0 ' +
-  'ORDER BY recipes_fts.rowid LIMIT ?2';
+  'FROM (SELECT rowid AS id FROM recipes_fts WHERE recipes_fts MATCH ?3 ' +
+  'ORDER BY rowid LIMIT ?4) AS candidate ' +
+  'CROSS JOIN recipes AS r ON r.id = candidate.id ' +
+  'WHERE instr(lower(r.label), lower(?1)) > 0 ' +
+  'ORDER BY candidate.id LIMIT ?2';
+const SEARCH_BY_SCAN =
+  'SELECT r.id, r.label, r.source, r.url, r.submitter_id ' +
+  'FROM (SELECT id FROM recipes ORDER BY id LIMIT ?3) AS candidate ' +
+  'CROSS JOIN recipes AS r ON r.id = candidate.id ' +
+  'WHERE instr(lower(r.label), lower(?1)) > 0 ' +
+  'ORDER BY candidate.id LIMIT ?2';
+
+/** `index_query` of src/store/recipes.rs: the keyword's distinct trigrams, quoted, ANDed. */
+function indexQuery(keyword) {
+  const chars = [...keyword.replace(/[A-Z]/g, (c) => c.toLowerCase())];
+  const trigrams = [];
+  for (let i = 0; i + 3 <= chars.length; i++) {
+    const trigram = chars.slice(i, i + 3).join('');
+    if (!trigram.includes('\0') && !trigrams.includes(trigram)) trigrams.push(trigram);
+  }
+  const n = trigrams.length;
+  if (n === 0) return null;
+  const asked = n <= SEARCH_TRIGRAMS ? trigrams
+    : Array.from({ length: SEARCH_TRIGRAMS }, (_, i) => trigrams[Math.floor((i * (n - 1)) / (SEARCH_TRIGRAMS - 1))]);
+  return asked.map((t) => `"${t.replaceAll('"', '""')}"`).join(' AND ');
+}
 
 // strict: false answers paths with and without a trailing slash, as the recipe API does.
 const app = new Hono({ strict: false });
@@ -84,12 +110,13 @@ app.get('/api/v1/recipes/search', async (c) => {
   }
   if (errors.length) return c.json({ detail: errors }, 422);
   const db = c.get('db');
+  const trigrams = keyword === undefined ? null : indexQuery(keyword);
   const statement =
     keyword === undefined
       ? db.prepare(`SELECT ${RECIPE_COLUMNS} FROM recipes ORDER BY id LIMIT ?1`).bind(limit)
-      : keyword.includes('\0')
-        ? db.prepare(`SELECT ${RECIPE_COLUMNS} FROM recipes WHERE instr(lower(label), lower(?1)) > 0 ORDER BY id LIMIT ?2`).bind(keyword, limit)
-        : db.prepare(SEARCH_BY_INDEX).bind(keyword, limit);
+      : trigrams === null
+        ? db.prepare(SEARCH_BY_SCAN).bind(keyword, limit, SEARCH_CANDIDATES)
+        : db.prepare(SEARCH_BY_INDEX).bind(keyword, limit, trigrams, SEARCH_CANDIDATES);
   const { results } = await statement.all();
   return c.json({ results });
 });
