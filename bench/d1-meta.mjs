@@ -5,15 +5,15 @@
 //   node bench/d1-meta.mjs PERSIST_DIR DATABASE_ID '[{"sql": "...", "params": [...]}, ...]'
 //
 // Prints one JSON array: for each statement, {rows: <result rows>, meta: {...}}.
-import { Miniflare } from 'miniflare';
+import { Miniflare, convertV4MiniflareOptions } from 'miniflare';
 
 const [persist, databaseId, statements] = process.argv.slice(2);
-const mf = new Miniflare({
+const mf = new Miniflare(convertV4MiniflareOptions({
   modules: true,
   script: '',
-  d1Persist: `${persist}/v3/d1`,
+  resourcePersistencePath: `${persist}/v3`,
   d1Databases: { DATABASE: databaseId },
-});
+}));
 try {
   const db = await mf.getD1Database('DATABASE');
   const out = [];

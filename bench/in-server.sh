@@ -45,7 +45,7 @@ profile() { # name inspector_port command...
 signup "$email_n"
 signup "$email_2n"
 phc=$(printf '%s' "$password" | "$BENCH_NATIVE_BIN" phc $((2 * BENCH_ITERATIONS)))
-npx wrangler d1 execute DB --local --persist-to "$D1_PERSIST_DIR" --yes \
+wrangler d1 execute DB --local --persist-to "$D1_PERSIST_DIR" --yes \
     --command "UPDATE users SET hashed_password = '$phc' WHERE email = '$email_2n'" > "$BENCH_OUT/d1-update.log"
 # Profiled too, so that the profile's busy time for each login can be checked against /proc.
 BENCH_PASSWORD=$password profile pairs "$INSPECTOR_PORT" python3 "$here/login_pairs.py" "$BASE_URL" \
@@ -69,7 +69,7 @@ low_url="http://127.0.0.1:$low_port"
 # has no signup). This worker at 100 000: the bench user signs up there, hashed at that count.
 "$here/../scripts/seed.sh" --config "$here/peer/wrangler.toml" --local --persist-to "$BENCH_OUT/peer-d1" > /dev/null
 phc_low=$(printf '%s' "$password" | "$BENCH_NATIVE_BIN" phc 100000)
-npx wrangler d1 execute DB --config "$here/peer/wrangler.toml" --local --persist-to "$BENCH_OUT/peer-d1" --yes \
+wrangler d1 execute DB --config "$here/peer/wrangler.toml" --local --persist-to "$BENCH_OUT/peer-d1" --yes \
     --command "INSERT INTO users (email, hashed_password, is_superuser) VALUES ('$email_n', '$phc_low', 0)" \
     > "$BENCH_OUT/peer-user.log"
 BASE_URL=$low_url signup "$email_n"

@@ -7,7 +7,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${BASE_URL:-}" ]; then
-    exec "$here/../scripts/with-server.sh" "$here/scale.sh"
+    RECIPE_API_SERVER=wrangler-dev exec "$here/../scripts/with-server.sh" "$here/scale.sh"
 fi
 : "${D1_PERSIST_DIR:?}"
 database_id=$(awk -F'"' '/^database_id *=/ { print $2; exit }' "$here/../wrangler.toml")

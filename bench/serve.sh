@@ -10,9 +10,9 @@ shift 4
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 inspector=$(free_port)
-npx wrangler d1 migrations apply DB --local --config "$config" --persist-to "$persist" > "$log" 2>&1 ||
+wrangler d1 migrations apply DB --local --config "$config" --persist-to "$persist" > "$log" 2>&1 ||
     { cat "$log" >&2; exit 1; }
-setsid npx wrangler dev --config "$config" --local --ip 127.0.0.1 --port "$port" \
+setsid wrangler dev --config "$config" --local --ip 127.0.0.1 --port "$port" \
     --inspector-port "$inspector" --persist-to "$persist" --env-file "$vars" \
     --show-interactive-dev-session=false "$@" >> "$log" 2>&1 < /dev/null &
 server=$!

@@ -10,6 +10,7 @@ set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
 cd "$ROOT"
 "$ROOT/scripts/setup.sh" > /dev/null
+use_project_node
 
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 export BENCH_RUNS=${BENCH_RUNS:-7}
@@ -43,20 +44,22 @@ cargo build --release --locked --quiet --example pbkdf2 --features portable-sha2
 python3 bench/openssl_pbkdf2.py "$BENCH_ITERATIONS" "$BENCH_RUNS" > "$BENCH_OUT/openssl.txt"
 
 echo "bench: the deployable bundle (wrangler deploy --dry-run) and its start-up profile" >&2
-npx wrangler deploy --dry-run --outdir "$BENCH_OUT/bundle" --outfile "$BENCH_OUT/worker.bundle" \
+wrangler deploy --dry-run --outdir "$BENCH_OUT/bundle" --outfile "$BENCH_OUT/worker.bundle" \
     > "$BENCH_OUT/deploy.log" 2>&1 || { cat "$BENCH_OUT/deploy.log" >&2; exit 1; }
-npx wrangler check startup --workerBundle "$BENCH_OUT/worker.bundle" \
+wrangler check startup --workerBundle "$BENCH_OUT/worker.bundle" \
     --outfile "$BENCH_OUT/startup.cpuprofile" > "$BENCH_OUT/startup.log" 2>&1 ||
     { cat "$BENCH_OUT/startup.log" >&2; exit 1; }
 
 echo "bench: the JavaScript peer's bundle and start-up, the same way" >&2
-npx wrangler deploy --dry-run --config bench/peer/wrangler.toml --outdir "$BENCH_OUT/peer-bundle" \
+wrangler deploy --dry-run --config bench/peer/wrangler.toml --outdir "$BENCH_OUT/peer-bundle" \
     --outfile "$BENCH_OUT/peer.bundle" > "$BENCH_OUT/peer-deploy.log" 2>&1 ||
     { cat "$BENCH_OUT/peer-deploy.log" >&2; exit 1; }
-npx wrangler check startup --workerBundle "$BENCH_OUT/peer.bundle" \
+wrangler check startup --workerBundle "$BENCH_OUT/peer.bundle" \
     --outfile "$BENCH_OUT/peer-startup.cpuprofile" > "$BENCH_OUT/peer-startup.log" 2>&1 ||
     { cat "$BENCH_OUT/peer-startup.log" >&2; exit 1; }
 
+# Under `wrangler dev`, as `make dev` serves, the JavaScript peer alike (wrangler bundles it).
+export RECIPE_API_SERVER=wrangler-dev
 echo "bench: HTTP against wrangler dev, this worker and the peer (about four minutes)" >&2
 "$ROOT/scripts/with-server.sh" bench/in-server.sh
 

@@ -10,9 +10,10 @@ set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
 cd "$ROOT"
 "$ROOT/scripts/setup.sh"
+use_project_node
 
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
-npx wrangler d1 migrations apply DB --local
+wrangler d1 migrations apply DB --local
 "$ROOT/scripts/seed.sh" --local
 
 # The last value .dev.vars gives a name (as setup.sh writes it: NAME=value, unquoted).
@@ -84,8 +85,8 @@ echo "The superuser's email and password are in .dev.vars (FIRST_SUPERUSER, FIRS
 
 # In the background so that this script stays to stop the catcher, yet on the terminal's
 # input (a background job's default is /dev/null) for wrangler's keyboard shortcuts. Not
-# through npx: npx runs it under `sh -c`, which does not pass a SIGTERM on to wrangler.
-"$ROOT/node_modules/.bin/wrangler" dev --local --ip 127.0.0.1 --port "${PORT:-8787}" \
+# through npx, which runs it under `sh -c`, which does not pass a SIGTERM on to wrangler.
+wrangler dev --local --ip 127.0.0.1 --port "${PORT:-8787}" \
     "${mail_args[@]}" "${turnstile_args[@]}" <&0 &
 server=$!
 status=0

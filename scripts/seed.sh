@@ -8,6 +8,7 @@
 set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
 cd "$ROOT"
+use_project_node
 
 # Values already in the environment win over .dev.vars.
 if [ -f .dev.vars ]; then
@@ -22,5 +23,5 @@ fi
 sql=$(mktemp "${TMPDIR:-/tmp}/recipe-api-seed.XXXXXX.sql")
 trap 'rm -f "$sql"' EXIT
 cargo run --quiet --locked --bin seed-sql > "$sql"
-WRANGLER_SEND_METRICS=false npx wrangler d1 execute DB "${@:---local}" --yes --file "$sql" > /dev/null
+WRANGLER_SEND_METRICS=false wrangler d1 execute DB "${@:---local}" --yes --file "$sql" > /dev/null
 echo "seed: ${FIRST_SUPERUSER:-admin@recipeapi.com} and the original recipes are present"

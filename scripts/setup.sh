@@ -32,11 +32,12 @@ fi
 #    everywhere, and Debian's is what the test drives through playwright-core).
 [ -x /usr/bin/chromium ] || apt_install chromium
 
-# 3. wrangler, workerd, esbuild and wasm-opt from the npm lock file.
+# 3. wrangler, workerd, esbuild, wasm-opt and the Node that runs them, from the npm lock file.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "setup: npm ci"
     npm ci --no-audit --no-fund --loglevel=error
 fi
+(use_project_node)
 
 # 4. worker-build and the wasm-bindgen CLI, at the versions the crate needs.
 cargo_install() { # crate version [cargo install flags]

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test: the docs check and the deploy script's test, native unit tests of the pure
-# code, then HTTP tests against the worker compiled to wasm and served by workerd
-# (`wrangler dev`) with a fresh, empty local D1.
-# Stops everything it started, whatever happens.
+# code, the deploy configuration, then HTTP tests against the worker compiled to wasm and
+# served by workerd (scripts/with-server.sh) with a fresh, empty local D1. Ends with a
+# summary, one line per step; a step that fails ends the run. Stops everything it started,
+# whatever happens.
 set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
 cd "$ROOT"
 "$ROOT/scripts/setup.sh"
+use_project_node
 
 # `wrangler deploy --dry-run` for each named environment: wrangler reads and validates the
 # configuration as a deploy would (its bindings, vars, triggers) and bundles the worker into a
@@ -23,7 +25,7 @@ deploy_dry_runs() {
         [ "$env" = production ] || config="$ROOT/.wrangler-served.dry-run-$$.toml"
         # Each must pass and bind its own database: an environment without a
         # [[env.X.d1_databases]] deploys with no DB binding at all (bindings do not inherit).
-        if WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false npx wrangler deploy \
+        if WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false wrangler deploy \
             --dry-run --env "$env" --config "$config" --outdir "$dir/$env" > "$dir/$env.log" 2>&1 \
             && grep -q "env\.DB (recipe-api-$env)" "$dir/$env.log"
         then
@@ -48,18 +50,75 @@ if [ "${1:-}" = deploy ]; then
     exit
 fi
 
+# The summary, printed last whatever happens: each step that ran, its result and time.
+results=$(mktemp -d "${TMPDIR:-/tmp}/recipe-api-test-summary.XXXXXX")
+steps=()
+step_started=$SECONDS
+duration() { if [ "$1" -ge 60 ]; then echo "$(($1 / 60)) min $(($1 % 60)) s"; else echo "$1 s"; fi; }
+record() { # step result details
+    steps+=("$(printf '  %-19s %-7s %s (%s)' "$1" "$2" "$3" "$(duration $((SECONDS - step_started)))")")
+    step_started=$SECONDS
+}
+summary() {
+    local status=$?
+    echo
+    echo "== summary"
+    [ ${#steps[@]} -eq 0 ] || printf '%s\n' "${steps[@]}"
+    [ ! -s "$results/failed" ] || sed 's/^/    /' "$results/failed"
+    if [ "$status" = 0 ]; then
+        echo "make test: all passed ($(duration "$SECONDS"))"
+    else
+        echo "make test: FAILED ($(duration "$SECONDS"))"
+    fi
+    rm -rf "$results"
+}
+trap summary EXIT
+
 # Seconds, no network: the docs against the code, and scripts/deploy.sh's refusals and order
 # of work against a fake wrangler (no account needed, no remote call possible).
 echo "== docs (links, routes, settings)"
-node "$ROOT/scripts/check-docs.mjs"
+if node "$ROOT/scripts/check-docs.mjs"; then
+    record "docs" ok "links, routes, settings"
+else
+    record "docs" FAILED "see above"
+    exit 1
+fi
 echo "== deploy script (scripts/deploy.sh against a fake wrangler)"
-"$ROOT/tests/deploy.test.sh"
+if "$ROOT/tests/deploy.test.sh"; then
+    record "deploy script" ok "refusals and order of work"
+else
+    record "deploy script" FAILED "see above"
+    exit 1
+fi
 
 echo "== native unit tests"
-cargo test --locked --quiet
+if cargo test --locked --quiet 2>&1 | tee "$results/native"; then
+    record "native unit tests" ok "$(awk '/^test result:/ { p += $4; f += $6; i += $8 }
+        END { printf "%d passed, %d failed, %d ignored", p, f, i }' "$results/native")"
+else
+    record "native unit tests" FAILED "$(grep -E '^test .* FAILED$|^error' "$results/native" | head -n 1)"
+    exit 1
+fi
 
 echo "== deploy configuration (wrangler deploy --dry-run)"
-deploy_dry_runs
+if deploy_dry_runs; then
+    record "deploy dry runs" ok "production, staging"
+else
+    record "deploy dry runs" FAILED "see above"
+    exit 1
+fi
 
 echo "== integration tests (wasm in workerd, local D1)"
-exec "$ROOT/scripts/with-server.sh" node --test --test-reporter=spec --test-concurrency=1 tests/
+status=0
+"$ROOT/scripts/with-server.sh" node --test --test-concurrency=1 \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter="$ROOT/scripts/test-summary.mjs" --test-reporter-destination="$results/integration" \
+    'tests/*.test.mjs' || status=$?
+counts=$(head -n 1 "$results/integration" 2>/dev/null || true)
+grep '^FAILED ' "$results/integration" 2>/dev/null | sed 's/^FAILED //' > "$results/failed" || true
+if [ "$status" = 0 ]; then
+    record "integration tests" ok "$counts"
+else
+    record "integration tests" FAILED "${counts:-the server or the runner failed (see above)}"
+fi
+exit "$status"

@@ -62,3 +62,28 @@ SHIM
     # A target dir of its own: Debian's rustc and rustup's must not share artefacts.
     export CARGO_TARGET_DIR="$ROOT/target/wasm-debian"
 }
+
+# The Node that runs wrangler, the tests and the other JavaScript tools. wrangler needs Node
+# 22.12 or newer; package.json pins one as optional dependencies, one package per platform
+# (each declares its os and cpu, so npm installs only this machine's, pinned by the lock
+# file, with no install script), and links it as node_modules/.bin/node. Elsewhere (a
+# platform without such a package) a system Node that is new enough does.
+NODE_MIN_VERSION=22.12.0
+
+node_is_new_enough() { # node binary
+    "$1" -e 'const [a, b] = process.argv[1].split(".").map(Number);
+        const [x, y] = process.versions.node.split(".").map(Number);
+        process.exit(x > a || (x === a && y >= b) ? 0 : 1)' "$NODE_MIN_VERSION" 2>/dev/null
+}
+
+# Puts that Node and wrangler (node_modules/.bin) first on PATH for this script and all it
+# starts, so that `node`, `wrangler` and wrangler's own `#!/usr/bin/env node` are the pinned
+# ones. Fails with a hint when no Node is new enough.
+use_project_node() {
+    export PATH="$ROOT/node_modules/.bin:$PATH"
+    if ! node_is_new_enough "$(command -v node || echo node)"; then
+        echo "No Node $NODE_MIN_VERSION or newer: scripts/setup.sh installs one from package.json" \
+            "for Linux (x64, arm64) and macOS (arm64, x64); elsewhere install Node $NODE_MIN_VERSION+." >&2
+        return 1
+    fi
+}

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Starts the worker under `wrangler dev` on a free 127.0.0.1 port with its own new local D1
-# (migrated and seeded, as `make dev` does) and its own secrets, a mail catcher
-# (scripts/mail-catcher.mjs) on another free port as its email API, and a Turnstile
-# siteverify stand-in (scripts/turnstile-siteverify.mjs) on a third, for the tests' second
-# servers (this server keeps Turnstile off); runs the given command with BASE_URL,
-# MAIL_CATCHER_URL, TURNSTILE_VERIFY_URL (and friends) set, then stops the server by its
-# process group and the catcher and the stand-in by their PIDs.
+# Starts the worker on a free 127.0.0.1 port with its own new local D1 (migrated and seeded,
+# as `make dev` does) and its own secrets, a mail catcher (scripts/mail-catcher.mjs) on
+# another free port as its email API, and a Turnstile siteverify stand-in
+# (scripts/turnstile-siteverify.mjs) on a third, for the tests' second servers (this server
+# keeps Turnstile off); runs the given command with BASE_URL, MAIL_CATCHER_URL,
+# TURNSTILE_VERIFY_URL (and friends) set, then stops the server by its process group and the
+# catcher and the stand-in by their PIDs.
+#
+# The server is workerd through Miniflare, with nothing in front (scripts/serve.mjs): what
+# the tests send is what the worker gets, and what they read is the worker's answer. With
+# RECIPE_API_SERVER=wrangler-dev it is `wrangler dev` instead, as `make dev` runs it, its
+# proxy worker and all (the benchmark measures that).
 set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
 cd "$ROOT"
+use_project_node
 
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 state=$(mktemp -d "${TMPDIR:-/tmp}/recipe-api-test.XXXXXX")
@@ -80,7 +86,7 @@ done
 curl -s -o /dev/null "$TURNSTILE_STANDIN_URL/api/requests" \
     || { echo "the siteverify stand-in did not start:" >&2; cat "$state/siteverify.log" >&2; exit 1; }
 
-npx wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/migrations.log" 2>&1 \
+wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/migrations.log" 2>&1 \
     || { cat "$state/migrations.log"; exit 1; }
 "$ROOT/scripts/seed.sh" --local --persist-to "$state/d1"
 
@@ -101,9 +107,20 @@ awk '/^\[\[ratelimits\]\]/ { top = 1 } /^\[/ && !/^\[\[ratelimits\]\]/ { top = 0
 grep -q "limit = 1000000" "$suite_config" || { echo "with-server: no [[ratelimits]] to raise" >&2; exit 1; }
 
 # A process group of its own, so stopping it stops workerd too.
-setsid npx wrangler dev --config "$suite_config" --local --ip 127.0.0.1 --port "$port" \
-    --inspector-port "$inspector" --persist-to "$state/d1" --env-file "$state/test.vars" \
-    --show-interactive-dev-session=false --test-scheduled > "$state/wrangler.log" 2>&1 &
+kind=${RECIPE_API_SERVER:-miniflare}
+case $kind in
+    miniflare)
+        setsid node "$ROOT/scripts/serve.mjs" --config "$suite_config" --ip 127.0.0.1 --port "$port" \
+            --inspector-port "$inspector" --persist-to "$state/d1" --env-file "$state/test.vars" \
+            > "$state/server.log" 2>&1 < /dev/null &
+        ;;
+    wrangler-dev)
+        setsid wrangler dev --config "$suite_config" --local --ip 127.0.0.1 --port "$port" \
+            --inspector-port "$inspector" --persist-to "$state/d1" --env-file "$state/test.vars" \
+            --show-interactive-dev-session=false > "$state/server.log" 2>&1 < /dev/null &
+        ;;
+    *) echo "RECIPE_API_SERVER=$kind: expected miniflare or wrangler-dev" >&2; exit 2 ;;
+esac
 server=$!
 
 # SERVED_CONFIG lets a test start a second server on the same build (e.g. without a secret).
@@ -111,27 +128,27 @@ server=$!
 export BASE_URL="http://127.0.0.1:$port" D1_PERSIST_DIR="$state/d1" SERVED_CONFIG="$suite_config"
 # DEPLOYED_CONFIG: the same, with the edge limit as wrangler.toml deploys it.
 export DEPLOYED_CONFIG="$config"
-export WORKER_LOG="$state/wrangler.log"
-# INSPECTOR_PORT: wrangler dev's inspector (DevTools protocol), for profiling the worker.
+export WORKER_LOG="$state/server.log"
+# INSPECTOR_PORT: the worker's inspector (DevTools protocol; workerd's own, or wrangler dev's
+# proxy of it), for profiling the worker.
 export INSPECTOR_PORT="$inspector"
 for _ in $(seq 240); do
     if curl -s -o /dev/null "$BASE_URL/"; then break; fi
     if ! kill -0 "$server" 2>/dev/null; then
-        echo "wrangler dev exited:" >&2; cat "$state/wrangler.log" >&2; exit 1
+        echo "the server ($kind) exited:" >&2; cat "$state/server.log" >&2; exit 1
     fi
     sleep 0.5
 done
-curl -s -o /dev/null "$BASE_URL/" || { echo "server did not start:" >&2; cat "$state/wrangler.log" >&2; exit 1; }
+curl -s -o /dev/null "$BASE_URL/" || { echo "the server ($kind) did not start:" >&2; cat "$state/server.log" >&2; exit 1; }
 
 status=0
 "$@" || status=$?
 if [ "$status" != 0 ]; then
-    echo "--- wrangler dev log (tail)" >&2; tail -n 40 "$state/wrangler.log" >&2
-    # A reload or crash of the runtime mid-run answers in-flight POSTs with a 503.
-    echo "--- wrangler dev: reloads and runtime errors" >&2
-    grep -aiE "reload|restart|crash|segfault|uncaught|workerd/" "$state/wrangler.log" | head -n 20 >&2 || true
+    echo "--- server log ($kind, tail)" >&2; tail -n 40 "$state/server.log" >&2
+    echo "--- the runtime's reloads and errors" >&2
+    grep -aiE "reload|restart|crash|segfault|uncaught|workerd/|ProxyWorker" "$state/server.log" | head -n 20 >&2 || true
     echo "--- the worker's 5xx answers, with their causes" >&2
-    grep -aE '"status":5[0-9][0-9]' "$state/wrangler.log" | head -n 20 >&2 || true
+    grep -aE '"status":5[0-9][0-9]' "$state/server.log" | head -n 20 >&2 || true
     echo "--- mail catcher log (tail)" >&2; tail -n 10 "$state/mail.log" >&2
     echo "--- siteverify stand-in log (tail)" >&2; tail -n 10 "$state/siteverify.log" >&2
 fi

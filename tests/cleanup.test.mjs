@@ -1,7 +1,7 @@
-// The scheduled cleanup (src/scheduled.rs, the Cron Trigger in wrangler.toml). wrangler dev
-// runs with --test-scheduled (scripts/with-server.sh), so `GET /__scheduled` runs the
-// scheduled handler. Rows that must go and rows that must stay are made through the API and
-// aged in the database; after a run exactly the ended ones are gone, the summary is logged
+// The scheduled cleanup (src/scheduled.rs, the Cron Trigger in wrangler.toml). The local
+// runtime runs the scheduled handler on `GET /cdn-cgi/local/scheduled?cron=...` (under
+// scripts/with-server.sh as under `wrangler dev`). Rows that must go and rows that must stay
+// are made through the API and aged in the database; after a run exactly the ended ones are gone, the summary is logged
 // (WORKER_LOG), and live sessions still refresh, reuse detection included.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,8 +22,8 @@ const cleanupLines = (offset) => logSince(offset).filter((value) => value.log ==
 /** Runs the scheduled handler once and returns its log line. */
 async function runCleanup() {
   const offset = statSync(LOG).size;
-  const res = await api('/__scheduled?cron=0+*+*+*+*');
-  assert.equal(res.status, 200, `GET /__scheduled: ${JSON.stringify(res.body)}`);
+  const res = await api('/cdn-cgi/local/scheduled?cron=0+*+*+*+*');
+  assert.equal(res.status, 200, `the scheduled handler: ${JSON.stringify(res.body)}`);
   for (let i = 0; i < 50; i++) {
     const lines = cleanupLines(offset);
     if (lines.length > 0) {
@@ -35,7 +35,7 @@ async function runCleanup() {
   assert.fail('no {"log":"cleanup"} line in the worker log');
 }
 
-describe('scheduled cleanup (GET /__scheduled)', () => {
+describe('scheduled cleanup (GET /cdn-cgi/local/scheduled)', () => {
   test('deletes expired tokens, ended sessions and stale counters, and nothing else', async () => {
     assert.ok(LOG, 'scripts/with-server.sh exports WORKER_LOG');
     const now = nowSeconds();

@@ -5,14 +5,20 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 export const BASE_URL = process.env.BASE_URL;
 if (!BASE_URL) throw new Error('BASE_URL is not set: run the tests with scripts/test.sh');
 
-/** One request; `base` is another server's address (see startServer), BASE_URL by default. */
+/**
+ * One request, on a connection of its own; `base` is another server's address (see
+ * startServer), BASE_URL by default. workerd closes a connection that has been idle for 5 s,
+ * and a request sent on it at that moment is lost; a new connection each time leaves no
+ * such moment.
+ */
 export async function api(path, { method = 'GET', json, form, body, headers = {}, token, base = BASE_URL } = {}) {
-  const init = { method, headers: { ...headers } };
+  const init = { method, headers: { ...headers, connection: 'close' } };
   if (json !== undefined) {
     init.body = JSON.stringify(json);
     init.headers['content-type'] = 'application/json';
@@ -22,15 +28,16 @@ export async function api(path, { method = 'GET', json, form, body, headers = {}
     init.body = body;
   }
   if (token) init.headers.authorization = `Bearer ${token}`;
-  let response = await fetch(base + path, init);
-  // wrangler dev's own proxy, not the worker, answers this when its connection to the runtime
-  // drops mid-request (seen now and then under load); it retries GETs itself, so do the same
-  // once for the rest. A worker's answer never has this body.
-  if (response.status === 503 && !response.headers.get('content-type')?.includes('json')) {
-    const text = await response.clone().text();
-    if (text.startsWith('Your worker restarted mid-request')) response = await fetch(base + path, init);
-  }
+  // Sent once, never again: a request the worker may already have carried out is not repeated.
+  const response = await fetch(base + path, init).catch((error) => {
+    throw new Error(`${method} ${path}: no answer: ${error.cause?.message ?? error.message}`, { cause: error });
+  });
   const text = await response.text();
+  // The worker answers every error with JSON; a 503 without it comes from a layer in front of
+  // the worker, which cannot say whether the worker ran the request. Not a result to assert on.
+  if (response.status === 503 && !response.headers.get('content-type')?.includes('json')) {
+    throw new Error(`${method} ${path}: a 503 that is not the worker's (not JSON): ${text.slice(0, 200)}`);
+  }
   let data;
   try {
     data = JSON.parse(text);
@@ -84,7 +91,7 @@ export function changePassword(token, body, headers = {}) {
   return api('/api/v1/auth/password', { method: 'POST', token, json: body, headers });
 }
 
-/** The client address the worker sees (CF-Connecting-IP; wrangler dev sets 127.0.0.1 otherwise). */
+/** The client address the worker sees (CF-Connecting-IP; the runtime sets 127.0.0.1 otherwise). */
 export const fromAddress = (address) => ({ 'cf-connecting-ip': address });
 
 /**
@@ -129,6 +136,14 @@ export function phcHash(password, iterations) {
 }
 
 /**
+ * wrangler, run by the Node that runs the tests (the project's, node_modules/.bin/node, put
+ * first on PATH by scripts/with-server.sh), as every script runs it.
+ */
+const WRANGLER = fileURLToPath(new URL('../node_modules/wrangler/bin/wrangler.js', import.meta.url));
+const SERVE = fileURLToPath(new URL('../scripts/serve.mjs', import.meta.url));
+const wranglerEnv = () => ({ ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' });
+
+/**
  * Runs SQL against the server's local D1 (or a second server's, `d1` from startServer) and
  * returns the rows. The running server holds the same SQLite file; while it writes, the
  * command can fail with SQLITE_BUSY (nothing ran), and is tried again.
@@ -137,9 +152,9 @@ export async function sql(command, { d1 = process.env.D1_PERSIST_DIR } = {}) {
   for (let attempt = 1; ; attempt++) {
     try {
       const { stdout } = await promisify(execFile)(
-        'npx',
-        ['wrangler', 'd1', 'execute', 'DB', '--local', '--persist-to', d1, '--json', '--command', command],
-        { env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
+        process.execPath,
+        [WRANGLER, 'd1', 'execute', 'DB', '--local', '--persist-to', d1, '--json', '--command', command],
+        { env: wranglerEnv() },
       );
       return JSON.parse(stdout)[0].results;
     } catch (error) {
@@ -186,25 +201,26 @@ const freePort = () => new Promise((resolve) => {
   });
 });
 
-function run(command, args) {
+function wrangler(args) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+    const child = spawn(process.execPath, [WRANGLER, ...args], { stdio: 'ignore', env: wranglerEnv() });
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')}: exit ${code}`))));
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`wrangler ${args.join(' ')}: exit ${code}`))));
   });
 }
 
 /**
- * A second server on the same build (SERVED_CONFIG), with its own new, migrated D1 and the
- * given vars (e.g. { JWT_SECRET: 'too-short' }) on top of wrangler.toml's; `config` is
- * DEPLOYED_CONFIG for the edge limit as deployed (the suite's own is raised). Returns its
- * address, the path of its output (`log`, for logSince; gone after stop), its D1 (`d1`, for
- * sql) and a `stop` that ends it by its process group and removes its files.
+ * A second server on the same build, served as the first one is (scripts/serve.mjs), with
+ * its own new, migrated D1 and the given vars (e.g. { JWT_SECRET: 'too-short' }) on top of
+ * wrangler.toml's; `config` is DEPLOYED_CONFIG for the edge limit as deployed (the suite's
+ * own, SERVED_CONFIG, is raised). Returns its address, the path of its output (`log`, for
+ * logSince; gone after stop), its D1 (`d1`, for sql) and a `stop` that ends it by its process
+ * group and removes its files.
  */
 export async function startServer(vars, { config = process.env.SERVED_CONFIG } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'recipe-api-second-'));
   const varsFile = join(dir, 'vars');
-  const logFile = join(dir, 'wrangler.log');
+  const logFile = join(dir, 'server.log');
   writeFileSync(varsFile, Object.entries(vars).map(([name, value]) => `${name}=${value}\n`).join(''));
   const [port, inspector] = [await freePort(), await freePort()];
   const base = `http://127.0.0.1:${port}`;
@@ -223,13 +239,12 @@ export async function startServer(vars, { config = process.env.SERVED_CONFIG } =
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await run('npx', ['wrangler', 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', join(dir, 'd1')]);
+    await wrangler(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', join(dir, 'd1')]);
     log = openSync(logFile, 'w');
-    server = spawn('npx', [
-      'wrangler', 'dev', '--config', config, '--local', '--ip', '127.0.0.1',
-      '--port', String(port), '--inspector-port', String(inspector), '--persist-to', join(dir, 'd1'),
-      '--env-file', varsFile, '--show-interactive-dev-session=false',
-    ], { detached: true, stdio: ['ignore', log, log], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+    server = spawn(process.execPath, [
+      SERVE, '--config', config, '--ip', '127.0.0.1', '--port', String(port),
+      '--inspector-port', String(inspector), '--persist-to', join(dir, 'd1'), '--env-file', varsFile,
+    ], { detached: true, stdio: ['ignore', log, log], env: wranglerEnv() });
     server.on('error', () => { /* reported below as "did not start" */ });
     for (let i = 0; i < 240; i++) {
       if (server.exitCode !== null) break;

@@ -316,7 +316,7 @@ describe('logging in with a second factor', () => {
     assert.equal(res.status, 401, 'expired');
     assert.equal((await sql(`SELECT count(*) AS n FROM totp_recovery_codes WHERE user_id = ${user.id}`))[0].n, 10, 'the recovery code was not used up');
     const offset = statSync(process.env.WORKER_LOG).size;
-    assert.equal((await api('/__scheduled?cron=0+*+*+*+*')).status, 200);
+    assert.equal((await api('/cdn-cgi/local/scheduled?cron=0+*+*+*+*')).status, 200);
     let line;
     for (let i = 0; i < 50 && !line; i++) {
       line = logSince(offset).find((value) => value.log === 'cleanup');
