@@ -24,8 +24,8 @@ CREATE INDEX totp_recovery_codes_user_id ON totp_recovery_codes (user_id);
 
 -- Logins whose password was right, waiting for the second factor: the mfa_token, by its
 -- SHA-256, good for five minutes and only while the user keeps the token version it was
--- issued under (a password change ends it). claimed_by: the session the one successful
--- second step started; a claimed token is used up.
+-- issued under (a password change ends it). claimed_by: a value unique to the request whose
+-- code was accepted, written in the statement that decides it; a claimed token is used up.
 CREATE TABLE mfa_tokens (
     token_hash    TEXT    PRIMARY KEY,
     user_id       INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
