@@ -53,7 +53,7 @@ cargo_install worker-build "$WORKER_BUILD_VERSION" worker-build --locked
 # Without --locked: its lock file pins a yanked crate that registries no longer serve.
 cargo_install wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
 
-# 5. Local secrets, generated once: the signing key, the seeded superuser's password and the
+# 5. Local secrets, generated once: the signing key, the second factor's sealing key, the seeded superuser's password and the
 #    local email API's address and key.
 random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 touch .dev.vars
@@ -62,6 +62,8 @@ add_var() { # name value
     grep -q "^$1=" .dev.vars || { echo "$1=$2" >> .dev.vars; echo "setup: wrote $1 to .dev.vars"; }
 }
 add_var JWT_SECRET "$(random_hex 32)"
+# The key TOTP secrets are sealed with (AES-256-GCM): 64 hex characters.
+add_var MFA_ENCRYPTION_KEY "$(random_hex 32)"
 add_var FIRST_SUPERUSER admin@recipeapi.com
 add_var FIRST_SUPERUSER_PASSWORD "$(random_hex 12)"
 # The email API: the mail catcher `make dev` starts (scripts/mail-catcher.mjs), with a key of

@@ -46,10 +46,13 @@ trap 'exit 130' INT TERM
 
 random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 export TEST_JWT_SECRET=$(random_hex 32)
+# Exported so tests can start a second server with the same key, or without it.
+export TEST_MFA_ENCRYPTION_KEY=$(random_hex 32)
 export FIRST_SUPERUSER=admin@recipeapi.com FIRST_SUPERUSER_PASSWORD=$(random_hex 12)
 # The suite signs up hundreds of users from one address; the signup limit itself is tested
 # on a second server (tests/throttle.test.mjs).
-printf 'JWT_SECRET=%s\nSIGNUP_LIMIT_PER_HOUR=100000\n' "$TEST_JWT_SECRET" > "$state/test.vars"
+printf 'JWT_SECRET=%s\nMFA_ENCRYPTION_KEY=%s\nSIGNUP_LIMIT_PER_HOUR=100000\n' \
+    "$TEST_JWT_SECRET" "$TEST_MFA_ENCRYPTION_KEY" > "$state/test.vars"
 
 # The worker's email API: a mail catcher with a key of its own (passed in the environment, not
 # on its command line). Tests read what it received from MAIL_CATCHER_URL/api/messages.

@@ -5,7 +5,7 @@ use crate::security::password::DEFAULT_ITERATIONS;
 use crate::security::throttle::DEFAULT_SIGNUPS_PER_HOUR;
 use crate::security::token::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 use crate::security::turnstile::{GuardedRoutes, DEFAULT_VERIFY_URL};
-use crate::security::{JwtSecret, TokenKeys};
+use crate::security::{JwtSecret, MfaKey, TokenKeys};
 
 /// Access tokens live half an hour (the original: 8 days). A client with a refresh token
 /// renews them without asking for the password; logout cannot recall an access token, so
@@ -280,6 +280,12 @@ impl Config {
             text("JWT_AUDIENCE", DEFAULT_AUDIENCE),
         ))
     }
+
+    /// The key TOTP secrets are sealed with, from the `MFA_ENCRYPTION_KEY` secret. Only the
+    /// two-factor routes read it: without it they fail closed, and everything else works.
+    pub fn mfa_key(var: impl Fn(&str) -> Option<String>) -> Result<MfaKey, String> {
+        MfaKey::parse(var("MFA_ENCRYPTION_KEY").as_deref())
+    }
 }
 
 /// A setting that must be an absolute `http` or `https` URL.
@@ -515,6 +521,9 @@ mod tests {
         assert!(Config::jwt_secret(vars(&[])).is_err());
         assert!(Config::jwt_secret(vars(&[("JWT_SECRET", "short")])).is_err());
         assert!(Config::jwt_secret(vars(&[("JWT_SECRET", &"x".repeat(64))])).is_ok());
+        assert!(Config::mfa_key(vars(&[])).is_err());
+        assert!(Config::mfa_key(vars(&[("MFA_ENCRYPTION_KEY", &"x".repeat(64))])).is_err());
+        assert!(Config::mfa_key(vars(&[("MFA_ENCRYPTION_KEY", &"ab".repeat(32))])).is_ok());
     }
 
     #[test]

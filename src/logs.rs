@@ -45,6 +45,13 @@ pub enum SecurityEvent<'a> {
     },
     /// A user set a new password with an emailed recovery link; every session of theirs ended.
     PasswordRecovered { user_id: i64 },
+    /// A user turned a second factor (TOTP) on; every other session of theirs ended.
+    SecondFactorEnabled { user_id: i64 },
+    /// A user turned their second factor off; every other session of theirs ended.
+    SecondFactorDisabled { user_id: i64 },
+    /// A recovery code stood in for a TOTP code (at login or to turn the factor off); the
+    /// user may have lost their authenticator, or someone else has their codes.
+    RecoveryCodeUsed { user_id: i64 },
     /// A request to a route that asks for a Turnstile token refused with 403: `reason` is
     /// `missing_token`, `token_too_long` or `refused` (by siteverify, whose `error_codes`
     /// say why, e.g. `timeout-or-duplicate` for a spent token). Never the token itself.

@@ -1,8 +1,8 @@
 //! The scheduled cleanup (the Cron Trigger in wrangler.toml): deletes expired refresh tokens,
-//! ended sessions, stale attempt counters and expired email tokens in bounded rounds, and logs what it did as one
-//! JSON line, `{"log":"cleanup",…}`. Login and refresh already prune their own user's and
-//! session's rows; this catches the rest (users who never come back, counters of addresses
-//! that never return).
+//! ended sessions, stale attempt counters, expired email tokens and expired `mfa_token`s in
+//! bounded rounds, and logs what it did as one JSON line, `{"log":"cleanup",…}`. Login and
+//! refresh already prune their own user's and session's rows; this catches the rest (users
+//! who never come back, counters of addresses that never return).
 
 use serde::Serialize;
 use worker::Env;
@@ -29,6 +29,7 @@ pub struct Summary {
     pub sessions: u64,
     pub attempts: u64,
     pub email_tokens: u64,
+    pub mfa_tokens: u64,
     pub rounds: u32,
     /// `false` when a table still filled a whole batch in the last round: the next run goes on.
     pub complete: bool,
@@ -64,6 +65,7 @@ impl Summary {
             Table::Sessions => &mut self.sessions,
             Table::Attempts => &mut self.attempts,
             Table::EmailTokens => &mut self.email_tokens,
+            Table::MfaTokens => &mut self.mfa_tokens,
         }
     }
 
@@ -116,7 +118,7 @@ mod tests {
     #[test]
     fn the_summary_is_one_json_line_tagged_cleanup() {
         let mut summary = Summary::new("0 * * * *");
-        summary.record(&Table::ALL, &[3, 2, 7, 4], BATCH);
+        summary.record(&Table::ALL, &[3, 2, 7, 4, 5], BATCH);
         summary.complete = true;
         let line = summary.line();
         assert!(!line.contains('\n'));
@@ -127,7 +129,8 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<Value>(&line).unwrap(),
             json!({"log": "cleanup", "cron": "0 * * * *", "refresh_tokens": 3, "sessions": 2,
-                   "attempts": 7, "email_tokens": 4, "rounds": 1, "complete": true})
+                   "attempts": 7, "email_tokens": 4, "mfa_tokens": 5, "rounds": 1,
+                   "complete": true})
         );
     }
 
@@ -144,7 +147,7 @@ mod tests {
     #[test]
     fn only_tables_that_filled_a_batch_go_another_round() {
         let mut summary = Summary::new("cron");
-        let more = summary.record(&Table::ALL, &[1000, 999, 1000, 0], 1000);
+        let more = summary.record(&Table::ALL, &[1000, 999, 1000, 0, 0], 1000);
         assert_eq!(more, vec![Table::RefreshTokens, Table::Attempts]);
         let more = summary.record(&more, &[1000, 4], 1000);
         assert_eq!(more, vec![Table::RefreshTokens]);

@@ -50,6 +50,10 @@ const LIMITED = [
   ['/api/v1/auth/reset-password', { json: { token: 'unknown', new_password: 'a long new passphrase' } }],
   ['/api/v1/auth/verify-email', { json: { token: 'unknown' } }],
   ['/api/v1/auth/verify-email/resend', {}],
+  ['/api/v1/auth/mfa/totp/setup', { json: { password: 'x' } }],
+  ['/api/v1/auth/mfa/totp/enable', { json: { code: '123456' } }],
+  ['/api/v1/auth/mfa/totp', { method: 'DELETE', json: { password: 'x', code: '123456' } }],
+  ['/api/v1/auth/mfa/verify', { json: { mfa_token: 'unknown', code: '123456' } }],
 ];
 
 describe('the edge limiter (the Rate Limiting binding, as deployed)', () => {
@@ -83,8 +87,11 @@ describe('the edge limiter (the Rate Limiting binding, as deployed)', () => {
 
   test('one budget covers every route that can hash, write or email, and only those', async () => {
     const address = randomIPv4();
+    const before = logOffset(server.log);
     const spent = await Promise.all(Array.from({ length: EDGE_LIMIT }, () => post(...LIMITED[3], address)));
     assert.ok(spent.every((r) => r.status !== 429), 'the budget is spent on logouts');
+    // Their log lines follow the answers: wait for them, so none lands among the ones below.
+    await linesOf(before, LIMITED[3][0], EDGE_LIMIT, server.log);
     const offset = logOffset(server.log);
     for (const [path, init] of LIMITED) {
       const res = await post(path, init, address);
@@ -191,7 +198,7 @@ describe('one password hash per reset token', () => {
 
 describe('what the tables can be made to hold', () => {
   test('the cleanup finds expired rows through an index on expires_at, in each table it deletes by expiry', async () => {
-    for (const table of ['refresh_tokens', 'attempts', 'email_tokens']) {
+    for (const table of ['refresh_tokens', 'attempts', 'email_tokens', 'mfa_tokens']) {
       const plan = await sql(`EXPLAIN QUERY PLAN SELECT 1 FROM ${table} WHERE expires_at <= 1 LIMIT 1000`);
       const detail = plan.map((row) => row.detail).join('; ');
       assert.match(detail, new RegExp(`USING (COVERING )?INDEX ${table}_expires_at`), `${table}: ${detail}`);

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use utoipa::ToSchema;
-use worker::{Request, Response};
+use worker::{D1PreparedStatement, Request, Response};
 
 use super::body::{json_text, login_form};
 use super::current_user::{self, caller, unknown_user};
@@ -21,25 +21,53 @@ use crate::domain::{Device, NewUser, Password, User};
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
 use crate::logs::SecurityEvent;
 use crate::security::origin::is_cross_site;
-use crate::security::throttle::{self, Counter};
+use crate::security::throttle::{self, Counter, Scope};
 use crate::security::{
     hash_password, issue_access_token, new_session_id, opaque_token_hash, verify_password,
     OpaqueToken, Subject, TokenKeys, Verified,
 };
 use crate::store::sessions::Rotation;
-use crate::store::{attempts, caller as auth_store, sessions, users, Db};
+use crate::store::{attempts, caller as auth_store, sessions, totp, users, Db};
 
 const EMAIL_TAKEN: &str = "The user with this email already exists in the system";
 const BAD_LOGIN: &str = "Incorrect username or password";
 const INACTIVE: &str = "Inactive user";
 const NOT_VERIFIED: &str = "Email not verified";
 const BAD_REFRESH_TOKEN: &str = "Invalid or expired refresh token";
-const BAD_PASSWORD: &str = "Incorrect password";
+pub(super) const BAD_PASSWORD: &str = "Incorrect password";
 const SAME_PASSWORD: &str = "New password cannot be the same as the current one";
 pub const SUPERUSER_SELF_DELETE: &str = "Super users are not allowed to delete themselves";
 const CROSS_SITE: &str = "Cross-site request refused";
 const TOO_MANY_LOGINS: &str = "Too many failed login attempts; try again later";
+const TOO_MANY_CODES: &str = "Too many wrong codes; try again later";
 const TOO_MANY_SIGNUPS: &str = "Too many signups from this address; try again later";
+
+/// What a login answers: the token pair, or, for a user with a second factor on, the token
+/// for its second step (`POST /api/v1/auth/mfa/verify`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    Token(Token),
+    SecondFactor(MfaChallenge),
+}
+
+/// The answer to the right password of a user with a second factor on: no `access_token`,
+/// so a client that knows nothing of second factors fails clearly.
+#[derive(Serialize, ToSchema)]
+pub struct MfaChallenge {
+    /// Always `true`.
+    pub mfa_required: bool,
+    /// Sent with a code to `POST /api/v1/auth/mfa/verify`; works once, for 5 minutes, and
+    /// only until the password changes.
+    pub mfa_token: String,
+    /// Always `mfa`.
+    pub token_type: &'static str,
+    /// Seconds until `mfa_token` expires.
+    pub expires_in: i64,
+}
+
+/// How long a login's second step may take.
+pub const MFA_TOKEN_SECONDS: i64 = 5 * 60;
 
 /// The login answer: the original's bearer token, plus a refresh token and the access
 /// token's lifetime. A client that reads only the first two keeps working.
@@ -58,14 +86,14 @@ pub struct Token {
 
 /// What a handler that issues tokens needs, read once: the settings, the signing key (so a
 /// deployment without a usable one fails before any password is checked) and the database.
-struct Issuer<'a> {
-    config: Config,
+pub(super) struct Issuer<'a> {
+    pub config: Config,
     keys: TokenKeys,
-    db: &'a Db,
+    pub db: &'a Db,
 }
 
 impl<'a> Issuer<'a> {
-    fn new(app: &'a App<'_>) -> Result<Issuer<'a>> {
+    pub fn new(app: &'a App<'_>) -> Result<Issuer<'a>> {
         Ok(Issuer {
             config: app.config()?,
             keys: app.token_keys()?,
@@ -94,13 +122,13 @@ impl<'a> Issuer<'a> {
     /// `None` when the user no longer has that version or is no longer active (their
     /// password changed, or they were deactivated or deleted, since it was read), or has no
     /// verified email and `require_verified`. Settles the attempt counted against
-    /// `counters` in the same round trip.
-    async fn start_session(
+    /// `counters` in the same round trip, and runs `also` after.
+    pub async fn start_session(
         &self,
         (user_id, token_version): (i64, i64),
         device: &Device,
         require_verified: bool,
-        counters: &[Counter],
+        (counters, also): (&[Counter], Vec<D1PreparedStatement>),
         now: i64,
     ) -> Result<Option<Token>> {
         let refresh = new_refresh_token()?;
@@ -112,7 +140,8 @@ impl<'a> Issuer<'a> {
         };
         let expires_at = self.refresh_expiry(now);
         let max_age = self.config.session_max_seconds;
-        let settle = attempts::settle_login(self.db, counters)?;
+        let mut settle = attempts::settle_login(self.db, counters)?;
+        settle.extend(also);
         let times = (now, expires_at, max_age);
         let started = sessions::start(
             self.db,
@@ -130,7 +159,7 @@ impl<'a> Issuer<'a> {
 
 /// The device a request comes from: its user agent, and where Cloudflare placed its address
 /// (`request.cf`; locally, whatever `wrangler dev` makes up, or nothing).
-fn device_of(req: &Request) -> Device {
+pub(super) fn device_of(req: &Request) -> Device {
     let user_agent = req.headers().get("User-Agent").ok().flatten();
     let cf = req.cf();
     Device::new(
@@ -140,7 +169,7 @@ fn device_of(req: &Request) -> Device {
     )
 }
 
-fn new_refresh_token() -> Result<OpaqueToken> {
+pub(super) fn new_refresh_token() -> Result<OpaqueToken> {
     OpaqueToken::generate().map_err(|e| ApiError::internal("refresh token", e))
 }
 
@@ -212,6 +241,10 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
 /// A form posted from another site's page is refused (403) before it is counted. Where the
 /// deployment turns Cloudflare Turnstile on for login, a token from its widget is required
 /// (403 without), in the `cf-turnstile-response` header or the form field of that name.
+///
+/// For a user with a second factor on, the right password gives no tokens: the answer is
+/// `{"mfa_required": true, "mfa_token": "…", "token_type": "mfa"}`, and
+/// `POST /api/v1/auth/mfa/verify` with the token and a code gives the pair.
 #[utoipa::path(
     post, path = "/api/v1/auth/login", tag = "auth",
     params(TurnstileHeader),
@@ -220,7 +253,8 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
         (LoginRequest = "multipart/form-data"),
     )),
     responses(
-        (status = 200, description = "Logged in", body = Token),
+        (status = 200, description = "Logged in; or, with a second factor on, the token for \
+         its second step", body = LoginAnswer),
         (status = 400, description = "Incorrect username or password, or inactive user",
          body = Detail),
         (status = 403, description = "Posted from another site's page, or a missing or \
@@ -269,23 +303,60 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
             .map_err(|e| ApiError::internal("rehash", e))?;
         users::upgrade_password_hash(db, user_id, &found.hashed_password, &new_hash).await?;
     }
-    // `None`: the password changed, or the user was deactivated or deleted, while it was
-    // being checked; the password checked is no longer theirs.
-    let token = issuer
-        .start_session(
-            (user_id, found.token_version),
-            &device_of(&req),
-            require_verified,
-            &counters,
-            now,
+    let answer = if found.second_factor {
+        LoginAnswer::SecondFactor(
+            start_second_step(db, (user_id, found.token_version), &counters, now).await?,
         )
-        .await?
-        .ok_or_else(|| ApiError::BadRequest(BAD_LOGIN.into()))?;
-    Ok(json_response(200, &token))
+    } else {
+        // `None`: the password changed, or the user was deactivated or deleted, while it was
+        // being checked; the password checked is no longer theirs.
+        let token = issuer
+            .start_session(
+                (user_id, found.token_version),
+                &device_of(&req),
+                require_verified,
+                (&counters, Vec::new()),
+                now,
+            )
+            .await?;
+        LoginAnswer::Token(token.ok_or_else(|| ApiError::BadRequest(BAD_LOGIN.into()))?)
+    };
+    Ok(json_response(200, &answer))
 }
 
-/// Counts an attempt against `counters`; 429 (and a log line) when one is over its limit.
-async fn admit(db: &Db, counters: &[Counter], address: Option<&str>, now: i64) -> Result<()> {
+/// The token of a login's second step, for a user whose password was just checked under
+/// `token_version`; settles the password's attempt. The password's account counter is
+/// cleared (it was right), the codes' is not: they are counted apart.
+async fn start_second_step(
+    db: &Db,
+    (user_id, token_version): (i64, i64),
+    counters: &[Counter],
+    now: i64,
+) -> Result<MfaChallenge> {
+    let token = new_refresh_token()?;
+    let settle = attempts::settle_login(db, counters)?;
+    let times = (now, now + MFA_TOKEN_SECONDS);
+    let started =
+        totp::start_pending_login(db, (user_id, token_version), &token.hash, times, settle).await?;
+    if !started {
+        return Err(ApiError::BadRequest(BAD_LOGIN.into()));
+    }
+    Ok(MfaChallenge {
+        mfa_required: true,
+        mfa_token: token.token,
+        token_type: "mfa",
+        expires_in: MFA_TOKEN_SECONDS,
+    })
+}
+
+/// Counts an attempt (of a password or a second-factor code) against `counters`; 429 (and a
+/// log line) when one is over its limit.
+pub(super) async fn admit(
+    db: &Db,
+    counters: &[Counter],
+    address: Option<&str>,
+    now: i64,
+) -> Result<()> {
     match count(db, counters, now).await? {
         None => Ok(()),
         Some((scope, retry_after)) => {
@@ -294,7 +365,11 @@ async fn admit(db: &Db, counters: &[Counter], address: Option<&str>, now: i64) -
                 client: address,
                 retry_after,
             });
-            Err(ApiError::TooManyRequests(retry_after, TOO_MANY_LOGINS))
+            let message = match scope {
+                Scope::SecondFactor => TOO_MANY_CODES,
+                _ => TOO_MANY_LOGINS,
+            };
+            Err(ApiError::TooManyRequests(retry_after, message))
         }
     }
 }
@@ -458,7 +533,7 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
             (user_id, token_version),
             &device_of(&req),
             false,
-            &counters,
+            (&counters, Vec::new()),
             now,
         )
         .await?

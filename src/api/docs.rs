@@ -50,12 +50,15 @@ mod document {
     use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
     use utoipa::{Modify, OpenApi};
 
-    use crate::api::{auth, email_links, pages, recipes, sessions, users};
+    use crate::api::{auth, email_links, mfa, pages, recipes, sessions, users};
     use crate::domain::account::{
         ManagedUser, PasswordChangeRequest, PasswordResetRequest, RefreshRequest, UserList,
         UserStatusRequest,
     };
     use crate::domain::login::LoginRequest;
+    use crate::domain::mfa::{
+        MfaVerifyRequest, TotpDisableRequest, TotpEnableRequest, TotpSetupRequest,
+    };
     use crate::domain::recipe::{NewRecipeRequest, RecipeUpdateRequest};
     use crate::domain::recovery::{
         NewPasswordRequest, PasswordRecoveryRequest, VerifyEmailRequest,
@@ -93,6 +96,10 @@ mod document {
             email_links::reset_forgotten_password,
             email_links::verify_email,
             email_links::resend_verification,
+            mfa::setup,
+            mfa::enable,
+            mfa::disable,
+            mfa::verify,
             recipes::search,
             recipes::mine,
             recipes::create,
@@ -113,6 +120,14 @@ mod document {
             NewRecipeRequest,
             RecipeUpdateRequest,
             auth::Token,
+            auth::LoginAnswer,
+            auth::MfaChallenge,
+            mfa::TotpSetup,
+            mfa::TotpEnabled,
+            TotpSetupRequest,
+            TotpEnableRequest,
+            TotpDisableRequest,
+            MfaVerifyRequest,
             RefreshRequest,
             PasswordChangeRequest,
             PasswordResetRequest,

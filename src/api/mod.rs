@@ -8,6 +8,7 @@ mod docs;
 mod email_links;
 mod headers;
 mod limits;
+mod mfa;
 mod pages;
 mod recipes;
 pub mod routes;
@@ -27,7 +28,7 @@ use routes::{Route, Unmatched};
 use crate::config::{Config, CorsOrigins, EmailSettings, TurnstileSettings};
 use crate::error::{ApiError, Result};
 use crate::logs::{RequestLog, SecurityEvent};
-use crate::security::TokenKeys;
+use crate::security::{MfaKey, TokenKeys};
 use crate::store::{parse_bookmark, Consistency, Db};
 
 /// The header in which a client sends back the last D1 bookmark it saw, and in which every
@@ -160,6 +161,10 @@ async fn dispatch(
         Route::ResendVerification => Box::pin(email_links::resend_verification(req, app)),
         Route::ResetPasswordPage => return pages::reset_password(),
         Route::VerifyEmailPage => return pages::verify_email(),
+        Route::TotpSetup => Box::pin(mfa::setup(req, app)),
+        Route::TotpEnable => Box::pin(mfa::enable(req, app)),
+        Route::TotpDisable => Box::pin(mfa::disable(req, app)),
+        Route::MfaVerify => Box::pin(mfa::verify(req, app)),
     };
     handler.await
 }
@@ -261,6 +266,11 @@ impl<'a> App<'a> {
     /// The keys that sign and verify access tokens, and their issuer and audience.
     pub fn token_keys(&self) -> Result<TokenKeys> {
         Config::token_keys(|name| self.binding(name)).map_err(ApiError::Misconfigured)
+    }
+
+    /// `MFA_ENCRYPTION_KEY`: a 500 on the two-factor routes when it is missing or malformed.
+    pub fn mfa_key(&self) -> Result<MfaKey> {
+        Config::mfa_key(|name| self.binding(name)).map_err(ApiError::Misconfigured)
     }
 
     /// How emails are sent; `None` when `EMAIL_API_URL` is not set.

@@ -37,6 +37,10 @@ pub enum Route {
     ResendVerification,
     ResetPasswordPage,
     VerifyEmailPage,
+    TotpSetup,
+    TotpEnable,
+    TotpDisable,
+    MfaVerify,
 }
 
 /// Why no route answered a request.
@@ -60,14 +64,18 @@ impl Route {
             | Route::PasswordRecovery
             | Route::ResetForgottenPassword
             | Route::VerifyEmail
-            | Route::ResendVerification => "POST",
+            | Route::ResendVerification
+            | Route::TotpSetup
+            | Route::TotpEnable
+            | Route::MfaVerify => "POST",
             Route::UpdateRecipe => "PUT",
             Route::UpdateUser => "PATCH",
             Route::DeleteMe
             | Route::EndSession
             | Route::EndOtherSessions
             | Route::DeleteRecipe
-            | Route::DeleteUser => "DELETE",
+            | Route::DeleteUser
+            | Route::TotpDisable => "DELETE",
             Route::Home
             | Route::Docs
             | Route::OpenApi
@@ -102,7 +110,8 @@ impl Route {
 
     /// Whether the route is behind the edge limiter (src/api/edge_limit.rs): each can make
     /// the API hash a password, write to D1 or send an email for a client that holds no
-    /// valid access token (a wrong one costs the same check as none).
+    /// valid access token (a wrong one costs the same check as none). The second factor's
+    /// routes count every code in D1, and setting up and turning off hash a password.
     pub fn edge_limited(self) -> bool {
         matches!(
             self,
@@ -115,6 +124,10 @@ impl Route {
                 | Route::ResetForgottenPassword
                 | Route::VerifyEmail
                 | Route::ResendVerification
+                | Route::TotpSetup
+                | Route::TotpEnable
+                | Route::TotpDisable
+                | Route::MfaVerify
         )
     }
 
@@ -166,6 +179,10 @@ impl Route {
             Route::ResendVerification => "/api/v1/auth/verify-email/resend",
             Route::ResetPasswordPage => "/reset-password",
             Route::VerifyEmailPage => "/verify-email",
+            Route::TotpSetup => "/api/v1/auth/mfa/totp/setup",
+            Route::TotpEnable => "/api/v1/auth/mfa/totp/enable",
+            Route::TotpDisable => "/api/v1/auth/mfa/totp",
+            Route::MfaVerify => "/api/v1/auth/mfa/verify",
         }
     }
 
@@ -245,9 +262,13 @@ mod tests {
                 Route::ResetForgottenPassword,
                 Route::VerifyEmail,
                 Route::ResendVerification,
+                Route::TotpSetup,
+                Route::TotpEnable,
+                Route::TotpDisable,
+                Route::MfaVerify,
             ]
         );
-        assert!(limited.iter().all(|r| r.method() == "POST"));
+        assert!(limited.iter().all(|r| r.method() != "GET"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod account;
 pub mod device;
 pub mod email;
 pub mod login;
+pub mod mfa;
 pub mod password;
 pub mod recipe;
 pub mod recovery;

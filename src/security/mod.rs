@@ -1,15 +1,20 @@
-//! Password hashing, access tokens, and the opaque tokens of refreshes and email links.
+//! Password hashing, access tokens, the opaque tokens of refreshes and email links, and the
+//! second factor (TOTP, its recovery codes, and the key its secrets are sealed with).
 //! Pure Rust: no `worker` types, tested natively.
 
+pub mod mfa_key;
 pub mod opaque;
 pub mod origin;
 pub mod password;
 pub mod pbkdf2_sha256;
+pub mod recovery_codes;
 pub mod secret;
 pub mod throttle;
 pub mod token;
+pub mod totp;
 pub mod turnstile;
 
+pub use mfa_key::MfaKey;
 pub use opaque::{new_session_id, opaque_token_hash, OpaqueToken};
 pub use password::{hash_password, verify_password, Verified};
 pub use secret::JwtSecret;

@@ -34,6 +34,13 @@ pub const LOGIN_PER_ADDRESS: Limit = Limit {
     max: 50,
     window_seconds: 15 * 60,
 };
+/// Second-factor codes (TOTP or recovery) for one account, from any address: whoever sends
+/// them already has the password, so unlike the password's this counter is not keyed by
+/// address (spread over many addresses, the guesses still meet here).
+pub const CODES_PER_ACCOUNT: Limit = Limit {
+    max: 5,
+    window_seconds: 15 * 60,
+};
 /// Signups from one client address per hour, unless `SIGNUP_LIMIT_PER_HOUR` says otherwise.
 pub const DEFAULT_SIGNUPS_PER_HOUR: i64 = 20;
 
@@ -61,6 +68,7 @@ pub enum Scope {
     Signup,
     Email,
     Verification,
+    SecondFactor,
 }
 
 impl Scope {
@@ -71,6 +79,7 @@ impl Scope {
             Scope::Signup => "signup",
             Scope::Email => "email",
             Scope::Verification => "verification",
+            Scope::SecondFactor => "second_factor",
         }
     }
 }
@@ -113,11 +122,7 @@ pub fn login_counters(email: &str, address: Option<&str>) -> Vec<Counter> {
     let email = email.trim().to_ascii_lowercase();
     match address {
         Some(address) => vec![
-            Counter {
-                key: format!("ip:{address}"),
-                scope: Scope::Address,
-                limit: LOGIN_PER_ADDRESS,
-            },
+            address_counter(address),
             Counter {
                 key: format!("account:{email}|{address}"),
                 scope: Scope::Account,
@@ -129,6 +134,34 @@ pub fn login_counters(email: &str, address: Option<&str>) -> Vec<Counter> {
             scope: Scope::Account,
             limit: LOGIN_PER_ACCOUNT,
         }],
+    }
+}
+
+/// The counter of second-factor codes for user `user_id` (see [`CODES_PER_ACCOUNT`]).
+pub fn code_counter(user_id: i64) -> Counter {
+    Counter {
+        key: format!("totp:{user_id}"),
+        scope: Scope::SecondFactor,
+        limit: CODES_PER_ACCOUNT,
+    }
+}
+
+/// The counters of a second-factor code for user `user_id` from `address`: the address (the
+/// gate, the same counter as its logins'), then the account's codes.
+pub fn code_counters(user_id: i64, address: Option<&str>) -> Vec<Counter> {
+    let mut counters = Vec::with_capacity(2);
+    if let Some(address) = address {
+        counters.push(address_counter(address));
+    }
+    counters.push(code_counter(user_id));
+    counters
+}
+
+fn address_counter(address: &str) -> Counter {
+    Counter {
+        key: format!("ip:{address}"),
+        scope: Scope::Address,
+        limit: LOGIN_PER_ADDRESS,
     }
 }
 
@@ -286,6 +319,37 @@ mod tests {
         );
         assert_eq!(recovery_counters("a@example.com", None).len(), 1);
         assert_eq!(verification_counter(7).key, "verify:7");
+    }
+
+    #[test]
+    fn codes_are_counted_per_account_from_any_address_behind_the_login_address_gate() {
+        let keys: Vec<(String, Scope)> = code_counters(42, Some("203.0.113.9"))
+            .into_iter()
+            .map(|c| (c.key, c.scope))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("ip:203.0.113.9".to_owned(), Scope::Address),
+                ("totp:42".to_owned(), Scope::SecondFactor),
+            ]
+        );
+        assert_eq!(
+            login_counters("a@example.com", Some("203.0.113.9"))[0],
+            code_counters(1, Some("203.0.113.9"))[0],
+            "one address budget for passwords and codes"
+        );
+        let alone = code_counters(42, None);
+        assert_eq!(alone, [code_counter(42)]);
+        let count = |count| Count {
+            count,
+            expires_at: NOW + 900,
+        };
+        assert_eq!(refused(&alone, &[count(5)], NOW), None);
+        assert_eq!(
+            refused(&alone, &[count(6)], NOW),
+            Some((Scope::SecondFactor, 900))
+        );
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub async fn count(db: &Db, counters: &[Counter], now: i64) -> Result<Vec<Count>
 }
 
 /// The statements that settle a successful login from these counters, for the batch that
-/// starts its session: the account's counter is cleared, and the address's gets its one
+/// starts its session: the account's counter (of passwords or of codes) is cleared, and the address's gets its one
 /// count back, so successes never use up an address's budget.
 pub fn settle_login(db: &Db, counters: &[Counter]) -> Result<Vec<D1PreparedStatement>> {
     let context = "settling a login's attempt";
@@ -98,7 +98,7 @@ pub fn settle_login(db: &Db, counters: &[Counter]) -> Result<Vec<D1PreparedState
         .iter()
         .map(|counter| {
             let sql = match counter.scope {
-                Scope::Account => "DELETE FROM attempts WHERE key = ?1",
+                Scope::Account | Scope::SecondFactor => "DELETE FROM attempts WHERE key = ?1",
                 Scope::Address | Scope::Signup | Scope::Email | Scope::Verification => {
                     "UPDATE attempts SET count = count - 1 WHERE key = ?1 AND count > 0"
                 }

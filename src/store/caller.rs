@@ -98,7 +98,7 @@ impl CurrentUser {
 
 /// A row of `me`.
 #[derive(Deserialize)]
-struct MeRow {
+pub(super) struct MeRow {
     id: i64,
     first_name: Option<String>,
     surname: Option<String>,
@@ -109,7 +109,7 @@ struct MeRow {
 }
 
 impl MeRow {
-    fn into_current(self, caller: &Caller) -> CurrentUser {
+    pub(super) fn into_current(self, caller: &Caller) -> CurrentUser {
         CurrentUser {
             caller: caller.clone(),
             user: User {

@@ -1,5 +1,6 @@
 //! Deleting what has ended, for the scheduled cleanup (src/scheduled.rs): expired refresh
-//! tokens, ended sessions, stale attempt counters and expired email tokens. Each statement
+//! tokens, ended sessions, stale attempt counters, expired email tokens and expired
+//! `mfa_token`s. Each statement
 //! deletes at most `limit` rows, chosen by primary key (the tables are WITHOUT ROWID, so
 //! there is no rowid to pick them by).
 
@@ -24,14 +25,17 @@ pub enum Table {
     Attempts,
     /// Password-recovery and verification tokens past `expires_at`.
     EmailTokens,
+    /// Logins' second steps (`mfa_token`s) past `expires_at`, used or not.
+    MfaTokens,
 }
 
 impl Table {
-    pub const ALL: [Table; 4] = [
+    pub const ALL: [Table; 5] = [
         Table::RefreshTokens,
         Table::Sessions,
         Table::Attempts,
         Table::EmailTokens,
+        Table::MfaTokens,
     ];
 }
 
@@ -83,6 +87,7 @@ fn delete_statement(
         ),
         Table::Attempts => expired(db, "attempts", "key", now, limit),
         Table::EmailTokens => expired(db, "email_tokens", "token_hash", now, limit),
+        Table::MfaTokens => expired(db, "mfa_tokens", "token_hash", now, limit),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod email_tokens;
 pub mod recipes;
 pub mod sessions;
+pub mod totp;
 pub mod users;
 
 use std::cell::Cell;

@@ -53,6 +53,8 @@ pub struct Credentials {
     pub user: ManagedUser,
     pub hashed_password: String,
     pub token_version: i64,
+    /// Whether a second factor (TOTP) is on: the password alone then gives no tokens.
+    pub second_factor: bool,
 }
 
 /// Inserts a user, and issues them `verification` (a token for their verification email) in
@@ -105,10 +107,13 @@ pub async fn find_credentials(db: &Db, email: &str) -> Result<Option<Credentials
     struct Secret {
         hashed_password: String,
         token_version: i64,
+        second_factor: i64,
     }
     let context = "looking up credentials";
     let sql = format!(
-        "SELECT {USER_COLUMNS}, hashed_password, token_version FROM users WHERE email = ?1"
+        "SELECT {USER_COLUMNS}, hashed_password, token_version, EXISTS (SELECT 1 FROM \
+         totp_factors f WHERE f.user_id = users.id AND f.enabled_at IS NOT NULL) \
+         AS second_factor FROM users WHERE email = ?1"
     );
     let statement = statement(db, &sql, &[email.into()], context)?;
     let row: Option<(UserRow, Secret)> = first_row_split(db, statement, context).await?;
@@ -116,6 +121,7 @@ pub async fn find_credentials(db: &Db, email: &str) -> Result<Option<Credentials
         user: ManagedUser::from(user),
         hashed_password: secret.hashed_password,
         token_version: secret.token_version,
+        second_factor: secret.second_factor != 0,
     }))
 }
 
