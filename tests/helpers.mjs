@@ -128,11 +128,11 @@ export function phcHash(password, iterations) {
   return `$pbkdf2-sha256$i=${iterations},l=32$${b64(salt)}$${b64(hash)}`;
 }
 
-/** Runs SQL against the server's local D1 and returns the rows. */
-export async function sql(command) {
+/** Runs SQL against the server's local D1 (or a second server's, its `d1`) and returns the rows. */
+export async function sql(command, persistTo = process.env.D1_PERSIST_DIR) {
   const { stdout } = await promisify(execFile)(
     'npx',
-    ['wrangler', 'd1', 'execute', 'DB', '--local', '--persist-to', process.env.D1_PERSIST_DIR, '--json', '--command', command],
+    ['wrangler', 'd1', 'execute', 'DB', '--local', '--persist-to', persistTo, '--json', '--command', command],
     { env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
   );
   return JSON.parse(stdout)[0].results;
@@ -186,8 +186,8 @@ function run(command, args) {
 /**
  * A second server on the same build (SERVED_CONFIG), with its own new, migrated D1 and the
  * given vars (e.g. { JWT_SECRET: 'too-short' }) on top of wrangler.toml's. Returns its
- * address, the path of its output (`log`, for logSince; gone after stop) and a `stop` that
- * ends it by its process group and removes its files.
+ * address, the path of its output (`log`, for logSince; gone after stop), its D1's folder
+ * (`d1`, for sql) and a `stop` that ends it by its process group and removes its files.
  */
 export async function startServer(vars) {
   const dir = mkdtempSync(join(tmpdir(), 'recipe-api-second-'));
@@ -223,7 +223,7 @@ export async function startServer(vars) {
       if (server.exitCode !== null) break;
       try {
         await fetch(`${base}/api/v1/nope`);
-        return { base, log: logFile, stop };
+        return { base, log: logFile, d1: join(dir, 'd1'), stop };
       } catch {
         await new Promise((r) => setTimeout(r, 250));
       }
