@@ -14,5 +14,5 @@ fuzz:  ## property tests of the parsers with many cases (CASES=20000, about a mi
 	PROPTEST_CASES=$${CASES:-20000} cargo test --locked --test parsers
 
 .PHONY: bench
-bench: ## worker CPU per request beside a JS peer, PBKDF2 wasm vs native, start-up, bundle size (~9 min)
+bench: ## worker CPU per request beside a JS peer, PBKDF2 wasm vs native, start-up, bundle size, GET latency while logins hash (~11 min; `scripts/bench.sh stall`: the last alone)
 	scripts/bench.sh

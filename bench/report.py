@@ -163,6 +163,10 @@ print("  trips: calls to D1 (a batch is one round trip and one transaction); row
 import scale_report  # noqa: E402  (bench/ is this script's directory, so on the import path)
 scale_report.print_section(out)
 
+# Hashing beside the revision before (bench/stall.sh, with servers of its own): bench/stall_report.py.
+import stall_report  # noqa: E402
+stall_report.print_section(out)
+
 rule("Machine")
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 sha = "yes" if " sha_ni" in open("/proc/cpuinfo").read() else "no"
