@@ -64,8 +64,10 @@ def print_section(out):
     print("  nothing else running; server CPU: all of that wrangler dev's workerd CPU from /proc (the worker,")
     print("  local D1, dev proxy); code: the worker's own code in a V8 profile of its isolate (worker_cpu.py),")
     print("  which overstates it when the cores are oversubscribed (samples land while the thread waits).")
+    nice = out / "stall-nice.txt"
+    niceness = nice.read_text().strip() if nice.exists() else "0"
     print(f"  Slices of {slice_iterations()} iterations. Load average at the end: {os.getloadavg()[0]:.2f}"
-          f" on {len(os.sched_getaffinity(0))} cores.")
+          f" on {len(os.sched_getaffinity(0))} cores; servers and GET client at niceness {niceness}.")
 
 
 def slice_iterations():

@@ -21,13 +21,15 @@ pub const DEFAULT_ITERATIONS: u32 = 600_000;
 const SALT_BYTES: usize = 16;
 const HASH_BYTES: usize = 32;
 
-/// Iterations run between two pauses: 1.5-2 ms of CPU in wasm (0.55-0.8 µs each). A request
-/// that arrives while logins hash waits for the slice under way at each step of its own
-/// (under `wrangler dev`: the dev proxy, the worker, D1, back), so a few slices of a few ms
-/// each, rather than a whole hash (~0.4 s). A 600 000-iteration hash pauses 239 times; each
-/// pause (a timer) costs a few µs, lost in the hash's time. Counted in iterations, not
-/// time: the Workers clock does not advance while code runs.
-pub const SLICE_ITERATIONS: u64 = 2_500;
+/// Iterations run between two pauses: 0.5-1 ms of CPU in wasm (0.4-0.8 µs each). A request
+/// that arrives while logins hash waits for the slices under way at each turn of the event
+/// loop its path takes (under `wrangler dev`: the dev proxy, the worker, D1, and back), so
+/// some ms rather than whole hashes (~0.4 s each): slices of 2 500 added about 16 ms to a
+/// GET's median while two clients logged in, these about 7 (`scripts/bench.sh stall`, on two
+/// shared cores). A 600 000-iteration hash pauses 479 times; a pause (a 0 ms timer:
+/// ~4 µs in workerd, plus wasm-bindgen's glue) costs 1-2 % of the hash in all. Counted in
+/// iterations, not time: the Workers clock does not advance while code runs.
+pub const SLICE_ITERATIONS: u64 = 1_250;
 
 /// Where a derivation runs: it awaits [`pause`](Self::pause) between two slices of
 /// [`SLICE_ITERATIONS`], and tells [`ran`](Self::ran) of every slice.
