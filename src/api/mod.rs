@@ -270,7 +270,9 @@ impl<'a> App<'a> {
 
 /// Password hashing in the worker: between slices it waits for a timer of 0 ms, a macrotask,
 /// so the isolate's other requests run (a resolved promise, a microtask, would not let
-/// them); and it counts the iterations for the request's log line.
+/// them); and it counts the iterations for the request's log line. `Delay` makes a
+/// JavaScript closure per timer: about 10 µs of workerd CPU a pause, of which one callback
+/// shared by every pause saved only 1.5 (measured over 12 000 pauses a login).
 impl Pacer for App<'_> {
     fn pause(&self) -> impl Future<Output = ()> {
         Delay::from(Duration::ZERO)

@@ -26,9 +26,9 @@ const HASH_BYTES: usize = 32;
 /// loop its path takes (under `wrangler dev`: the dev proxy, the worker, D1, and back), so
 /// some ms rather than whole hashes (~0.4 s each): slices of 2 500 added about 16 ms to a
 /// GET's median while two clients logged in, these about 7 (`scripts/bench.sh stall`, on two
-/// shared cores). A 600 000-iteration hash pauses 479 times; a pause (a 0 ms timer:
-/// ~4 µs in workerd, plus wasm-bindgen's glue) costs 1-2 % of the hash in all. Counted in
-/// iterations, not time: the Workers clock does not advance while code runs.
+/// shared cores). A 600 000-iteration hash pauses 479 times; a pause (a 0 ms timer through
+/// `worker::Delay`) costs about 10 µs of workerd CPU, so under 2 % of a login in all. Counted
+/// in iterations, not time: the Workers clock does not advance while code runs.
 pub const SLICE_ITERATIONS: u64 = 1_250;
 
 /// Where a derivation runs: it awaits [`pause`](Self::pause) between two slices of
