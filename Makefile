@@ -18,5 +18,5 @@ deploy: ## ENV=staging or ENV=production: remote D1 migrations, then wrangler de
 	scripts/deploy.sh "$(ENV)"
 
 .PHONY: bench
-bench: ## worker CPU per request beside a JS peer, PBKDF2 wasm vs native, start-up, bundle size (~9 min)
+bench: ## worker CPU per request beside a JS peer, PBKDF2 wasm vs native, start-up, bundle size, GET latency while logins hash (~11 min; `scripts/bench.sh stall`: the last alone)
 	scripts/bench.sh

@@ -8,7 +8,8 @@
 # wrangler dev's inspector while the load runs (bench/cpu-profile.mjs, bench/worker_cpu.py),
 # and the whole server's (its workerd processes, read from /proc). Two more servers run
 # beside the one with-server.sh started, the same way: the JavaScript peer (bench/peer/) and
-# this worker with PASSWORD_ITERATIONS=100000, each with a local D1 of its own.
+# this worker with PASSWORD_ITERATIONS=100000, each with a local D1 of its own; and one more
+# for the login pairs, first.
 set -euo pipefail
 : "${BASE_URL:?} ${D1_PERSIST_DIR:?} ${BENCH_OUT:?} ${BENCH_ITERATIONS:?} ${BENCH_NATIVE_BIN:?}"
 : "${INSPECTOR_PORT:?} ${SERVED_CONFIG:?} ${TEST_JWT_SECRET:?}"
@@ -42,20 +43,33 @@ profile() { # name inspector_port command...
     node "$here/cpu-profile.mjs" "$inspector" "$BENCH_OUT/profile-$name.cpuprofile" -- "$@"
 }
 
-signup "$email_n"
-signup "$email_2n"
-phc=$(printf '%s' "$password" | "$BENCH_NATIVE_BIN" phc $((2 * BENCH_ITERATIONS)))
-wrangler d1 execute DB --local --persist-to "$D1_PERSIST_DIR" --yes \
-    --command "UPDATE users SET hashed_password = '$phc' WHERE email = '$email_2n'" > "$BENCH_OUT/d1-update.log"
-# Profiled too, so that the profile's busy time for each login can be checked against /proc.
-BENCH_PASSWORD=$password profile pairs "$INSPECTOR_PORT" python3 "$here/login_pairs.py" "$BASE_URL" \
-    "$server_group" "$email_n" "$email_2n" "$runs" > "$BENCH_OUT/login-pairs.txt"
-
-# The two other servers. Stopped by their process groups when this script ends.
+# The two other servers, and one for the login pairs. Stopped by their process groups when
+# this script ends.
 extra_groups=()
 stop_extras() { for group in "${extra_groups[@]}"; do kill -TERM -- "-$group" 2>/dev/null || true; done; }
 trap stop_extras EXIT
 printf 'JWT_SECRET=%s\nSIGNUP_LIMIT_PER_HOUR=100000\n' "$TEST_JWT_SECRET" > "$BENCH_OUT/vars"
+
+# Every login runs as many iterations as the strongest stored hash of its database (src/api/
+# auth.rs), so the login with 2N runs on a server of its own whose only user has a hash of
+# 2N, and the one with N here, where every hash has N.
+signup "$email_n"
+read -r double_port double_inspector double_group < <("$here/serve.sh" "$SERVED_CONFIG" \
+    "$BENCH_OUT/double-d1" "$BENCH_OUT/vars" "$BENCH_OUT/double.log")
+extra_groups+=("$double_group")
+double_url="http://127.0.0.1:$double_port"
+BASE_URL=$double_url signup "$email_2n"
+phc=$(printf '%s' "$password" | "$BENCH_NATIVE_BIN" phc $((2 * BENCH_ITERATIONS)))
+wrangler d1 execute DB --local --persist-to "$BENCH_OUT/double-d1" --yes \
+    --command "UPDATE users SET hashed_password = '$phc' WHERE email = '$email_2n'" > "$BENCH_OUT/d1-update.log"
+# Both workers profiled too, so that the profile's busy time for each login can be checked
+# against /proc.
+BENCH_PASSWORD=$password profile pairs "$INSPECTOR_PORT" \
+    node "$here/cpu-profile.mjs" "$double_inspector" "$BENCH_OUT/profile-pairs-2n.cpuprofile" -- \
+    python3 "$here/login_pairs.py" "$BASE_URL" "$server_group" "$email_n" \
+    "$double_url" "$double_group" "$email_2n" "$runs" > "$BENCH_OUT/login-pairs.txt"
+kill -TERM -- "-$double_group" 2>/dev/null || true
+
 read -r peer_port peer_inspector peer_group < <("$here/serve.sh" "$here/peer/wrangler.toml" \
     "$BENCH_OUT/peer-d1" "$BENCH_OUT/vars" "$BENCH_OUT/peer.log")
 extra_groups+=("$peer_group")

@@ -1,7 +1,8 @@
 """PBKDF2 inside workerd, measured through logins (the product has no route that only
-hashes). Two users with one password: the stored hash of the first has the configured N
-iterations, the second's has 2N. Login verifies with the stored hash's own count and keeps
-a hash stronger than configured (no re-hash), so the two logins differ only by N PBKDF2
+hashes). Two users with one password, on two servers of the same build: on the first every
+stored hash has the configured N iterations, on the second the user's hash has 2N. A login
+runs as many iterations as the strongest stored hash of its database and keeps a hash
+stronger than configured (no re-hash), so the two logins differ only by N PBKDF2
 iterations. Logins alternate so that drift in machine load touches both alike.
 
 Prints one line per pair: wall_ms(N) wall_ms(2N) server_cpu_ms(N) server_cpu_ms(2N), then
@@ -9,7 +10,7 @@ when each login was sent and answered (µs of CLOCK_MONOTONIC, the clock of V8's
 bench/in-server.sh profiles the worker meanwhile, and bench/report.py reads each login's
 samples from that window).
 
-    BENCH_PASSWORD=... python3 bench/login_pairs.py BASE_URL PGID EMAIL_N EMAIL_2N RUNS
+    BENCH_PASSWORD=... python3 bench/login_pairs.py URL_N PGID_N EMAIL_N URL_2N PGID_2N EMAIL_2N RUNS
 """
 import os
 import sys
@@ -19,11 +20,14 @@ import urllib.request
 
 from server_cpu import cpu_ms
 
-base_url, pgid, email_n, email_2n, runs = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+url_n, pgid_n, email_n, url_2n, pgid_2n, email_2n = sys.argv[1:7]
+runs = int(sys.argv[7])
+n = (url_n, int(pgid_n), email_n)
+double = (url_2n, int(pgid_2n), email_2n)
 password = os.environ["BENCH_PASSWORD"]
 
 
-def login(email):
+def login(base_url, pgid, email):
     body = urllib.parse.urlencode({"username": email, "password": password}).encode()
     cpu_before, start = cpu_ms(pgid), time.monotonic_ns()
     with urllib.request.urlopen(f"{base_url}/api/v1/auth/login", data=body) as response:
@@ -34,7 +38,7 @@ def login(email):
     return (end - start) / 1e6, cpu_ms(pgid) - cpu_before, start // 1000, end // 1000
 
 
-login(email_n), login(email_2n)  # warm the isolate and both code paths
+login(*n), login(*double)  # warm both isolates
 for _ in range(runs):
-    (wall_n, cpu_n, *span_n), (wall_2n, cpu_2n, *span_2n) = login(email_n), login(email_2n)
+    (wall_n, cpu_n, *span_n), (wall_2n, cpu_2n, *span_2n) = login(*n), login(*double)
     print(f"{wall_n:.3f} {wall_2n:.3f} {cpu_n:.3f} {cpu_2n:.3f}", *span_n, *span_2n)

@@ -51,8 +51,9 @@ print(f"  {'wasm in workerd (the worker)':<40}{wasm_cpu:>9.1f}{wasm_wall:>9.1f}"
 print(f"  {'native Rust, SHA-NI (same crate)':<40}{native_cpu:>9.1f}{native_wall:>9.1f}   wasm/native  {wasm_cpu / native_cpu:5.2f} x")
 print(f"  {'native Rust, portable SHA-256 (as wasm)':<40}{portable_cpu:>9.1f}{portable_wall:>9.1f}   wasm/portable {wasm_cpu / portable_cpu:4.2f} x")
 print(f"  {'OpenSSL (python3 hashlib.pbkdf2_hmac)':<40}{openssl_cpu:>9.1f}{openssl_wall:>9.1f}   wasm/OpenSSL {wasm_cpu / openssl_cpu:5.2f} x")
-print(f"  wasm = login whose stored hash has 2N iterations minus login with N (paired, median);")
-print(f"  a stronger stored hash is never re-hashed, so all else cancels. Whole login with N:")
+print(f"  wasm = login on a server whose strongest stored hash has 2N iterations minus login on one")
+print(f"  whose hashes have N (a login runs the strongest count; paired, median); a stronger stored")
+print(f"  hash is never re-hashed, so all else cancels. Whole login with N:")
 print(f"  {median(cpu_n):.1f} ms server CPU, {median(wall_n):.1f} ms wall. Server CPU: wrangler dev's workerd")
 print(f"  processes (worker, local D1, dev proxy), from /proc; native and OpenSSL: their own thread.")
 print(f"  Native rows: --release; SHA-NI where the CPU has it (detected at run time), and the same")
@@ -126,7 +127,7 @@ print("  /proc (the worker, its proxy worker and the local D1). errors: unexpect
 # code; /proc measured the same two logins.
 start_n, end_n, start_2n, end_2n = spans
 in_n = worker_cpu.busy_between(out / "profile-pairs.cpuprofile", list(zip(start_n, end_n)))
-in_2n = worker_cpu.busy_between(out / "profile-pairs.cpuprofile", list(zip(start_2n, end_2n)))
+in_2n = worker_cpu.busy_between(out / "profile-pairs-2n.cpuprofile", list(zip(start_2n, end_2n)))
 profiled_hash = median(b[0] - a[0] for a, b in zip(in_n, in_2n))
 print(f"  Method check, on the login pairs above (the same {runs} pairs of logins): one PBKDF2 run of")
 print(f"  {iterations:,} iterations is {profiled_hash:.1f} ms of code in the profile, {wasm_cpu:.1f} ms from /proc"
@@ -162,6 +163,10 @@ print("  trips: calls to D1 (a batch is one round trip and one transaction); row
 # Search at scale (bench/scale.sh, with a server and D1 of its own): bench/scale_report.py.
 import scale_report  # noqa: E402  (bench/ is this script's directory, so on the import path)
 scale_report.print_section(out)
+
+# Hashing beside the revision before (bench/stall.sh, with servers of its own): bench/stall_report.py.
+import stall_report  # noqa: E402
+stall_report.print_section(out)
 
 rule("Machine")
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")

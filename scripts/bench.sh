@@ -2,10 +2,14 @@
 # The benchmark (`make bench`): PBKDF2 in wasm vs native Rust vs OpenSSL; the worker's own CPU
 # per request (a V8 profile of its isolate) and its throughput under wrangler dev with a local
 # D1, beside a JavaScript peer (bench/peer/) doing the same; both bundles' size and start-up;
-# and D1 statements per request. Prints one table; asserts nothing.
+# D1 statements per request; search at scale; and GET latency while logins hash, beside the
+# revision before hashing yielded (bench/stall.sh). Prints one table; asserts nothing.
+#
+#   scripts/bench.sh          all of it
+#   scripts/bench.sh stall    only the last section (about two minutes; see bench/stall.sh)
 #
 # Knobs: BENCH_RUNS (PBKDF2 runs and login pairs, default 7), BENCH_SECONDS (per load run,
-# default 10), BENCH_CONCURRENCY (for the GETs, default 8).
+# default 10), BENCH_CONCURRENCY (for the GETs, default 8); bench/stall.sh has its own.
 set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
 cd "$ROOT"
@@ -13,6 +17,11 @@ cd "$ROOT"
 use_project_node
 
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+case "${1:-}" in
+    "") ;;
+    stall) exec "$ROOT/bench/stall.sh" ;;
+    *) echo "usage: scripts/bench.sh [stall]" >&2; exit 2 ;;
+esac
 export BENCH_RUNS=${BENCH_RUNS:-7}
 export BENCH_ITERATIONS
 BENCH_ITERATIONS=$(awk -F'"' '/^PASSWORD_ITERATIONS *=/ { print $2; exit }' wrangler.toml)
@@ -65,5 +74,8 @@ echo "bench: HTTP against wrangler dev, this worker and the peer (about four min
 
 echo "bench: search at scale, in a new local D1 of its own (about two minutes)" >&2
 "$ROOT/scripts/with-server.sh" bench/scale.sh
+
+echo "bench: GET latency while logins hash, beside the revision before (about two minutes)" >&2
+"$ROOT/scripts/with-server.sh" bench/stall.sh
 
 python3 bench/report.py "$BENCH_OUT"

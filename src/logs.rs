@@ -111,6 +111,8 @@ pub struct RequestLog<'a> {
     pub d1_rows_written: u64,
     /// The user whose token the request was checked for, if any.
     pub user_id: Option<i64>,
+    /// PBKDF2 iterations the request ran in all: hashes made, hashes checked, dummy runs.
+    pub pbkdf2_iterations: u64,
     pub cf_ray: Option<&'a str>,
     /// For a 5xx: what went wrong, as the worker knows it (never sent to the client).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -215,6 +217,7 @@ mod tests {
             d1_rows_read: 1,
             d1_rows_written: 0,
             user_id: None,
+            pbkdf2_iterations: 0,
             cf_ray: Some("8f0e1d2c3b4a5968-LHR"),
             error: None,
         }
@@ -223,7 +226,7 @@ mod tests {
             serde_json::from_str::<Value>(&line).unwrap(),
             json!({"log": "request", "method": "GET", "route": "/api/v1/recipes/{recipe_id}",
                    "status": 200, "d1_round_trips": 1, "d1_statements": 1, "d1_rows_read": 1, "d1_rows_written": 0,
-                   "user_id": null, "cf_ray": "8f0e1d2c3b4a5968-LHR"})
+                   "user_id": null, "pbkdf2_iterations": 0, "cf_ray": "8f0e1d2c3b4a5968-LHR"})
         );
     }
 

@@ -219,7 +219,8 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
             return Err(ApiError::TooManyRequests(retry_after, TOO_MANY_SIGNUPS));
         }
     }
-    let hash = hash_password(new_user.password.expose(), config.password_iterations)
+    let hash = hash_password(new_user.password.expose(), config.password_iterations, app)
+        .await
         .map_err(|e| ApiError::internal("signup", e))?;
     let verification = email_links::signup_verification(app)?;
     let issued = verification
@@ -281,10 +282,14 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     let address = client_address(&req);
     let counters = throttle::login_counters(&form.username, address.as_deref());
     admit(db, &counters, address.as_deref(), now).await?;
-    let found = users::find_credentials(db, &form.username).await?;
+    let (found, highest) = users::find_credentials(db, &form.username).await?;
     let stored = found.as_ref().map(|found| found.hashed_password.as_str());
     let password = Password::normalise(&form.password);
-    let verified = verify_password(password.expose(), stored, config.password_iterations);
+    // Every login runs as many iterations as the strongest stored hash, known email or not,
+    // so its cost does not tell whether the email is a user's.
+    let floor = highest.unwrap_or(config.password_iterations);
+    let iterations = config.password_iterations;
+    let verified = verify_password(password.expose(), stored, iterations, floor, app).await;
     let (Verified::Yes { needs_rehash }, Some(found)) = (verified, found) else {
         return Err(ApiError::BadRequest(BAD_LOGIN.into()));
     };
@@ -299,7 +304,8 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     let user_id = found.user.user.id;
     app.note_user(user_id);
     if needs_rehash {
-        let new_hash = hash_password(password.expose(), config.password_iterations)
+        let new_hash = hash_password(password.expose(), config.password_iterations, app)
+            .await
             .map_err(|e| ApiError::internal("rehash", e))?;
         users::upgrade_password_hash(db, user_id, &found.hashed_password, &new_hash).await?;
     }
@@ -513,14 +519,18 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
         change.current.expose(),
         Some(&old_hash),
         config.password_iterations,
-    );
+        0,
+        app,
+    )
+    .await;
     if verified == Verified::No {
         return Err(ApiError::BadRequest(BAD_PASSWORD.into()));
     }
     if change.new == change.current {
         return Err(ApiError::BadRequest(SAME_PASSWORD.into()));
     }
-    let new_hash = hash_password(change.new.expose(), config.password_iterations)
+    let new_hash = hash_password(change.new.expose(), config.password_iterations, app)
+        .await
         .map_err(|e| ApiError::internal("password change", e))?;
     // `None`: another request changed it first (or the caller's token died meanwhile), so
     // the password checked is no longer current; nothing of the winner's is touched.

@@ -146,7 +146,8 @@ pub async fn reset_forgotten_password(mut req: Request, app: &App<'_>) -> Result
     let user_id = email_tokens::claim_recovery(db, &hash, now)
         .await?
         .ok_or_else(bad_token)?;
-    let new_hash = hash_password(reset.password.expose(), config.password_iterations)
+    let new_hash = hash_password(reset.password.expose(), config.password_iterations, app)
+        .await
         .map_err(|e| ApiError::internal("password recovery", e))?;
     if !users::reset_with_token(db, user_id, &hash, &new_hash, now).await? {
         return Err(bad_token());

@@ -138,7 +138,9 @@ pub async fn setup(mut req: Request, app: &App<'_>) -> Result<Response> {
     let email = &current.user().email;
     let counters = throttle::login_counters(email, address.as_deref());
     admit(db, &counters, address.as_deref(), now).await?;
-    let verified = verify_password(password.expose(), Some(&hash), config.password_iterations);
+    // The caller is known: no dummy run to match (floor 0).
+    let iterations = config.password_iterations;
+    let verified = verify_password(password.expose(), Some(&hash), iterations, 0, app).await;
     if verified == Verified::No {
         return Err(ApiError::BadRequest(BAD_PASSWORD.into()));
     }
@@ -279,7 +281,8 @@ pub async fn disable(mut req: Request, app: &App<'_>) -> Result<Response> {
     counters.push(throttle::code_counter(current.id()));
     admit(db, &counters, address.as_deref(), now).await?;
     let iterations = issuer.config.password_iterations;
-    if verify_password(password.expose(), Some(&hash), iterations) == Verified::No {
+    let verified = verify_password(password.expose(), Some(&hash), iterations, 0, app).await;
+    if verified == Verified::No {
         return Err(ApiError::BadRequest(BAD_PASSWORD.into()));
     }
     let stored = (factor.secret.as_str(), factor.last_step);

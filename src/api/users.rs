@@ -162,7 +162,8 @@ pub async fn reset_password(mut req: Request, id: &str, app: &App<'_>) -> Result
     let admin = superuser(&req, app).await?;
     let id = user_id(id)?;
     let password = new_password_from_json(&json_text(&mut req).await?)?;
-    let hash = hash_password(password.expose(), app.config()?.password_iterations)
+    let hash = hash_password(password.expose(), app.config()?.password_iterations, app)
+        .await
         .map_err(|e| ApiError::internal("password reset", e))?;
     let Some(user) = users::reset_password(app.db()?, admin.caller(), id, &hash, now()).await?
     else {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use recipe_api::config::Config;
 use recipe_api::domain::{Email, Password};
-use recipe_api::security::hash_password;
+use recipe_api::security::password::hash_password_now;
 
 const DEFAULT_SUPERUSER: &str = "admin@recipeapi.com";
 
@@ -44,8 +44,8 @@ fn seed_sql() -> Result<String, String> {
     let password = Password::parse(&password)
         .map_err(|_| "FIRST_SUPERUSER_PASSWORD must have at least 8 characters".to_string())?;
     let config = Config::from_vars(var)?;
-    let hash =
-        hash_password(password.expose(), config.password_iterations).map_err(|e| e.to_string())?;
+    let hash = hash_password_now(password.expose(), config.password_iterations)
+        .map_err(|e| e.to_string())?;
     let email = text(email.as_str());
 
     let mut sql = format!(

@@ -16,7 +16,7 @@ pub mod turnstile;
 
 pub use mfa_key::MfaKey;
 pub use opaque::{new_session_id, opaque_token_hash, OpaqueToken};
-pub use password::{hash_password, verify_password, Verified};
+pub use password::{hash_password, verify_password, Pacer, Verified};
 pub use secret::JwtSecret;
 pub use token::{
     bearer_token, issue_access_token, verify_access_token, Subject, TokenError, TokenKeys,

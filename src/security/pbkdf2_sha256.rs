@@ -1,4 +1,8 @@
-//! PBKDF2-HMAC-SHA256 (RFC 8018 §5.2), shaped for the 600 000 iterations a login runs.
+//! PBKDF2-HMAC-SHA256 (RFC 8018 §5.2), shaped for the 600 000 iterations a login runs, and
+//! resumable: [`Pbkdf2Sha256`] is the derivation's state, advanced a number of iterations at a
+//! time, so that the worker can stop between slices and let other requests run (a Worker
+//! isolate serves many requests on one thread; a hash in one piece holds them all for its
+//! ~0.4 s).
 //!
 //! The generic `pbkdf2::pbkdf2_hmac::<Sha256>` clones a keyed HMAC and runs the full
 //! update/finalize buffering twice per iteration. Here the HMAC key's inner and outer
@@ -22,14 +26,93 @@ const SHA256_IV: [u32; 8] = [
 
 /// Fills `out` with PBKDF2-HMAC-SHA256(`password`, `salt`, `rounds`); any length of `out`.
 /// Bit-identical to `pbkdf2::pbkdf2_hmac::<Sha256>`. `rounds` of 0 is treated as 1, as there.
+/// In one piece: see [`Pbkdf2Sha256`] for the resumable form.
 pub fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], rounds: u32, out: &mut [u8]) {
-    let key = HmacKey::new(password);
-    for (index, chunk) in out.chunks_mut(DIGEST_BYTES).enumerate() {
-        let block_number = u32::try_from(index + 1).expect("PBKDF2 output too long");
-        let t = key.derive_block(salt, block_number, rounds);
-        let mut bytes = [0u8; DIGEST_BYTES];
-        write_be(&t, &mut bytes);
-        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    let mut derivation = Pbkdf2Sha256::new(password, salt, rounds, out.len());
+    derivation.advance(u64::MAX);
+    out.copy_from_slice(derivation.output().expect("a derivation run to its end"));
+}
+
+/// A PBKDF2-HMAC-SHA256 derivation under way: `rounds` iterations for each 32-byte block of
+/// the output, run [`advance`](Self::advance) by as many as the caller allows at a time. The
+/// output is the same however the work is sliced.
+pub struct Pbkdf2Sha256 {
+    key: HmacKey,
+    salt: Vec<u8>,
+    rounds: u32,
+    length: usize,
+    /// The blocks done, in bytes (the last one cut to `length`).
+    output: Vec<u8>,
+    /// Iterations of the current block done, 0 to `rounds`; `u` and `t` are its U_n and T.
+    done: u32,
+    u: [u32; 8],
+    t: [u32; 8],
+}
+
+impl Pbkdf2Sha256 {
+    /// A derivation of `length` bytes. `rounds` of 0 is treated as 1.
+    ///
+    /// # Panics
+    /// When `length` needs more than 2^32 − 1 blocks (RFC 8018's limit).
+    pub fn new(password: &[u8], salt: &[u8], rounds: u32, length: usize) -> Pbkdf2Sha256 {
+        assert!(
+            u32::try_from(length.div_ceil(DIGEST_BYTES)).is_ok(),
+            "PBKDF2 output too long"
+        );
+        Pbkdf2Sha256 {
+            key: HmacKey::new(password),
+            salt: salt.to_vec(),
+            rounds: rounds.max(1),
+            length,
+            output: Vec::with_capacity(length),
+            done: 0,
+            u: [0; 8],
+            t: [0; 8],
+        }
+    }
+
+    /// Iterations still to run, over every block left.
+    pub fn remaining(&self) -> u64 {
+        let blocks_left = (self.length - self.output.len()).div_ceil(DIGEST_BYTES) as u64;
+        (blocks_left * u64::from(self.rounds)).saturating_sub(u64::from(self.done))
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.output.len() == self.length
+    }
+
+    /// Runs at most `budget` iterations; returns how many ran (fewer only at the end).
+    pub fn advance(&mut self, budget: u64) -> u64 {
+        let mut ran = 0;
+        while ran < budget && !self.is_done() {
+            if self.done == 0 {
+                let block_number = (self.output.len() / DIGEST_BYTES + 1) as u32;
+                self.u = self.key.first_u(&self.salt, block_number);
+                self.t = self.u;
+                self.done = 1;
+                ran += 1;
+            } else {
+                let left_in_block = self.rounds - self.done;
+                let step =
+                    u32::try_from(budget - ran).map_or(left_in_block, |b| b.min(left_in_block));
+                self.key.iterate(&mut self.u, &mut self.t, step);
+                self.done += step;
+                ran += u64::from(step);
+            }
+            if self.done == self.rounds {
+                let mut bytes = [0u8; DIGEST_BYTES];
+                write_be(&self.t, &mut bytes);
+                let take = (self.length - self.output.len()).min(DIGEST_BYTES);
+                self.output.extend_from_slice(&bytes[..take]);
+                self.done = 0;
+            }
+        }
+        ran
+    }
+
+    /// The derived key, once every iteration has run.
+    pub fn output(&self) -> Option<&[u8]> {
+        self.is_done().then_some(&self.output[..])
     }
 }
 
@@ -59,28 +142,30 @@ impl HmacKey {
         }
     }
 
-    /// T_i = U_1 ^ U_2 ^ … ^ U_rounds, as eight big-endian words.
-    fn derive_block(&self, salt: &[u8], block_number: u32, rounds: u32) -> [u32; 8] {
-        let mut u = self.first_u(salt, block_number);
-        let mut t = u;
-        // One block serves both halves of every later iteration: 32 message bytes, then the
+    /// `iterations` more of U_n = HMAC(password, U_{n-1}), each XORed into `t`
+    /// (T = U_1 ^ U_2 ^ …), as eight big-endian words.
+    fn iterate(&self, u: &mut [u32; 8], t: &mut [u32; 8], iterations: u32) {
+        // One block serves both halves of every iteration: 32 message bytes, then the
         // padding of a 96-byte message (0x80, zeros, bit length 768), which never changes.
         let mut block = Block::default();
         block[DIGEST_BYTES] = 0x80;
         block[BLOCK_BYTES - 8..]
             .copy_from_slice(&(((BLOCK_BYTES + DIGEST_BYTES) as u64) * 8).to_be_bytes());
-        for _ in 1..rounds {
-            write_be(&u, &mut block[..DIGEST_BYTES]);
+        // Locals, so the loop keeps them out of memory, as it did before the state was
+        // resumable.
+        let (mut u_n, mut t_n) = (*u, *t);
+        for _ in 0..iterations {
+            write_be(&u_n, &mut block[..DIGEST_BYTES]);
             let mut inner = self.inner;
             compress256(&mut inner, std::slice::from_ref(&block));
             write_be(&inner, &mut block[..DIGEST_BYTES]);
-            u = self.outer;
-            compress256(&mut u, std::slice::from_ref(&block));
-            for (t, u) in t.iter_mut().zip(u) {
+            u_n = self.outer;
+            compress256(&mut u_n, std::slice::from_ref(&block));
+            for (t, u) in t_n.iter_mut().zip(u_n) {
                 *t ^= u;
             }
         }
-        t
+        (*u, *t) = (u_n, t_n);
     }
 
     /// U_1 = HMAC(password, salt ‖ INT(block_number)): the one message of arbitrary length.
@@ -170,5 +255,87 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Runs a derivation in slices of `slice` iterations; the output and how many ran.
+    fn sliced(
+        password: &[u8],
+        salt: &[u8],
+        rounds: u32,
+        length: usize,
+        slice: u64,
+    ) -> (Vec<u8>, u64) {
+        let mut derivation = Pbkdf2Sha256::new(password, salt, rounds, length);
+        let total = derivation.remaining();
+        let mut ran = 0;
+        while !derivation.is_done() {
+            assert_eq!(
+                derivation.output(),
+                None,
+                "no output before the last iteration"
+            );
+            let step = derivation.advance(slice);
+            assert!(
+                step >= 1 && step <= slice,
+                "a slice runs 1 to {slice} iterations, ran {step}"
+            );
+            ran += step;
+            assert_eq!(derivation.remaining(), total - ran);
+        }
+        assert_eq!(derivation.advance(slice), 0, "nothing is left to run");
+        (derivation.output().unwrap().to_vec(), ran)
+    }
+
+    #[test]
+    fn sliced_at_any_boundary_it_derives_the_same_bytes() {
+        let (password, salt) = (b"correct horse".as_slice(), b"0123456789abcdef".as_slice());
+        for rounds in [1, 2, 3, 1_000, 1_001] {
+            // 100 bytes: four blocks, the last cut short, so slices straddle block boundaries.
+            for length in [1, 32, 33, 100] {
+                let mut expected = vec![0u8; length];
+                pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, rounds, &mut expected);
+                let blocks = length.div_ceil(32) as u64;
+                let r = u64::from(rounds);
+                for slice in [1, 2, 3, 7, 999, r - 1, r, r + 1, 2 * r + 1, u64::MAX] {
+                    if slice == 0 {
+                        continue;
+                    }
+                    let (ours, ran) = sliced(password, salt, rounds, length, slice);
+                    assert_eq!(
+                        ours, expected,
+                        "{rounds} rounds, {length} bytes, slices of {slice}"
+                    );
+                    assert_eq!(ran, blocks * r, "every iteration of every block runs once");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_slice_of_nothing_runs_nothing_and_zero_rounds_are_one() {
+        let mut derivation = Pbkdf2Sha256::new(b"pw", b"salt", 5, 32);
+        assert_eq!(derivation.advance(0), 0);
+        assert_eq!(derivation.remaining(), 5);
+        let mut zero = Pbkdf2Sha256::new(b"pw", b"salt", 0, 32);
+        assert_eq!(zero.remaining(), 1);
+        assert_eq!(zero.advance(10), 1);
+        let mut one = [0u8; 32];
+        pbkdf2_hmac_sha256(b"pw", b"salt", 1, &mut one);
+        assert_eq!(zero.output(), Some(&one[..]));
+        let empty = Pbkdf2Sha256::new(b"pw", b"salt", 5, 0);
+        assert!(empty.is_done());
+        assert_eq!(empty.remaining(), 0);
+    }
+
+    /// The RFC's 80 000-round vector, in slices of an odd size that does not divide it.
+    #[test]
+    fn matches_the_rfc_7914_vector_in_slices_of_4099() {
+        let (out, ran) = sliced(b"Password", b"NaCl", 80_000, 64, 4_099);
+        assert_eq!(ran, 160_000);
+        assert_eq!(
+            hex(&out),
+            "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56\
+             a1d425a1225833549adb841b51c9b3176a272bdebba1d078478f62b397f33c8d"
+        );
     }
 }

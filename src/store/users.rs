@@ -9,7 +9,7 @@ use worker::D1PreparedStatement;
 use super::caller::{scoped, Caller};
 use super::email_tokens::{self, NewToken};
 use super::text_or_null;
-use super::{first_row, first_row_split, int, is_unique_violation, returned_row, rows, Params};
+use super::{first_row, int, is_unique_violation, returned_row, rows, Params};
 use super::{sessions, statement, Db};
 use crate::domain::account::{ManagedUser, Page, UserList};
 use crate::domain::recovery::Purpose;
@@ -101,8 +101,16 @@ pub async fn insert(
     }
 }
 
-/// The user with this email (any ASCII case), their password hash and token version.
-pub async fn find_credentials(db: &Db, email: &str) -> Result<Option<Credentials>> {
+/// The user with this email (any ASCII case), their password hash and token version; and,
+/// in the same statement, the most PBKDF2 iterations of any stored hash (`password_costs`,
+/// kept by triggers on `users`), which a login runs whoever it is for. `None` for that only
+/// when no user has a hash.
+pub async fn find_credentials(db: &Db, email: &str) -> Result<(Option<Credentials>, Option<u32>)> {
+    #[derive(Deserialize)]
+    struct Found {
+        highest_iterations: Option<u32>,
+        id: Option<i64>,
+    }
     #[derive(Deserialize)]
     struct Secret {
         hashed_password: String,
@@ -110,19 +118,31 @@ pub async fn find_credentials(db: &Db, email: &str) -> Result<Option<Credentials
         second_factor: i64,
     }
     let context = "looking up credentials";
+    // One row whether or not the email is known: the user's columns are null when it is not.
     let sql = format!(
-        "SELECT {USER_COLUMNS}, hashed_password, token_version, EXISTS (SELECT 1 FROM \
-         totp_factors f WHERE f.user_id = users.id AND f.enabled_at IS NOT NULL) \
-         AS second_factor FROM users WHERE email = ?1"
+        "SELECT costs.highest_iterations, {USER_COLUMNS}, hashed_password, token_version, \
+         EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id \
+         AND f.enabled_at IS NOT NULL) AS second_factor \
+         FROM (SELECT max(iterations) AS highest_iterations FROM password_costs WHERE hashes > 0) \
+         AS costs LEFT JOIN users ON users.email = ?1"
     );
     let statement = statement(db, &sql, &[email.into()], context)?;
-    let row: Option<(UserRow, Secret)> = first_row_split(db, statement, context).await?;
-    Ok(row.map(|(user, secret)| Credentials {
+    let result = db.read(statement, context).await?;
+    let Some(found) = rows::<Found>(&result, context)?.into_iter().next() else {
+        return Ok((None, None));
+    };
+    if found.id.is_none() {
+        return Ok((None, found.highest_iterations));
+    }
+    let user = rows::<UserRow>(&result, context)?.into_iter().next();
+    let secret = rows::<Secret>(&result, context)?.into_iter().next();
+    let credentials = user.zip(secret).map(|(user, secret)| Credentials {
         user: ManagedUser::from(user),
         hashed_password: secret.hashed_password,
         token_version: secret.token_version,
         second_factor: secret.second_factor != 0,
-    }))
+    });
+    Ok((credentials, found.highest_iterations))
 }
 
 pub async fn find(db: &Db, id: i64) -> Result<Option<ManagedUser>> {
