@@ -54,6 +54,16 @@ export FIRST_SUPERUSER=admin@recipeapi.com FIRST_SUPERUSER_PASSWORD=$(random_hex
 printf 'JWT_SECRET=%s\nMFA_ENCRYPTION_KEY=%s\nSIGNUP_LIMIT_PER_HOUR=100000\n' \
     "$TEST_JWT_SECRET" "$TEST_MFA_ENCRYPTION_KEY" > "$state/test.vars"
 
+# Waits up to 5 s for a local helper server to answer `url`; exits with its log if it does not.
+wait_until_up() { # url pid log name
+    for _ in $(seq 50); do
+        curl -s -o /dev/null "$1" && return 0
+        kill -0 "$2" 2>/dev/null || break
+        sleep 0.1
+    done
+    curl -s -o /dev/null "$1" || { echo "$4 did not start:" >&2; cat "$3" >&2; exit 1; }
+}
+
 # The worker's email API: a mail catcher with a key of its own (passed in the environment, not
 # on its command line). Tests read what it received from MAIL_CATCHER_URL/api/messages.
 mail_port=$(free_port)
@@ -61,13 +71,7 @@ export MAIL_CATCHER_URL="http://127.0.0.1:$mail_port" MAIL_CATCHER_API_KEY=$(ran
 node "$ROOT/scripts/mail-catcher.mjs" --port "$mail_port" > "$state/mail.log" 2>&1 &
 catcher=$!
 printf 'EMAIL_API_URL=%s/emails\nEMAIL_API_KEY=%s\n' "$MAIL_CATCHER_URL" "$MAIL_CATCHER_API_KEY" >> "$state/test.vars"
-for _ in $(seq 50); do
-    curl -s -o /dev/null "$MAIL_CATCHER_URL/api/messages" && break
-    kill -0 "$catcher" 2>/dev/null || break
-    sleep 0.1
-done
-curl -s -o /dev/null "$MAIL_CATCHER_URL/api/messages" \
-    || { echo "the mail catcher did not start:" >&2; cat "$state/mail.log" >&2; exit 1; }
+wait_until_up "$MAIL_CATCHER_URL/api/messages" "$catcher" "$state/mail.log" "the mail catcher"
 
 # Turnstile's siteverify, stood in for locally. This server has no TURNSTILE_SECRET_KEY, so
 # Turnstile is off here and the other tests run as without it; tests/turnstile.test.mjs starts
@@ -78,13 +82,8 @@ export TURNSTILE_STANDIN_URL="http://127.0.0.1:$siteverify_port"
 export TURNSTILE_VERIFY_URL="$TURNSTILE_STANDIN_URL/turnstile/v0/siteverify"
 node "$ROOT/scripts/turnstile-siteverify.mjs" --port "$siteverify_port" > "$state/siteverify.log" 2>&1 &
 siteverify=$!
-for _ in $(seq 50); do
-    curl -s -o /dev/null "$TURNSTILE_STANDIN_URL/api/requests" && break
-    kill -0 "$siteverify" 2>/dev/null || break
-    sleep 0.1
-done
-curl -s -o /dev/null "$TURNSTILE_STANDIN_URL/api/requests" \
-    || { echo "the siteverify stand-in did not start:" >&2; cat "$state/siteverify.log" >&2; exit 1; }
+wait_until_up "$TURNSTILE_STANDIN_URL/api/requests" "$siteverify" "$state/siteverify.log" \
+    "the siteverify stand-in"
 
 wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/migrations.log" 2>&1 \
     || { cat "$state/migrations.log"; exit 1; }
