@@ -4,7 +4,10 @@
 # with a mail catcher (scripts/mail-catcher.mjs) on http://127.0.0.1:${MAIL_PORT:-8025} as its
 # email API: the emails it sends (password reset, verification) are listed on that page.
 # Where .dev.vars turns Turnstile on and points TURNSTILE_VERIFY_URL at this machine, a
-# siteverify stand-in (scripts/turnstile-siteverify.mjs) on ${TURNSTILE_PORT:-8026} too.
+# siteverify stand-in (scripts/turnstile-siteverify.mjs) on ${TURNSTILE_PORT:-8026} too; where
+# it points OIDC_ISSUER and GITHUB_URL at this machine, a local OpenID provider
+# (scripts/oidc-provider.mjs) on ${OIDC_PORT:-8027} and a GitHub stand-in
+# (scripts/github-oauth.mjs) on ${GITHUB_PORT:-8028}, for "Sign in with …".
 # Stops them too when the server ends.
 set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
@@ -19,10 +22,10 @@ wrangler d1 migrations apply DB --local
 # The last value .dev.vars gives a name (as setup.sh writes it: NAME=value, unquoted).
 dev_var() { sed -n "s/^$1=//p" .dev.vars | tail -n 1; }
 
-server="" catcher="" siteverify=""
+server="" catcher="" siteverify="" openid="" github=""
 stop() {
     local pid
-    for pid in $server $catcher $siteverify; do
+    for pid in $server $catcher $siteverify $openid $github; do
         kill -TERM "$pid" 2>/dev/null || continue
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
@@ -81,13 +84,51 @@ elif [ -n "$siteverify" ]; then
 else
     echo "Turnstile is on; tokens are verified at ${turnstile_url:-the TURNSTILE_VERIFY_URL of wrangler.toml}"
 fi
+# Sign-in with identity providers, where .dev.vars enables them (a client id) and points them
+# at this machine: the local OpenID provider (any login name, any password; a login starting
+# with "unverified" has an unverified email) and the GitHub stand-in (a form: login, email,
+# verified or not). OIDC_PORT and GITHUB_PORT move them, and the worker is told with --var. The
+# provider registers the worker's callback at both 127.0.0.1 and localhost.
+is_local() { [[ "$1" == http://127.0.0.1:* || "$1" == http://localhost:* ]]; }
+wait_for() { # url pid what env-var
+    for _ in $(seq 50); do
+        curl -s -o /dev/null "$1" && return 0
+        kill -0 "$2" 2>/dev/null || break
+        sleep 0.1
+    done
+    curl -s -o /dev/null "$1" || { echo "dev: $3 did not start (port taken? set $4)" >&2; exit 1; }
+}
+oauth_args=()
+if [ -n "$(dev_var OIDC_CLIENT_ID)" ] && is_local "$(dev_var OIDC_ISSUER)"; then
+    openid_port=${OIDC_PORT:-8027}
+    openid_issuer="http://127.0.0.1:$openid_port"
+    [ "$(dev_var OIDC_ISSUER)" = "$openid_issuer" ] || oauth_args+=(--var "OIDC_ISSUER:$openid_issuer")
+    OIDC_CLIENT_SECRET=$(dev_var OIDC_CLIENT_SECRET) node "$ROOT/scripts/oidc-provider.mjs" --port "$openid_port" \
+        --client-id "$(dev_var OIDC_CLIENT_ID)" \
+        --redirect-uri "http://127.0.0.1:${PORT:-8787}/api/v1/auth/oauth/oidc/callback" \
+        --redirect-uri "http://localhost:${PORT:-8787}/api/v1/auth/oauth/oidc/callback" &
+    openid=$!
+    wait_for "$openid_issuer/.well-known/openid-configuration" "$openid" "the OpenID provider" OIDC_PORT
+    echo "Sign in with OpenID Connect: a local provider at $openid_issuer (any login, any password)."
+fi
+if [ -n "$(dev_var GITHUB_CLIENT_ID)" ] && is_local "$(dev_var GITHUB_URL)"; then
+    github_port=${GITHUB_PORT:-8028}
+    github_base="http://127.0.0.1:$github_port"
+    [ "$(dev_var GITHUB_URL)" = "$github_base" ] || oauth_args+=(--var "GITHUB_URL:$github_base")
+    [ "$(dev_var GITHUB_API_URL)" = "$github_base" ] || oauth_args+=(--var "GITHUB_API_URL:$github_base")
+    GITHUB_CLIENT_SECRET=$(dev_var GITHUB_CLIENT_SECRET) node "$ROOT/scripts/github-oauth.mjs" --port "$github_port" \
+        --client-id "$(dev_var GITHUB_CLIENT_ID)" &
+    github=$!
+    wait_for "$github_base/api/requests" "$github" "the GitHub stand-in" GITHUB_PORT
+    echo "Sign in with GitHub: a local stand-in at $github_base (a form; nothing goes to github.com)."
+fi
 echo "The superuser's email and password are in .dev.vars (FIRST_SUPERUSER, FIRST_SUPERUSER_PASSWORD)."
 
 # In the background so that this script stays to stop the catcher, yet on the terminal's
 # input (a background job's default is /dev/null) for wrangler's keyboard shortcuts. Not
 # through npx, which runs it under `sh -c`, which does not pass a SIGTERM on to wrangler.
 wrangler dev --local --ip 127.0.0.1 --port "${PORT:-8787}" \
-    "${mail_args[@]}" "${turnstile_args[@]}" <&0 &
+    "${mail_args[@]}" "${turnstile_args[@]}" "${oauth_args[@]}" <&0 &
 server=$!
 status=0
 wait "$server" || status=$?

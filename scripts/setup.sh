@@ -54,7 +54,7 @@ cargo_install worker-build "$WORKER_BUILD_VERSION" worker-build --locked
 cargo_install wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
 
 # 5. Local secrets, generated once: the signing key, the second factor's sealing key, the seeded superuser's password and the
-#    local email API's address and key.
+#    local email API's address and key, and the local identity providers' clients.
 random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 touch .dev.vars
 chmod 600 .dev.vars
@@ -70,4 +70,15 @@ add_var FIRST_SUPERUSER_PASSWORD "$(random_hex 12)"
 # its own. Point both at Resend (https://api.resend.com/emails and a key) to send real email.
 add_var EMAIL_API_URL http://127.0.0.1:8025/emails
 add_var EMAIL_API_KEY "$(random_hex 24)"
+# Sign-in with identity providers, against the local stand-ins `make dev` starts: an OpenID
+# provider (scripts/oidc-provider.mjs) and GitHub's OAuth endpoints (scripts/github-oauth.mjs),
+# each with a client secret of its own. Google is configured in real deployments only.
+add_var OIDC_ISSUER http://127.0.0.1:8027
+add_var OIDC_CLIENT_ID recipe-api-local
+add_var OIDC_CLIENT_SECRET "$(random_hex 24)"
+add_var OIDC_NAME "Local OpenID provider"
+add_var GITHUB_CLIENT_ID "Iv1.$(random_hex 8)"
+add_var GITHUB_CLIENT_SECRET "$(random_hex 20)"
+add_var GITHUB_URL http://127.0.0.1:8028
+add_var GITHUB_API_URL http://127.0.0.1:8028
 echo "setup: ready"

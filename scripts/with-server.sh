@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Starts the worker on a free 127.0.0.1 port with its own new local D1 (migrated and seeded,
 # as `make dev` does) and its own secrets, a mail catcher (scripts/mail-catcher.mjs) on
-# another free port as its email API, and a Turnstile siteverify stand-in
+# another free port as its email API, a Turnstile siteverify stand-in
 # (scripts/turnstile-siteverify.mjs) on a third, for the tests' second servers (this server
-# keeps Turnstile off); runs the given command with BASE_URL, MAIL_CATCHER_URL,
-# TURNSTILE_VERIFY_URL (and friends) set, then stops the server by its process group and the
-# catcher and the stand-in by their PIDs.
+# keeps Turnstile off), and two identity providers it signs in with: a local OpenID provider
+# (scripts/oidc-provider.mjs) and a GitHub stand-in (scripts/github-oauth.mjs); runs the
+# given command with BASE_URL, MAIL_CATCHER_URL, TURNSTILE_VERIFY_URL, OIDC_ISSUER_URL,
+# GITHUB_STANDIN_URL (and friends) set, then stops the server by its process group and the
+# helper servers by their PIDs.
 #
 # The server is workerd through Miniflare, with nothing in front (scripts/serve.mjs): what
 # the tests send is what the worker gets, and what they read is the worker's answer. With
@@ -24,6 +26,8 @@ inspector=$(free_port)
 server=""
 catcher=""
 siteverify=""
+openid=""
+github=""
 
 stop() {
     local pid
@@ -32,7 +36,7 @@ stop() {
         for _ in $(seq 50); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
         kill -KILL -- "-$server" 2>/dev/null || true
     fi
-    for pid in $catcher $siteverify; do
+    for pid in $catcher $siteverify $openid $github; do
         kill -0 "$pid" 2>/dev/null || continue
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -84,6 +88,32 @@ node "$ROOT/scripts/turnstile-siteverify.mjs" --port "$siteverify_port" > "$stat
 siteverify=$!
 wait_until_up "$TURNSTILE_STANDIN_URL/api/requests" "$siteverify" "$state/siteverify.log" \
     "the siteverify stand-in"
+
+# The identity providers. The server's port is known already, so its callback URL is too: the
+# OpenID provider registers it as the client's one redirect URI. The client secrets go to the
+# providers in their environment (not on their command lines) and to the server in its vars.
+# Tests drive sign-ins through OIDC_ISSUER_URL and GITHUB_STANDIN_URL, read what the GitHub
+# stand-in was asked from GITHUB_STANDIN_URL/api/requests, and get the clients' ids and
+# secrets (OIDC_STANDIN_CLIENT_ID … GITHUB_STANDIN_CLIENT_SECRET) for second servers.
+openid_port=$(free_port)
+export OIDC_ISSUER_URL="http://127.0.0.1:$openid_port"
+export OIDC_STANDIN_CLIENT_ID="recipe-api-test-$(random_hex 4)" OIDC_STANDIN_CLIENT_SECRET=$(random_hex 24)
+OIDC_CLIENT_SECRET="$OIDC_STANDIN_CLIENT_SECRET" node "$ROOT/scripts/oidc-provider.mjs" --port "$openid_port" \
+    --client-id "$OIDC_STANDIN_CLIENT_ID" --redirect-uri "http://127.0.0.1:$port/api/v1/auth/oauth/oidc/callback" \
+    > "$state/openid.log" 2>&1 &
+openid=$!
+github_port=$(free_port)
+export GITHUB_STANDIN_URL="http://127.0.0.1:$github_port"
+export GITHUB_STANDIN_CLIENT_ID="Iv1.$(random_hex 8)" GITHUB_STANDIN_CLIENT_SECRET=$(random_hex 20)
+GITHUB_CLIENT_SECRET="$GITHUB_STANDIN_CLIENT_SECRET" node "$ROOT/scripts/github-oauth.mjs" --port "$github_port" \
+    --client-id "$GITHUB_STANDIN_CLIENT_ID" > "$state/github.log" 2>&1 &
+github=$!
+printf 'OIDC_ISSUER=%s\nOIDC_CLIENT_ID=%s\nOIDC_CLIENT_SECRET=%s\nOIDC_NAME=%s\n' \
+    "$OIDC_ISSUER_URL" "$OIDC_STANDIN_CLIENT_ID" "$OIDC_STANDIN_CLIENT_SECRET" "Local OpenID provider" >> "$state/test.vars"
+printf 'GITHUB_CLIENT_ID=%s\nGITHUB_CLIENT_SECRET=%s\nGITHUB_URL=%s\nGITHUB_API_URL=%s\n' \
+    "$GITHUB_STANDIN_CLIENT_ID" "$GITHUB_STANDIN_CLIENT_SECRET" "$GITHUB_STANDIN_URL" "$GITHUB_STANDIN_URL" >> "$state/test.vars"
+wait_until_up "$OIDC_ISSUER_URL/.well-known/openid-configuration" "$openid" "$state/openid.log" "the OpenID provider"
+wait_until_up "$GITHUB_STANDIN_URL/api/requests" "$github" "$state/github.log" "the GitHub stand-in"
 
 wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/migrations.log" 2>&1 \
     || { cat "$state/migrations.log"; exit 1; }
@@ -150,5 +180,7 @@ if [ "$status" != 0 ]; then
     grep -aE '"status":5[0-9][0-9]' "$state/server.log" | head -n 20 >&2 || true
     echo "--- mail catcher log (tail)" >&2; tail -n 10 "$state/mail.log" >&2
     echo "--- siteverify stand-in log (tail)" >&2; tail -n 10 "$state/siteverify.log" >&2
+    echo "--- OpenID provider log (tail)" >&2; tail -n 10 "$state/openid.log" >&2
+    echo "--- GitHub stand-in log (tail)" >&2; tail -n 10 "$state/github.log" >&2
 fi
 exit "$status"
