@@ -13,12 +13,12 @@ if (!BASE_URL) throw new Error('BASE_URL is not set: run the tests with scripts/
 
 /**
  * One request, on a connection of its own; `base` is another server's address (see
- * startServer), BASE_URL by default. workerd closes a connection that has been idle for 5 s,
+ * startServer), BASE_URL by default; `redirect: 'manual'` returns a redirect as it is. workerd closes a connection that has been idle for 5 s,
  * and a request sent on it at that moment is lost; a new connection each time leaves no
  * such moment.
  */
-export async function api(path, { method = 'GET', json, form, body, headers = {}, token, base = BASE_URL } = {}) {
-  const init = { method, headers: { ...headers, connection: 'close' } };
+export async function api(path, { method = 'GET', json, form, body, headers = {}, token, base = BASE_URL, redirect = 'follow' } = {}) {
+  const init = { method, redirect, headers: { ...headers, connection: 'close' } };
   if (json !== undefined) {
     init.body = JSON.stringify(json);
     init.headers['content-type'] = 'application/json';
