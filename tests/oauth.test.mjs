@@ -534,6 +534,23 @@ describe('the one-time code', () => {
   });
 });
 
+describe('the login counters', () => {
+  test('of 60 unknown codes sent at once from one address, exactly 50 are checked and 10 answer 429; a sign-in from there is #error=too_many_requests', async () => {
+    const address = fromAddress(randomIPv4());
+    const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => exchange(`unknown-${unique()}-${i}`, address)));
+    const statuses = answers.map((r) => r.status);
+    assert.equal(countOf(statuses, 400), 50, `the address's 50 attempts: ${statuses}`);
+    assert.equal(countOf(statuses, 429), 10, `the rest are refused: ${statuses}`);
+    for (const res of answers.filter((r) => r.status === 429)) {
+      assert.ok(Number(res.headers.get('retry-after')) > 0, 'with Retry-After');
+    }
+    const name = `cook-${unique()}`;
+    const refused = await signInRefused('oidc', name, { headers: address });
+    assert.equal(refused.error, 'too_many_requests', JSON.stringify(refused));
+    assert.equal(await usersWithEmail(`${name}@example.com`), 0);
+  });
+});
+
 describe('accounts', () => {
   test('signing in again with the same identity is the same user (returning), even once the provider calls the email unverified', async () => {
     const account = githubAccount();
