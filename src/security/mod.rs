@@ -2,7 +2,9 @@
 //! second factor (TOTP, its recovery codes, and the key its secrets are sealed with).
 //! Pure Rust: no `worker` types, tested natively.
 
+pub mod id_token;
 pub mod mfa_key;
+pub mod oauth;
 pub mod opaque;
 pub mod origin;
 pub mod password;
