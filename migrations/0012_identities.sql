@@ -18,11 +18,14 @@ CREATE UNIQUE INDEX identities_user_provider ON identities (user_id, provider);
 -- The one-time codes a sign-in's redirect carries, by their SHA-256 (the codes themselves are
 -- never stored), good for 60 seconds and only while the user keeps the token version they
 -- were issued under. Exchanging one deletes it (DELETE … RETURNING), so it works once.
+-- client_challenge: the S256 challenge the page that began the sign-in sent, if any; the code
+-- is then exchanged only with its verifier.
 CREATE TABLE sign_in_codes (
-    code_hash     TEXT    PRIMARY KEY,
-    user_id       INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    token_version INTEGER NOT NULL,
-    expires_at    INTEGER NOT NULL
+    code_hash        TEXT    PRIMARY KEY,
+    user_id          INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    token_version    INTEGER NOT NULL,
+    expires_at       INTEGER NOT NULL,
+    client_challenge TEXT
 ) WITHOUT ROWID;
 
 CREATE INDEX sign_in_codes_user_id ON sign_in_codes (user_id);

@@ -24,16 +24,17 @@ use super::limits::client_address;
 use super::{log, no_content, now, request_url, App};
 use crate::config::{Protocol, ProviderId, ProviderSettings};
 use crate::domain::identity::{
-    code_from_json, github_identity, CodeExchangeRequest, Discovery, LinkedIdentity, Newcomer,
+    github_identity, CodeExchange, CodeExchangeRequest, Discovery, LinkedIdentity, Newcomer,
     Provider, TokenAnswer,
 };
-use crate::domain::validation::FieldError;
+use crate::domain::validation::{query_values, FieldError};
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
 use crate::logs::SecurityEvent;
 use crate::security::id_token::{self, Expected, Identity, KeySet};
 use crate::security::oauth::{
-    authorization_url, basic_authorization, clear_cookie, cookie_value, provider_error,
-    redirect_target, set_cookie, with_fragment, Flow, FlowKey, FOREIGN_REDIRECT,
+    authorization_url, basic_authorization, clear_cookie, cookie_value, is_s256_challenge,
+    provider_error, redirect_target, s256, set_cookie, with_fragment, Flow, FlowKey,
+    FOREIGN_REDIRECT,
 };
 use crate::security::throttle;
 use crate::security::{opaque_token_hash, OpaqueToken};
@@ -90,36 +91,55 @@ pub async fn providers(app: &App<'_>) -> Result<Response> {
 /// `#code=…` (or `#error=…&error_description=…`); post the code to
 /// `/api/v1/auth/oauth/token`. The flow is bound to this browser by an HttpOnly cookie
 /// (`__Host-recipe_oauth` over https) and lasts 10 minutes.
+///
+/// A page should also send `code_challenge` (S256 of a random verifier it keeps, as in
+/// PKCE): the code is then exchanged only with that `code_verifier`, so a code for someone
+/// else's account, planted in a link, signs no one in.
 #[utoipa::path(
     get, path = "/api/v1/auth/oauth/{provider}/authorize", tag = "auth",
     params(
         ("provider" = String, Path, description = "`google`, `github` or `oidc`"),
         ("redirect_to" = String, Query, description = "Where the browser goes when the \
          sign-in ends: a URL on this API's origin or one in BACKEND_CORS_ORIGINS"),
+        ("code_challenge" = Option<String>, Query, description = "S256 of a verifier the \
+         page keeps; the code's exchange then needs `code_verifier`"),
+        ("code_challenge_method" = Option<String>, Query, description = "`S256` (the only \
+         one)"),
     ),
     responses(
         (status = 302, description = "To the provider, with the flow's cookie set",
          headers(("Location" = String), ("Set-Cookie" = String))),
         (status = 400, description = "redirect_to is not allowed", body = Detail),
         (status = 404, description = "No such provider is enabled", body = Detail),
-        (status = 422, description = "redirect_to is missing", body = ValidationErrors),
+        (status = 422, description = "redirect_to is missing, or code_challenge is not S256",
+         body = ValidationErrors),
         (status = 503, description = "The provider could not be reached", body = Detail),
     )
 )]
 pub async fn authorize(req: &Request, name: &str, app: &App<'_>) -> Result<Response> {
     let settings = provider(app, name)?;
     let url = request_url(req)?;
-    let redirect_to = url
-        .query_pairs()
-        .find(|(key, _)| key == "redirect_to")
-        .map(|(_, value)| value.into_owned())
-        .ok_or_else(|| {
-            ApiError::Validation(vec![FieldError::new(
-                vec!["query".into(), "redirect_to".into()],
-                "field required",
-                "value_error.missing",
-            )])
-        })?;
+    let [redirect_to, challenge, method] = query_values(
+        url.query_pairs(),
+        ["redirect_to", "code_challenge", "code_challenge_method"],
+    );
+    let query_error = |name: &str, msg: &str, kind: &str| {
+        ApiError::Validation(vec![FieldError::new(
+            vec!["query".into(), name.into()],
+            msg,
+            kind,
+        )])
+    };
+    let redirect_to = redirect_to
+        .ok_or_else(|| query_error("redirect_to", "field required", "value_error.missing"))?;
+    if method.as_deref().is_some_and(|method| method != "S256") {
+        let msg = "only S256 is supported";
+        return Err(query_error("code_challenge_method", msg, "value_error"));
+    }
+    if challenge.as_deref().is_some_and(|c| !is_s256_challenge(c)) {
+        let msg = "must be an S256 challenge: 43 base64url characters";
+        return Err(query_error("code_challenge", msg, "value_error"));
+    }
     let own_origin = url.origin().ascii_serialization();
     let target = redirect_target(&redirect_to, &own_origin, app.cors())
         .ok_or_else(|| ApiError::BadRequest(FOREIGN_REDIRECT.into()))?;
@@ -131,7 +151,8 @@ pub async fn authorize(req: &Request, name: &str, app: &App<'_>) -> Result<Respo
             .clone(),
         Protocol::GitHub { web_url, .. } => format!("{web_url}/login/oauth/authorize"),
     };
-    let flow = Flow::start(name, &target, now()).map_err(|e| ApiError::internal("flow", e))?;
+    let flow = Flow::start(name, &target, challenge.as_deref(), now())
+        .map_err(|e| ApiError::internal("flow", e))?;
     let openid = matches!(settings.protocol, Protocol::OpenId { .. });
     let location = authorization_url(
         &endpoint,
@@ -335,7 +356,11 @@ async fn sign_in(
         db,
         (settings.id.name(), &identity.subject),
         newcomer.as_ref(),
-        (&code.hash, now + CODE_SECONDS),
+        (
+            &code.hash,
+            flow.client_challenge.as_deref(),
+            now + CODE_SECONDS,
+        ),
         now,
         settle,
     )
@@ -582,18 +607,21 @@ async fn call(
     responses(
         (status = 200, description = "Signed in; or, with a second factor on, the token for \
          its second step", body = LoginAnswer),
-        (status = 400, description = "Invalid, used or expired code", body = Detail),
+        (status = 400, description = "Invalid, used or expired code, or a code_verifier that \
+         is missing or does not match", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
         (status = 415, description = "Not JSON", body = Detail),
         (status = 422, description = "Validation error", body = ValidationErrors),
     )
 )]
 pub async fn token(mut req: Request, app: &App<'_>) -> Result<Response> {
-    let code = code_from_json(&json_text(&mut req).await?)?;
-    let hash = opaque_token_hash(&code).ok_or_else(|| ApiError::BadRequest(BAD_CODE.into()))?;
+    let exchange = CodeExchange::from_json(&json_text(&mut req).await?)?;
+    let hash =
+        opaque_token_hash(&exchange.code).ok_or_else(|| ApiError::BadRequest(BAD_CODE.into()))?;
+    let challenge = exchange.verifier.as_deref().map(s256);
     let issuer = Issuer::new(app)?;
     let now = now();
-    let claimed = identities::claim_code(issuer.db, &hash, now)
+    let claimed = identities::claim_code(issuer.db, &hash, challenge.as_deref(), now)
         .await?
         .ok_or_else(|| ApiError::BadRequest(BAD_CODE.into()))?;
     app.note_user(claimed.user_id);

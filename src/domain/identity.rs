@@ -135,14 +135,30 @@ impl Newcomer {
 pub struct CodeExchangeRequest {
     /// From the `#code=` fragment of the redirect: single use, valid 60 seconds.
     code: String,
+    /// Required when the sign-in began with a `code_challenge`: the verifier it was made
+    /// from.
+    code_verifier: Option<String>,
 }
 
-/// The code of a code exchange body, as sent.
-pub fn code_from_json(body: &str) -> Result<String, Vec<FieldError>> {
-    let object = json_object(body)?;
-    let mut fields = Fields::new(&object);
-    let code = fields.required_str("code");
-    Ok(fields.finish(code)?.to_owned())
+/// A code exchange, as sent.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CodeExchange {
+    pub code: String,
+    pub verifier: Option<String>,
+}
+
+impl CodeExchange {
+    pub fn from_json(body: &str) -> Result<CodeExchange, Vec<FieldError>> {
+        let object = json_object(body)?;
+        let mut fields = Fields::new(&object);
+        let code = fields.required_str("code");
+        let verifier = Some(fields.optional_str("code_verifier"));
+        let (code, verifier) = fields.finish((code, verifier))?;
+        Ok(CodeExchange {
+            code: code.to_owned(),
+            verifier: verifier.map(str::to_owned),
+        })
+    }
 }
 
 /// An enabled provider, for a frontend's sign-in buttons.
@@ -253,9 +269,13 @@ mod tests {
     }
 
     #[test]
-    fn a_code_exchange_needs_a_code() {
-        assert_eq!(code_from_json(r#"{"code":"abc"}"#).unwrap(), "abc");
-        assert!(code_from_json("{}").is_err());
-        assert!(code_from_json(r#"{"code":1}"#).is_err());
+    fn a_code_exchange_needs_a_code_and_may_have_a_verifier() {
+        let exchange = CodeExchange::from_json(r#"{"code":"abc"}"#).unwrap();
+        assert_eq!((exchange.code.as_str(), exchange.verifier), ("abc", None));
+        let exchange = CodeExchange::from_json(r#"{"code":"abc","code_verifier":"v"}"#).unwrap();
+        assert_eq!(exchange.verifier.as_deref(), Some("v"));
+        assert!(CodeExchange::from_json("{}").is_err());
+        assert!(CodeExchange::from_json(r#"{"code":1}"#).is_err());
+        assert!(CodeExchange::from_json(r#"{"code":"abc","code_verifier":2}"#).is_err());
     }
 }

@@ -48,6 +48,11 @@ pub struct Flow {
     /// Where the browser goes when the flow ends, checked by [`redirect_target`].
     #[serde(rename = "r")]
     pub redirect_to: String,
+    /// The S256 challenge of a verifier the client (the page at `redirect_to`) keeps, when it
+    /// sent one: the one-time code is then exchanged only with that verifier, so a code for
+    /// someone else's account, planted in a victim's page, signs no one in.
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub client_challenge: Option<String>,
     /// Seconds since the epoch after which the cookie is no longer read.
     #[serde(rename = "e")]
     pub expires_at: i64,
@@ -55,20 +60,26 @@ pub struct Flow {
 
 impl Flow {
     /// A new flow for `provider`, ending at `redirect_to`, with fresh random values.
-    pub fn start(provider: &str, redirect_to: &Url, now: i64) -> Result<Flow, getrandom::Error> {
+    pub fn start(
+        provider: &str,
+        redirect_to: &Url,
+        client_challenge: Option<&str>,
+        now: i64,
+    ) -> Result<Flow, getrandom::Error> {
         Ok(Flow {
             provider: provider.to_owned(),
             state: random_text()?,
             verifier: random_text()?,
             nonce: random_text()?,
             redirect_to: redirect_to.to_string(),
+            client_challenge: client_challenge.map(str::to_owned),
             expires_at: now + FLOW_SECONDS,
         })
     }
 
     /// The PKCE `code_challenge` for the verifier, method `S256`.
     pub fn code_challenge(&self) -> String {
-        B64.encode(Sha256::digest(self.verifier.as_bytes()))
+        s256(&self.verifier)
     }
 
     /// The cookie's value: the flow in base64url JSON, a dot, and its HMAC-SHA256 under `key`.
@@ -238,6 +249,20 @@ pub fn provider_error(error: &str) -> &str {
     }
 }
 
+/// RFC 7636's S256: base64url of the SHA-256 of a verifier.
+pub fn s256(verifier: &str) -> String {
+    B64.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// Whether a client's `code_challenge` has the shape of an S256 one: 43 base64url characters
+/// (a SHA-256).
+pub fn is_s256_challenge(challenge: &str) -> bool {
+    challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// 256 random bits in base64url: a state, a verifier (43 characters, within RFC 7636's 43 to
 /// 128) or a nonce.
 fn random_text() -> Result<String, getrandom::Error> {
@@ -259,7 +284,7 @@ mod tests {
 
     fn flow() -> Flow {
         let to = Url::parse("https://app.example.com/signed-in").unwrap();
-        Flow::start("oidc", &to, NOW).unwrap()
+        Flow::start("oidc", &to, None, NOW).unwrap()
     }
 
     #[test]
@@ -306,6 +331,24 @@ mod tests {
         assert_eq!(Flow::open(&forged, &key(), "oidc", &flow.state, NOW), None);
         for junk in ["", ".", "abc", "a.b", &"x".repeat(3000)] {
             assert_eq!(Flow::open(junk, &key(), "oidc", &flow.state, NOW), None);
+        }
+    }
+
+    #[test]
+    fn a_clients_challenge_travels_with_the_flow() {
+        let to = Url::parse("https://app.example.com/").unwrap();
+        let challenge = s256("a verifier the page keeps");
+        assert!(is_s256_challenge(&challenge));
+        let flow = Flow::start("github", &to, Some(&challenge), NOW).unwrap();
+        let opened = Flow::open(&flow.seal(&key()), &key(), "github", &flow.state, NOW).unwrap();
+        assert_eq!(opened.client_challenge.as_deref(), Some(challenge.as_str()));
+        for bad in [
+            "",
+            "plain",
+            &"a".repeat(44),
+            &format!("{}=", &challenge[..42]),
+        ] {
+            assert!(!is_s256_challenge(bad), "{bad}");
         }
     }
 

@@ -59,7 +59,7 @@ pub async fn sign_in(
     db: &Db,
     (provider, subject): (&str, &str),
     newcomer: Option<&Newcomer>,
-    (code_hash, expires_at): (&str, i64),
+    (code_hash, client_challenge, expires_at): (&str, Option<&str>, i64),
     now: i64,
     also: Vec<D1PreparedStatement>,
 ) -> Result<SignIn> {
@@ -142,9 +142,11 @@ pub async fn sign_in(
     }
     statements.push(prepare(&|params| {
         let (hash, expires) = (params.bind(code_hash), params.bind(int(expires_at)));
+        let challenge = params.bind(text_or_null(client_challenge));
         format!(
-            "INSERT INTO sign_in_codes (code_hash, user_id, token_version, expires_at) \
-             SELECT {hash}, users.id, users.token_version, {expires} FROM identities \
+            "INSERT INTO sign_in_codes (code_hash, user_id, token_version, expires_at, \
+             client_challenge) SELECT {hash}, users.id, users.token_version, {expires}, \
+             {challenge} FROM identities \
              JOIN users ON users.id = identities.user_id WHERE {} AND users.is_active = 1",
             identity(params)
         )
@@ -202,16 +204,22 @@ pub struct Claimed {
     pub second_factor: bool,
 }
 
-/// Uses up the code stored by `code_hash`, if it is there and unexpired. Deleting it is the
-/// decision: of any number of requests with one code, one gets its row.
-pub async fn claim_code(db: &Db, code_hash: &str, now: i64) -> Result<Option<Claimed>> {
+/// Uses up the code stored by `code_hash`, if it is there, unexpired, and either was issued
+/// without a client challenge or with `challenge` (the S256 of the verifier presented).
+/// Deleting it is the decision: of any number of requests with one code, one gets its row.
+pub async fn claim_code(
+    db: &Db,
+    code_hash: &str,
+    challenge: Option<&str>,
+    now: i64,
+) -> Result<Option<Claimed>> {
     let context = "exchanging a sign-in code";
     let delete = statement(
         db,
         "DELETE FROM sign_in_codes WHERE code_hash = ?1 AND expires_at > ?2 \
-         RETURNING user_id, token_version, EXISTS (SELECT 1 FROM totp_factors f \
+         AND (client_challenge IS NULL OR client_challenge = ?3) RETURNING user_id, token_version, EXISTS (SELECT 1 FROM totp_factors f \
          WHERE f.user_id = sign_in_codes.user_id AND f.enabled_at IS NOT NULL) AS second_factor",
-        &[code_hash.into(), int(now)],
+        &[code_hash.into(), int(now), text_or_null(challenge)],
         context,
     )?;
     #[derive(Deserialize)]
