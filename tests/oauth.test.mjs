@@ -7,7 +7,7 @@
 // security log lines.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
@@ -31,16 +31,17 @@ const countOf = (statuses, status) => statuses.filter((s) => s === status).lengt
 // ---- The worker's routes.
 
 const providers = () => api('/api/v1/auth/oauth/providers');
-const authorize = (provider, redirectTo, headers = {}) => api(
-  `/api/v1/auth/oauth/${provider}/authorize${redirectTo === undefined ? '' : `?redirect_to=${encodeURIComponent(redirectTo)}`}`,
-  { redirect: 'manual', headers },
-);
+/** GET authorize with `redirect_to` (left out when undefined) and any `extra` query parameters. */
+const authorize = (provider, redirectTo, headers = {}, extra = {}) => {
+  const query = new URLSearchParams({ ...(redirectTo === undefined ? {} : { redirect_to: redirectTo }), ...extra });
+  return api(`/api/v1/auth/oauth/${provider}/authorize?${query}`, { redirect: 'manual', headers });
+};
 const callback = (url, cookie, headers = {}) => api(url.replace(BASE_URL, ''), {
   redirect: 'manual', headers: cookie ? { ...headers, cookie } : headers,
 });
 // Callbacks and exchanges count against the login counters of their client address, so each
 // flow comes from an address of its own (as tests/auth.test.mjs's failed logins do).
-const exchange = (code, headers = fromAddress(randomIPv4())) => api('/api/v1/auth/oauth/token', { method: 'POST', json: { code }, headers });
+const exchange = (code, headers = fromAddress(randomIPv4()), extra = {}) => api('/api/v1/auth/oauth/token', { method: 'POST', json: { code, ...extra }, headers });
 const identities = (token) => api('/api/v1/auth/me/identities', { token });
 const unlink = (token, provider) => api(`/api/v1/auth/me/identities/${provider}`, { method: 'DELETE', token });
 
@@ -109,8 +110,8 @@ async function signInAtGitHub(start, { login: loginName, email, verified = true,
  * provider's pages, and the callback with the flow's cookie. `as` is the OpenID login name,
  * or the GitHub {login, email, verified}. Returns the callback's answer and the flow's parts.
  */
-async function signIn(provider, as, { redirectTo = HOME, headers = fromAddress(randomIPv4()) } = {}) {
-  const started = await authorize(provider, redirectTo, headers);
+async function signIn(provider, as, { redirectTo = HOME, headers = fromAddress(randomIPv4()), query = {} } = {}) {
+  const started = await authorize(provider, redirectTo, headers, query);
   assert.equal(started.status, 302, JSON.stringify(started.body));
   const cookie = flowCookie(started);
   const providerUrl = started.headers.get('location');
@@ -522,6 +523,31 @@ describe('the one-time code', () => {
     assert.equal(countOf(statuses, 200), 1, `statuses: ${statuses}`);
     assert.equal(countOf(statuses, 400), 9, `statuses: ${statuses}`);
     for (const refused of answers.filter((r) => r.status === 400)) assert.deepEqual(refused.body, INVALID_CODE);
+  });
+
+  test('bound to the page by its code_challenge: exchanged only with the verifier, not without it or with another', async () => {
+    const verifier = randomBytes(32).toString('base64url');
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    const { code, providerUrl } = await signInCode('github', githubAccount(), { query: { code_challenge: challenge, code_challenge_method: 'S256' } });
+    assert.notEqual(new URL(providerUrl).searchParams.get('code_challenge'), challenge, 'the page\'s challenge is not the one sent to the provider');
+    const without = await exchange(code);
+    assert.equal(without.status, 400, JSON.stringify(without.body));
+    assert.deepEqual(without.body, INVALID_CODE);
+    const another = await exchange(code, undefined, { code_verifier: randomBytes(32).toString('base64url') });
+    assert.equal(another.status, 400, JSON.stringify(another.body));
+    assert.deepEqual(another.body, INVALID_CODE);
+    const right = await exchange(code, undefined, { code_verifier: verifier });
+    assert.equal(right.status, 200, JSON.stringify(right.body));
+    assert.equal((await exchange(code, undefined, { code_verifier: verifier })).status, 400, 'once');
+  });
+
+  test('a code_challenge that is not S256 is a 422', async () => {
+    const plain = await authorize('github', HOME, {}, { code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' });
+    assert.equal(plain.status, 422, JSON.stringify(plain.body));
+    assert.deepEqual(plain.body.detail[0].loc, ['query', 'code_challenge_method']);
+    const short = await authorize('github', HOME, {}, { code_challenge: 'too-short', code_challenge_method: 'S256' });
+    assert.equal(short.status, 422, JSON.stringify(short.body));
+    assert.deepEqual(short.body.detail[0].loc, ['query', 'code_challenge']);
   });
 
   test('an unknown code is a 400, a missing one a 422', async () => {
