@@ -279,7 +279,6 @@ describe('in Chromium', () => {
     assert.equal(profile.email_verified, true, 'the provider said the email is verified');
     assert.equal(profile.first_name, 'Ada', 'given_name');
     assert.match(profile.surname ?? '', /^Lovelace/, 'family_name');
-    assert.equal(profile.is_active, true);
     const linked = await identities(pair.access_token);
     assert.equal(linked.status, 200, JSON.stringify(linked.body));
     assert.equal(linked.body.length, 1);
