@@ -304,3 +304,32 @@ describe('the token endpoint', () => {
     assert.ok(['invalid_id_token', 'provider_error'].includes(done.hash.error), JSON.stringify(done.hash));
   });
 });
+
+describe('an issuer that cannot be reached', () => {
+  let unreachable;
+  before(async () => {
+    // A port that was free a moment ago and that nothing listens on now.
+    const probe = createServer();
+    await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address();
+    await new Promise((resolve) => probe.close(resolve));
+    unreachable = await startServer({
+      JWT_SECRET: process.env.TEST_JWT_SECRET,
+      OIDC_ISSUER: `http://127.0.0.1:${port}`,
+      OIDC_CLIENT_ID: CLIENT_ID,
+      OIDC_CLIENT_SECRET: CLIENT_SECRET,
+    });
+  });
+  after(async () => { await unreachable?.stop(); });
+
+  test('authorize answers 503 when the discovery document cannot be fetched, and sets no cookie', async () => {
+    const res = await api(`/api/v1/auth/oauth/oidc/authorize?redirect_to=${encodeURIComponent(`${unreachable.base}/`)}`, {
+      base: unreachable.base, redirect: 'manual',
+    });
+    assert.equal(res.status, 503, JSON.stringify(res.body));
+    assert.equal(typeof res.body.detail, 'string');
+    assert.deepEqual(res.headers.getSetCookie().filter((c) => c.includes('recipe_oauth')), []);
+    const list = await api('/api/v1/auth/oauth/providers', { base: unreachable.base });
+    assert.deepEqual(list.body.map((p) => [p.id, p.name]), [['oidc', 'OpenID Connect']], 'listed, with the default label');
+  });
+});

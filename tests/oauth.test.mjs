@@ -549,6 +549,16 @@ describe('the one-time code', () => {
     assert.deepEqual(short.body.detail[0].loc, ['query', 'code_challenge']);
   });
 
+  test('a code past its 60 seconds is a 400', async () => {
+    const { code } = await signInCode('github', githubAccount());
+    const hash = createHash('sha256').update(code).digest('base64url');
+    const moved = await sql(`UPDATE sign_in_codes SET expires_at = expires_at - 61 WHERE code_hash = ${sqlText(hash)} RETURNING code_hash`);
+    assert.equal(moved.length, 1, 'the code is stored by its SHA-256');
+    const res = await exchange(code);
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.deepEqual(res.body, INVALID_CODE);
+  });
+
   test('an unknown code is a 400, a missing one a 422', async () => {
     const unknown = await exchange('not-a-code-anyone-was-given');
     assert.equal(unknown.status, 400);
@@ -626,8 +636,17 @@ describe('accounts', () => {
     const recovery = await api('/api/v1/auth/password-recovery', { method: 'POST', json: { email }, headers: fromAddress(randomIPv4()) });
     assert.equal(recovery.status, 202, JSON.stringify(recovery.body));
     const resetToken = tokenFrom(await mailTo(email, { subject: 'Reset your password' }));
+    // The squatter turns TOTP on too: it must not stand between the owner and the account.
+    const setup = await api('/api/v1/auth/mfa/totp/setup', { method: 'POST', token: squatter.token, json: { password: PASSWORD } });
+    assert.equal(setup.status, 200, JSON.stringify(setup.body));
+    const enabled = await api('/api/v1/auth/mfa/totp/enable', { method: 'POST', token: squatter.token, json: { code: totpCode(setup.body.secret, stepNow()) } });
+    assert.equal(enabled.status, 200, JSON.stringify(enabled.body));
+    // Enabling TOTP ended the squatter's other sessions and gave them a new pair.
+    squatter.token = enabled.body.access_token ?? squatter.token;
+    squatter.refresh = enabled.body.refresh_token ?? squatter.refresh;
     const offset = logOffset();
     const pair = await signInTokens('oidc', email);
+    assert.equal(pair.mfa_required, undefined, `the squatter's TOTP is gone: ${JSON.stringify(pair)}`);
     const profile = (await me(pair.access_token)).body;
     assert.equal(profile.id, squatter.user.id, 'the same row, now the provider\'s user\'s');
     assert.equal(profile.email_verified, true);
