@@ -449,6 +449,23 @@ describe('the callback', () => {
     await assertRefusalLogged(offset, 'github', 'denied');
   });
 
+  test('the provider\'s own [a-z_] error code is passed on; anything else becomes access_denied, never injected', async () => {
+    for (const [sent, expected] of [
+      ['temporarily_unavailable', 'temporarily_unavailable'],
+      ['<script>alert(1)</script>', 'access_denied'],
+      ['x&code=planted', 'access_denied'],
+    ]) {
+      const started = await authorize('oidc', HOME);
+      const state = new URL(started.headers.get('location')).searchParams.get('state');
+      const res = await callback(`${BASE_URL}/api/v1/auth/oauth/oidc/callback?${new URLSearchParams({ error: sent, error_description: '<b>bad</b>', state })}`, flowCookie(started));
+      assert.equal(res.status, 302, JSON.stringify(res.body));
+      const hash = fragment(res.headers.get('location'));
+      assert.equal(hash.error, expected, `${sent}: ${res.headers.get('location')}`);
+      assert.equal(hash.code, undefined);
+      assert.ok(!res.headers.get('location').includes('<'), 'nothing of the provider\'s text is copied raw');
+    }
+  });
+
   test('an unverified email at the provider neither creates nor links an account: #error=email_not_verified', async () => {
     const name = `unverified-${unique()}`;
     let offset = logOffset();
