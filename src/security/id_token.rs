@@ -764,7 +764,7 @@ mod tests {
                 IdTokenError::Malformed,
             ),
             (
-                "claims that are not an object",
+                "a sub that is not a string",
                 sign_es256_with(&ec_key(), Some("ec-1"), json!({"sub": 42})),
                 IdTokenError::Malformed,
             ),
