@@ -173,6 +173,140 @@ impl std::fmt::Debug for TurnstileSettings {
     }
 }
 
+/// The identity providers a user may sign in with (`/api/v1/auth/oauth/…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderId {
+    Google,
+    GitHub,
+    /// Any OpenID provider named by `OIDC_ISSUER` (Microsoft Entra, Auth0, Okta, Keycloak,
+    /// GitLab, or the local one `make dev` runs).
+    Oidc,
+}
+
+impl ProviderId {
+    /// In the order the providers are listed.
+    pub const ALL: [ProviderId; 3] = [ProviderId::Google, ProviderId::GitHub, ProviderId::Oidc];
+
+    /// The id in paths, cookies, the `identities` table and log lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderId::Google => "google",
+            ProviderId::GitHub => "github",
+            ProviderId::Oidc => "oidc",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ProviderId> {
+        ProviderId::ALL.into_iter().find(|id| id.name() == name)
+    }
+
+    /// The settings of the client registered at the provider: its id (a var, which turns
+    /// the provider on) and its secret (a secret).
+    fn client_settings(self) -> (&'static str, &'static str) {
+        match self {
+            ProviderId::Google => ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"),
+            ProviderId::GitHub => ("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET"),
+            ProviderId::Oidc => ("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"),
+        }
+    }
+}
+
+/// How a provider says who the user is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protocol {
+    /// OpenID Connect: endpoints from the issuer's discovery document, identity from a
+    /// signed ID token.
+    OpenId { issuer: String },
+    /// GitHub's OAuth 2 (no OpenID): identity from its REST API. `web_url` serves the
+    /// authorize and token endpoints, `api_url` the user and their emails.
+    GitHub { web_url: String, api_url: String },
+}
+
+/// One enabled provider, with the client the deployment registered there.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProviderSettings {
+    pub id: ProviderId,
+    /// What a sign-in button says.
+    pub label: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub protocol: Protocol,
+}
+
+impl std::fmt::Debug for ProviderSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderSettings")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .field("protocol", &self.protocol)
+            .finish_non_exhaustive()
+    }
+}
+
+pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+pub const GITHUB_URL: &str = "https://github.com";
+pub const GITHUB_API_URL: &str = "https://api.github.com";
+
+impl ProviderSettings {
+    /// `None` when the provider is off: its client id (`GOOGLE_CLIENT_ID`, `GITHUB_CLIENT_ID`,
+    /// `OIDC_CLIENT_ID`) is unset or empty. With it set, a missing secret or issuer, or a
+    /// URL that is not one, is an error, so that provider's routes fail closed.
+    pub fn from_vars(
+        id: ProviderId,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<ProviderSettings>, String> {
+        let (id_name, secret_name) = id.client_settings();
+        let present = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let Some(client_id) = present(id_name) else {
+            return Ok(None);
+        };
+        let client_secret = present(secret_name).ok_or_else(|| {
+            format!(
+                "{id_name} is set but {secret_name} is not: \
+                 `wrangler secret put {secret_name}` (locally, .dev.vars)"
+            )
+        })?;
+        let url_or = |name: &str, default: &str| match present(name) {
+            Some(url) => web_url(&url, name).map(|url| url.trim_end_matches('/').to_owned()),
+            None => Ok(default.to_owned()),
+        };
+        let (label, protocol) = match id {
+            ProviderId::Google => (
+                "Google".to_owned(),
+                Protocol::OpenId {
+                    issuer: GOOGLE_ISSUER.to_owned(),
+                },
+            ),
+            ProviderId::GitHub => (
+                "GitHub".to_owned(),
+                Protocol::GitHub {
+                    web_url: url_or("GITHUB_URL", GITHUB_URL)?,
+                    api_url: url_or("GITHUB_API_URL", GITHUB_API_URL)?,
+                },
+            ),
+            ProviderId::Oidc => {
+                let issuer =
+                    present("OIDC_ISSUER").ok_or("OIDC_CLIENT_ID is set but OIDC_ISSUER is not")?;
+                // Kept as written: the ID token's `iss` must equal it exactly.
+                web_url(&issuer, "OIDC_ISSUER")?;
+                let label = present("OIDC_NAME").unwrap_or_else(|| "OpenID Connect".to_owned());
+                (label, Protocol::OpenId { issuer })
+            }
+        };
+        Ok(Some(ProviderSettings {
+            id,
+            label,
+            client_id,
+            client_secret,
+            protocol,
+        }))
+    }
+}
+
 impl Config {
     /// Reads the plain settings; `var` looks a binding up by name.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
@@ -338,6 +472,91 @@ mod tests {
                 .iter()
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn a_provider_is_on_with_its_client_id_and_then_needs_the_rest() {
+        for id in ProviderId::ALL {
+            assert_eq!(ProviderSettings::from_vars(id, vars(&[])), Ok(None));
+            assert_eq!(ProviderId::parse(id.name()), Some(id));
+        }
+        assert_eq!(ProviderId::parse("facebook"), None);
+        let google = ProviderSettings::from_vars(
+            ProviderId::Google,
+            vars(&[
+                ("GOOGLE_CLIENT_ID", "g.apps"),
+                ("GOOGLE_CLIENT_SECRET", "s"),
+            ]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            google.protocol,
+            Protocol::OpenId {
+                issuer: GOOGLE_ISSUER.into()
+            }
+        );
+        let github = ProviderSettings::from_vars(
+            ProviderId::GitHub,
+            vars(&[
+                ("GITHUB_CLIENT_ID", "Iv1"),
+                ("GITHUB_CLIENT_SECRET", "s"),
+                ("GITHUB_URL", "http://127.0.0.1:8028/"),
+            ]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            github.protocol,
+            Protocol::GitHub {
+                web_url: "http://127.0.0.1:8028".into(),
+                api_url: GITHUB_API_URL.into()
+            }
+        );
+        let oidc = ProviderSettings::from_vars(
+            ProviderId::Oidc,
+            vars(&[
+                ("OIDC_CLIENT_ID", "c"),
+                ("OIDC_CLIENT_SECRET", "s"),
+                ("OIDC_ISSUER", "https://idp.example/realms/x"),
+                ("OIDC_NAME", "Keycloak"),
+            ]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(oidc.label, "Keycloak");
+        assert!(
+            !format!("{oidc:?}").contains("\"s\""),
+            "the secret is not in Debug"
+        );
+        for (id, broken) in [
+            (ProviderId::Google, vec![("GOOGLE_CLIENT_ID", "g")]),
+            (
+                ProviderId::Oidc,
+                vec![("OIDC_CLIENT_ID", "c"), ("OIDC_CLIENT_SECRET", "s")],
+            ),
+            (
+                ProviderId::Oidc,
+                vec![
+                    ("OIDC_CLIENT_ID", "c"),
+                    ("OIDC_CLIENT_SECRET", "s"),
+                    ("OIDC_ISSUER", "idp.example"),
+                ],
+            ),
+            (
+                ProviderId::GitHub,
+                vec![
+                    ("GITHUB_CLIENT_ID", "c"),
+                    ("GITHUB_CLIENT_SECRET", "s"),
+                    ("GITHUB_API_URL", "ftp://x"),
+                ],
+            ),
+        ] {
+            assert!(
+                ProviderSettings::from_vars(id, vars(&broken)).is_err(),
+                "{broken:?}"
+            );
         }
     }
 

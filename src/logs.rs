@@ -52,6 +52,21 @@ pub enum SecurityEvent<'a> {
     /// A recovery code stood in for a TOTP code (at login or to turn the factor off); the
     /// user may have lost their authenticator, or someone else has their codes.
     RecoveryCodeUsed { user_id: i64 },
+    /// A sign-in through an identity provider: `outcome` is `created` (a new user),
+    /// `linked` (to the verified user with the provider's email), `took_over` (the
+    /// unverified user with that email: their password, sessions and second factor ended)
+    /// or `returning`.
+    OauthSignIn {
+        provider: &'static str,
+        user_id: i64,
+        outcome: &'static str,
+    },
+    /// A sign-in through an identity provider refused: `reason` says which check failed
+    /// (`state`, `denied`, `provider_error`, an ID token's `signature`, `nonce`, …).
+    OauthRefused {
+        provider: &'static str,
+        reason: &'static str,
+    },
     /// A request to a route that asks for a Turnstile token refused with 403: `reason` is
     /// `missing_token`, `token_too_long` or `refused` (by siteverify, whose `error_codes`
     /// say why, e.g. `timeout-or-duplicate` for a spent token). Never the token itself.

@@ -30,6 +30,7 @@ pub struct Summary {
     pub attempts: u64,
     pub email_tokens: u64,
     pub mfa_tokens: u64,
+    pub sign_in_codes: u64,
     pub rounds: u32,
     /// `false` when a table still filled a whole batch in the last round: the next run goes on.
     pub complete: bool,
@@ -66,6 +67,7 @@ impl Summary {
             Table::Attempts => &mut self.attempts,
             Table::EmailTokens => &mut self.email_tokens,
             Table::MfaTokens => &mut self.mfa_tokens,
+            Table::SignInCodes => &mut self.sign_in_codes,
         }
     }
 
@@ -118,7 +120,7 @@ mod tests {
     #[test]
     fn the_summary_is_one_json_line_tagged_cleanup() {
         let mut summary = Summary::new("0 * * * *");
-        summary.record(&Table::ALL, &[3, 2, 7, 4, 5], BATCH);
+        summary.record(&Table::ALL, &[3, 2, 7, 4, 5, 6], BATCH);
         summary.complete = true;
         let line = summary.line();
         assert!(!line.contains('\n'));
@@ -129,7 +131,8 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<Value>(&line).unwrap(),
             json!({"log": "cleanup", "cron": "0 * * * *", "refresh_tokens": 3, "sessions": 2,
-                   "attempts": 7, "email_tokens": 4, "mfa_tokens": 5, "rounds": 1,
+                   "attempts": 7, "email_tokens": 4, "mfa_tokens": 5, "sign_in_codes": 6,
+                   "rounds": 1,
                    "complete": true})
         );
     }

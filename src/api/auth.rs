@@ -333,7 +333,7 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
 /// The token of a login's second step, for a user whose password was just checked under
 /// `token_version`; settles the password's attempt. The password's account counter is
 /// cleared (it was right), the codes' is not: they are counted apart.
-async fn start_second_step(
+pub(super) async fn start_second_step(
     db: &Db,
     (user_id, token_version): (i64, i64),
     counters: &[Counter],

@@ -50,11 +50,12 @@ mod document {
     use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
     use utoipa::{Modify, OpenApi};
 
-    use crate::api::{auth, email_links, mfa, pages, recipes, sessions, users};
+    use crate::api::{auth, email_links, mfa, oauth, pages, recipes, sessions, users};
     use crate::domain::account::{
         ManagedUser, PasswordChangeRequest, PasswordResetRequest, RefreshRequest, UserList,
         UserStatusRequest,
     };
+    use crate::domain::identity::{CodeExchangeRequest, LinkedIdentity, Provider};
     use crate::domain::login::LoginRequest;
     use crate::domain::mfa::{
         MfaVerifyRequest, TotpDisableRequest, TotpEnableRequest, TotpSetupRequest,
@@ -100,6 +101,12 @@ mod document {
             mfa::enable,
             mfa::disable,
             mfa::verify,
+            oauth::providers,
+            oauth::authorize,
+            oauth::callback,
+            oauth::token,
+            oauth::list_identities,
+            oauth::unlink_identity,
             recipes::search,
             recipes::mine,
             recipes::create,
@@ -128,6 +135,9 @@ mod document {
             TotpEnableRequest,
             TotpDisableRequest,
             MfaVerifyRequest,
+            CodeExchangeRequest,
+            Provider,
+            LinkedIdentity,
             RefreshRequest,
             PasswordChangeRequest,
             PasswordResetRequest,

@@ -9,6 +9,7 @@ mod email_links;
 mod headers;
 mod limits;
 mod mfa;
+mod oauth;
 mod pages;
 mod recipes;
 pub mod routes;
@@ -130,7 +131,7 @@ async fn dispatch(
     }
     body::check_declared_length(&req)?;
     app.start_session(&req, route)?;
-    // `{recipe_id}`, `{user_id}` or `{session_id}`, whichever the route has.
+    // `{recipe_id}`, `{user_id}`, `{session_id}` or `{provider}`, whichever the route has.
     let id = parameter.as_deref().unwrap_or_default();
     let handler: Handler<'_> = match route {
         Route::Home => Box::pin(pages::home(app)),
@@ -167,6 +168,12 @@ async fn dispatch(
         Route::TotpEnable => Box::pin(mfa::enable(req, app)),
         Route::TotpDisable => Box::pin(mfa::disable(req, app)),
         Route::MfaVerify => Box::pin(mfa::verify(req, app)),
+        Route::OauthProviders => Box::pin(oauth::providers(app)),
+        Route::OauthAuthorize => Box::pin(oauth::authorize(&req, id, app)),
+        Route::OauthCallback => Box::pin(oauth::callback(&req, id, app)),
+        Route::OauthToken => Box::pin(oauth::token(req, app)),
+        Route::Identities => Box::pin(oauth::list_identities(&req, app)),
+        Route::UnlinkIdentity => Box::pin(oauth::unlink_identity(&req, id, app)),
     };
     handler.await
 }

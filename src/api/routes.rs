@@ -41,6 +41,12 @@ pub enum Route {
     TotpEnable,
     TotpDisable,
     MfaVerify,
+    OauthProviders,
+    OauthAuthorize,
+    OauthCallback,
+    OauthToken,
+    Identities,
+    UnlinkIdentity,
 }
 
 /// Why no route answered a request.
@@ -67,7 +73,8 @@ impl Route {
             | Route::ResendVerification
             | Route::TotpSetup
             | Route::TotpEnable
-            | Route::MfaVerify => "POST",
+            | Route::MfaVerify
+            | Route::OauthToken => "POST",
             Route::UpdateRecipe => "PUT",
             Route::UpdateUser => "PATCH",
             Route::DeleteMe
@@ -75,7 +82,8 @@ impl Route {
             | Route::EndOtherSessions
             | Route::DeleteRecipe
             | Route::DeleteUser
-            | Route::TotpDisable => "DELETE",
+            | Route::TotpDisable
+            | Route::UnlinkIdentity => "DELETE",
             Route::Home
             | Route::Docs
             | Route::OpenApi
@@ -87,7 +95,11 @@ impl Route {
             | Route::ListUsers
             | Route::GetUser
             | Route::ResetPasswordPage
-            | Route::VerifyEmailPage => "GET",
+            | Route::VerifyEmailPage
+            | Route::OauthProviders
+            | Route::OauthAuthorize
+            | Route::OauthCallback
+            | Route::Identities => "GET",
         }
     }
 
@@ -108,10 +120,11 @@ impl Route {
         )
     }
 
-    /// Whether the route is behind the edge limiter (src/api/edge_limit.rs): each can make
+    /// Whether the route is behind the edge limiter (src/api/limits.rs): each can make
     /// the API hash a password, write to D1 or send an email for a client that holds no
     /// valid access token (a wrong one costs the same check as none). The second factor's
-    /// routes count every code in D1, and setting up and turning off hash a password.
+    /// routes count every code in D1, and setting up and turning off hash a password. A
+    /// provider's callback calls the provider and writes; a sign-in code's exchange writes.
     pub fn edge_limited(self) -> bool {
         matches!(
             self,
@@ -128,6 +141,8 @@ impl Route {
                 | Route::TotpEnable
                 | Route::TotpDisable
                 | Route::MfaVerify
+                | Route::OauthCallback
+                | Route::OauthToken
         )
     }
 
@@ -183,6 +198,12 @@ impl Route {
             Route::TotpEnable => "/api/v1/auth/mfa/totp/enable",
             Route::TotpDisable => "/api/v1/auth/mfa/totp",
             Route::MfaVerify => "/api/v1/auth/mfa/verify",
+            Route::OauthProviders => "/api/v1/auth/oauth/providers",
+            Route::OauthAuthorize => "/api/v1/auth/oauth/{provider}/authorize",
+            Route::OauthCallback => "/api/v1/auth/oauth/{provider}/callback",
+            Route::OauthToken => "/api/v1/auth/oauth/token",
+            Route::Identities => "/api/v1/auth/me/identities",
+            Route::UnlinkIdentity => "/api/v1/auth/me/identities/{provider}",
         }
     }
 
@@ -266,9 +287,14 @@ mod tests {
                 Route::TotpEnable,
                 Route::TotpDisable,
                 Route::MfaVerify,
+                Route::OauthCallback,
+                Route::OauthToken,
             ]
         );
-        assert!(limited.iter().all(|r| r.method() != "GET"));
+        // A provider's callback is a GET (a browser redirect), and writes.
+        assert!(limited
+            .iter()
+            .all(|r| r.method() != "GET" || *r == Route::OauthCallback));
     }
 
     #[test]
@@ -308,7 +334,8 @@ mod tests {
                 .template()
                 .replace("{recipe_id}", "7")
                 .replace("{user_id}", "8")
-                .replace("{session_id}", "a-session");
+                .replace("{session_id}", "a-session")
+                .replace("{provider}", "oidc");
             let (found, _) = Route::resolve(route.method(), &path).unwrap();
             assert_eq!(found, route, "{path}");
         }

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod device;
 pub mod email;
+pub mod identity;
 pub mod login;
 pub mod mfa;
 pub mod password;

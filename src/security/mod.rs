@@ -5,6 +5,7 @@
 
 pub mod id_token;
 pub mod mfa_key;
+pub mod oauth;
 pub mod opaque;
 pub mod origin;
 pub mod password;

@@ -1,6 +1,6 @@
 //! Deleting what has ended, for the scheduled cleanup (src/scheduled.rs): expired refresh
-//! tokens, ended sessions, stale attempt counters, expired email tokens and expired
-//! `mfa_token`s. Each statement
+//! tokens, ended sessions, stale attempt counters, expired email tokens, expired
+//! `mfa_token`s and unused sign-in codes. Each statement
 //! deletes at most `limit` rows, chosen by primary key (the tables are WITHOUT ROWID, so
 //! there is no rowid to pick them by).
 
@@ -27,15 +27,18 @@ pub enum Table {
     EmailTokens,
     /// Logins' second steps (`mfa_token`s) past `expires_at`, used or not.
     MfaTokens,
+    /// Sign-in codes past `expires_at` that were never exchanged.
+    SignInCodes,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::RefreshTokens,
         Table::Sessions,
         Table::Attempts,
         Table::EmailTokens,
         Table::MfaTokens,
+        Table::SignInCodes,
     ];
 }
 
@@ -88,6 +91,7 @@ fn delete_statement(
         Table::Attempts => expired(db, "attempts", "key", now, limit),
         Table::EmailTokens => expired(db, "email_tokens", "token_hash", now, limit),
         Table::MfaTokens => expired(db, "mfa_tokens", "token_hash", now, limit),
+        Table::SignInCodes => expired(db, "sign_in_codes", "code_hash", now, limit),
     }
 }
 

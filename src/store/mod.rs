@@ -4,6 +4,7 @@ pub mod attempts;
 pub mod caller;
 pub mod cleanup;
 pub mod email_tokens;
+pub mod identities;
 pub mod recipes;
 pub mod sessions;
 pub mod totp;

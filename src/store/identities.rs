@@ -1,0 +1,324 @@
+//! The `identities` and `sign_in_codes` tables: provider accounts linked to users, and the
+//! one-time codes a sign-in through a provider ends with.
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use worker::D1PreparedStatement;
+
+use super::caller::{scoped, Caller};
+use super::{int, rows, statement, text_or_null, Db, Params};
+use crate::domain::device::rfc3339;
+use crate::domain::identity::{LinkedIdentity, Newcomer};
+use crate::error::Result;
+
+/// What a first sign-in with an identity did, or that it was not the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new user, verified, without a password.
+    Created,
+    /// Linked to the verified user with the provider's email.
+    Linked,
+    /// Linked to the unverified user with the provider's email, which it took over: their
+    /// password, sessions, tokens, second factor and other identities are gone.
+    TookOver,
+    /// The identity was linked already.
+    Returning,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Linked => "linked",
+            Outcome::TookOver => "took_over",
+            Outcome::Returning => "returning",
+        }
+    }
+}
+
+/// What a sign-in with an identity came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignIn {
+    /// The one-time code is stored for this user.
+    Issued { user_id: i64, outcome: Outcome },
+    /// The identity's user is inactive: no code.
+    Inactive { user_id: i64 },
+    /// The identity is linked to no one and, its email unverified, may not be.
+    NotLinked,
+    /// The user with the identity's email has another account of this provider linked.
+    Conflict,
+}
+
+/// Signs in with `provider`'s account `subject`: the user it is linked to gets a one-time
+/// code, stored by `code_hash` until `expires_at`. With `newcomer` (an email the provider
+/// says is verified), a first sign-in first links the account to the user with that email,
+/// taking an unverified one over, or creates a user. One batch, one transaction: what is
+/// decided is decided in the statements that write, so parallel callbacks for one identity
+/// make one user and one link. `also` (the login counters' settlement) runs at the end.
+pub async fn sign_in(
+    db: &Db,
+    (provider, subject): (&str, &str),
+    newcomer: Option<&Newcomer>,
+    (code_hash, client_challenge, expires_at): (&str, Option<&str>, i64),
+    now: i64,
+    also: Vec<D1PreparedStatement>,
+) -> Result<SignIn> {
+    let context = "signing in with an identity";
+    let identity = |params: &mut Params| {
+        format!(
+            "identities.provider = {} AND identities.subject = {}",
+            params.bind(provider),
+            params.bind(subject)
+        )
+    };
+    let prepare = |sql: &dyn Fn(&mut Params) -> String| {
+        let mut params = Params::default();
+        let sql = sql(&mut params);
+        params.prepare(db, &sql, context)
+    };
+    let mut statements = vec![prepare(&|params| {
+        format!("SELECT user_id FROM identities WHERE {}", identity(params))
+    })?];
+    let linking = newcomer.is_some();
+    // Where the statements whose returned rows say what happened are (with a newcomer).
+    let (created, took_over) = (1, 9);
+    if let Some(newcomer) = newcomer {
+        let email = newcomer.email.as_str();
+        // The user the email belongs to, if unverified and the identity is not linked yet:
+        // someone may have signed up with the address to be there first.
+        let squatted = |params: &mut Params| {
+            format!(
+                "(SELECT id FROM users WHERE email = {} AND email_verified = 0 \
+                 AND NOT EXISTS (SELECT 1 FROM identities WHERE {}))",
+                params.bind(email),
+                identity(params)
+            )
+        };
+        statements.push(prepare(&|params| {
+            let (first, surname) = (
+                params.bind(text_or_null(newcomer.first_name.as_deref())),
+                params.bind(text_or_null(newcomer.surname.as_deref())),
+            );
+            format!(
+                "INSERT INTO users (first_name, surname, email, hashed_password, email_verified) \
+                 SELECT {first}, {surname}, {}, '', 1 WHERE NOT EXISTS \
+                 (SELECT 1 FROM identities WHERE {}) ON CONFLICT DO NOTHING RETURNING id",
+                params.bind(email),
+                identity(params)
+            )
+        })?);
+        for table in [
+            "sessions",
+            "totp_factors",
+            "totp_recovery_codes",
+            "mfa_tokens",
+            "email_tokens",
+            "sign_in_codes",
+            "identities",
+        ] {
+            statements.push(prepare(&|params| {
+                format!("DELETE FROM {table} WHERE user_id = {}", squatted(params))
+            })?);
+        }
+        debug_assert_eq!(statements.len(), took_over);
+        statements.push(prepare(&|params| {
+            format!(
+                "UPDATE users SET hashed_password = '', email_verified = 1, \
+                 token_version = token_version + 1 WHERE id = {} RETURNING id",
+                squatted(params)
+            )
+        })?);
+        // A user with another account of this provider keeps it: nothing is inserted.
+        statements.push(prepare(&|params| {
+            let (p, s) = (params.bind(provider), params.bind(subject));
+            format!(
+                "INSERT INTO identities (provider, subject, user_id, email, created_at) \
+                 SELECT {p}, {s}, id, email, {} FROM users WHERE email = {} \
+                 ON CONFLICT DO NOTHING",
+                params.bind(int(now)),
+                params.bind(email),
+            )
+        })?);
+    }
+    statements.push(prepare(&|params| {
+        let (hash, expires) = (params.bind(code_hash), params.bind(int(expires_at)));
+        let challenge = params.bind(text_or_null(client_challenge));
+        format!(
+            "INSERT INTO sign_in_codes (code_hash, user_id, token_version, expires_at, \
+             client_challenge) SELECT {hash}, users.id, users.token_version, {expires}, \
+             {challenge} FROM identities \
+             JOIN users ON users.id = identities.user_id WHERE {} AND users.is_active = 1",
+            identity(params)
+        )
+    })?);
+    statements.push(prepare(&|params| {
+        format!(
+            "SELECT users.id, users.is_active FROM identities \
+             JOIN users ON users.id = identities.user_id WHERE {}",
+            identity(params)
+        )
+    })?);
+    let last = statements.len() - 1;
+    statements.extend(also);
+    let results = db.batch(statements, context).await?;
+
+    #[derive(Deserialize)]
+    struct Linked {
+        id: i64,
+        is_active: i64,
+    }
+    let returning = !rows::<IgnoredAny>(&results[0], context)?.is_empty();
+    let Some(linked) = rows::<Linked>(&results[last], context)?.into_iter().next() else {
+        return Ok(if linking {
+            SignIn::Conflict
+        } else {
+            SignIn::NotLinked
+        });
+    };
+    if linked.is_active == 0 {
+        return Ok(SignIn::Inactive { user_id: linked.id });
+    }
+    let outcome = if returning {
+        Outcome::Returning
+    } else if !rows::<IgnoredAny>(&results[created], context)?.is_empty() {
+        Outcome::Created
+    } else if !rows::<IgnoredAny>(&results[took_over], context)?.is_empty() {
+        Outcome::TookOver
+    } else {
+        Outcome::Linked
+    };
+    Ok(SignIn::Issued {
+        user_id: linked.id,
+        outcome,
+    })
+}
+
+/// A one-time code, exchanged.
+#[derive(Debug)]
+pub struct Claimed {
+    pub user_id: i64,
+    /// The user's token version when the code was issued: the session starts only if it is
+    /// still theirs.
+    pub token_version: i64,
+    /// Whether a second factor is on: the code then gives a login's second step, not tokens.
+    pub second_factor: bool,
+}
+
+/// Uses up the code stored by `code_hash`, if it is there, unexpired, and either was issued
+/// without a client challenge or with `challenge` (the S256 of the verifier presented).
+/// Deleting it is the decision: of any number of requests with one code, one gets its row.
+pub async fn claim_code(
+    db: &Db,
+    code_hash: &str,
+    challenge: Option<&str>,
+    now: i64,
+) -> Result<Option<Claimed>> {
+    let context = "exchanging a sign-in code";
+    let delete = statement(
+        db,
+        "DELETE FROM sign_in_codes WHERE code_hash = ?1 AND expires_at > ?2 \
+         AND (client_challenge IS NULL OR client_challenge = ?3) RETURNING user_id, token_version, EXISTS (SELECT 1 FROM totp_factors f \
+         WHERE f.user_id = sign_in_codes.user_id AND f.enabled_at IS NOT NULL) AS second_factor",
+        &[code_hash.into(), int(now), text_or_null(challenge)],
+        context,
+    )?;
+    #[derive(Deserialize)]
+    struct Row {
+        user_id: i64,
+        token_version: i64,
+        second_factor: i64,
+    }
+    let result = db.write(delete, context).await?;
+    Ok(rows::<Row>(&result, context)?
+        .into_iter()
+        .next()
+        .map(|row| Claimed {
+            user_id: row.user_id,
+            token_version: row.token_version,
+            second_factor: row.second_factor != 0,
+        }))
+}
+
+/// The caller's linked identities, oldest first; `None` when the caller may no longer act.
+pub async fn list(db: &Db, caller: &Caller) -> Result<Option<Vec<LinkedIdentity>>> {
+    #[derive(Deserialize)]
+    struct Row {
+        provider: String,
+        email: String,
+        created_at: i64,
+    }
+    let context = "listing identities";
+    let results = db
+        .batch(
+            vec![
+                scoped(db, caller, context, |_| "SELECT id FROM me".into())?,
+                scoped(db, caller, context, |_| {
+                    "SELECT provider, email, created_at FROM identities \
+                     WHERE user_id = (SELECT id FROM me) ORDER BY created_at, provider"
+                        .into()
+                })?,
+            ],
+            context,
+        )
+        .await?;
+    if rows::<IgnoredAny>(&results[0], context)?.is_empty() {
+        return Ok(None);
+    }
+    let identities = rows::<Row>(&results[1], context)?
+        .into_iter()
+        .map(|row| LinkedIdentity {
+            provider: row.provider,
+            email: row.email,
+            created_at: rfc3339(row.created_at),
+        })
+        .collect();
+    Ok(Some(identities))
+}
+
+/// What unlinking an identity came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unlinked {
+    Done,
+    /// The caller has no identity of this provider.
+    NotLinked,
+    /// It is the caller's last way in: no password, no other identity.
+    LastWayIn,
+    /// The caller's token is no longer good.
+    NotAuthenticated,
+}
+
+/// Unlinks the caller's identity of `provider`, only while a password or another identity
+/// remains, decided in the statement that deletes: two requests unlinking a user's last two
+/// identities at once cannot both succeed.
+pub async fn unlink(db: &Db, caller: &Caller, provider: &str) -> Result<Unlinked> {
+    let context = "unlinking an identity";
+    let delete = scoped(db, caller, context, |params| {
+        let provider = params.bind(provider);
+        format!(
+            "DELETE FROM identities WHERE user_id = (SELECT id FROM me) AND provider = {provider} \
+             AND (EXISTS (SELECT 1 FROM users WHERE users.id = identities.user_id \
+             AND users.hashed_password <> '') OR EXISTS (SELECT 1 FROM identities other \
+             WHERE other.user_id = identities.user_id AND other.provider <> {provider})) \
+             RETURNING provider"
+        )
+    })?;
+    let remains = scoped(db, caller, context, |params| {
+        format!(
+            "SELECT 1 FROM identities WHERE user_id = (SELECT id FROM me) AND provider = {}",
+            params.bind(provider)
+        )
+    })?;
+    let me = scoped(db, caller, context, |_| "SELECT id FROM me".into())?;
+    let results = db.batch(vec![me, delete, remains], context).await?;
+    let found =
+        |i: usize| -> Result<bool> { Ok(!rows::<IgnoredAny>(&results[i], context)?.is_empty()) };
+    Ok(if !found(0)? {
+        Unlinked::NotAuthenticated
+    } else if found(1)? {
+        Unlinked::Done
+    } else if found(2)? {
+        Unlinked::LastWayIn
+    } else {
+        Unlinked::NotLinked
+    })
+}
