@@ -62,6 +62,24 @@ describe('with PASSWORD_ITERATIONS as deployed (600000)', () => {
     assert.equal(wrong.line.pbkdf2_iterations, right.line.pbkdf2_iterations);
     assert.equal(unknown.line.pbkdf2_iterations, right.line.pbkdf2_iterations);
   });
+
+  test('a user without a password (signed up through a provider) is refused as a wrong password, after the same work, and adds no cost', async () => {
+    const email = randomEmail();
+    const costs = async () => sql('SELECT iterations, hashes FROM password_costs ORDER BY iterations');
+    const before = await costs();
+    await sql(`INSERT INTO users (email, hashed_password, email_verified) VALUES (${sqlText(email)}, '', 1)`);
+    assert.deepEqual(await costs(), before, 'an empty hash is not counted as one');
+    const [passwordless, unknown] = await Promise.all([
+      traced(LOGIN, loginForm(email, 'any password at all')),
+      traced(LOGIN, loginForm(randomEmail())),
+    ]);
+    assert.equal(passwordless.status, 400);
+    assert.deepEqual(passwordless.body, { detail: 'Incorrect username or password' });
+    assert.equal(passwordless.line.pbkdf2_iterations, unknown.line.pbkdf2_iterations);
+    assert.ok(passwordless.line.pbkdf2_iterations >= DEFAULT_ITERATIONS);
+    await sql(`DELETE FROM users WHERE email = ${sqlText(email)}`);
+    assert.deepEqual(await costs(), before, 'nor its deletion');
+  });
 });
 
 describe('a second server whose PASSWORD_ITERATIONS was lowered to 10000', () => {

@@ -39,7 +39,8 @@ async function linesOf(offset, route, count, file) {
 
 const logOffset = (file = process.env.WORKER_LOG) => statSync(file).size;
 
-/** Every route behind the edge limiter, with a request that reaches the handler. */
+/** Every route behind the edge limiter, with a request that reaches the handler (and the
+ * route's template, where the path is not it). */
 const LIMITED = [
   ['/api/v1/auth/signup', { json: { email: 'not an email', password: PASSWORD } }],
   ['/api/v1/auth/login', { form: new URLSearchParams({ username: 'nobody@example.com', password: 'x' }) }],
@@ -54,6 +55,8 @@ const LIMITED = [
   ['/api/v1/auth/mfa/totp/enable', { json: { code: '123456' } }],
   ['/api/v1/auth/mfa/totp', { method: 'DELETE', json: { password: 'x', code: '123456' } }],
   ['/api/v1/auth/mfa/verify', { json: { mfa_token: 'unknown', code: '123456' } }],
+  ['/api/v1/auth/oauth/oidc/callback', { method: 'GET' }, '/api/v1/auth/oauth/{provider}/callback'],
+  ['/api/v1/auth/oauth/token', { json: { code: 'unknown' } }],
 ];
 
 describe('the edge limiter (the Rate Limiting binding, as deployed)', () => {
@@ -98,7 +101,7 @@ describe('the edge limiter (the Rate Limiting binding, as deployed)', () => {
       assert.equal(res.status, 429, `${path} is behind the limiter`);
       assert.deepEqual(res.body, EDGE_REFUSED);
     }
-    const lines = (await Promise.all(LIMITED.map(([path]) => linesOf(offset, path, 1, server.log)))).flat();
+    const lines = (await Promise.all(LIMITED.map(([path, , route = path]) => linesOf(offset, route, 1, server.log)))).flat();
     assert.ok(lines.every((line) => line.d1_round_trips === 0 && line.status === 429), JSON.stringify(lines));
     const read = await api('/api/v1/recipes/search/?keyword=chicken', { headers: fromAddress(address), base: server.base });
     assert.equal(read.status, 200, 'reads are not behind it');
@@ -162,6 +165,7 @@ describe('unknown tokens cost one read and write nothing', () => {
     ['/api/v1/auth/logout', () => ({ refresh_token: unknown() }), 204],
     ['/api/v1/auth/verify-email', () => ({ token: unknown() }), 400],
     ['/api/v1/auth/reset-password', () => ({ token: unknown(), new_password: 'a long new passphrase' }), 400],
+    ['/api/v1/auth/oauth/token', () => ({ code: unknown() }), 400],
   ];
   for (const [route, body, status] of cases) {
     test(`20 unknown tokens sent at once to ${route}: ${status}, no rows written, no hash`, async () => {

@@ -1,5 +1,6 @@
 //! Password hashing, access tokens, the opaque tokens of refreshes and email links, and the
-//! second factor (TOTP, its recovery codes, and the key its secrets are sealed with).
+//! second factor (TOTP, its recovery codes, and the key its secrets are sealed with), and the
+//! ID tokens of identity providers.
 //! Pure Rust: no `worker` types, tested natively.
 
 pub mod id_token;

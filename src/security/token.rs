@@ -43,11 +43,12 @@ struct AccessClaims {
     aud: Option<Audience>,
 }
 
-/// RFC 7519 §4.1.3: one audience or a list of them. Ours issue one. Untagged: measured, it
-/// left the wasm smaller than reading a `serde_json::Value` or a visitor of its own.
+/// RFC 7519 §4.1.3: one audience or a list of them. Ours issue one; ID tokens (id_token.rs)
+/// may carry several. Untagged: measured, it left the wasm smaller than reading a
+/// `serde_json::Value` or a visitor of its own.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(untagged)]
-enum Audience {
+pub(super) enum Audience {
     One(String),
     Many(Vec<String>),
 }
