@@ -1,10 +1,11 @@
 // Sign-in with identity providers end to end, against a real OpenID provider
 // (scripts/oidc-provider.mjs, the npm package oidc-provider) and the GitHub stand-in
 // (scripts/github-oauth.mjs), both started by scripts/with-server.sh: the whole flow in
-// Chromium, then by plain HTTP the browser-binding cookie, the one-time code (replayed and in
-// parallel), redirect_to, provider refusals, unverified emails, linking to and taking over
-// existing accounts, unlinking, users without a password, inactive users, TOTP, and the
-// security log lines.
+// Chromium, then by plain HTTP the browser-binding cookie, the one-time code (replayed, in
+// parallel, expired, bound to the page by its code_challenge), redirect_to, provider
+// refusals, unverified emails, the login counters, linking to and taking over existing
+// accounts, unlinking, users without a password, inactive users, TOTP, and the security log
+// lines.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
