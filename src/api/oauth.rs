@@ -351,7 +351,8 @@ async fn sign_in(
         false => None,
     };
     let code = OpaqueToken::generate().map_err(|e| ApiError::internal("sign-in code", e))?;
-    let settle = attempts::settle_login(db, &counters)?;
+    // Given back only if the code is issued: a refused sign-in keeps its count.
+    let settle = attempts::settle_sign_in(db, &counters, &code.hash)?;
     let signed_in = identities::sign_in(
         db,
         (settings.id.name(), &identity.subject),

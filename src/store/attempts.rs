@@ -90,10 +90,32 @@ pub async fn count(db: &Db, counters: &[Counter], now: i64) -> Result<Vec<Count>
 }
 
 /// The statements that settle a successful login from these counters, for the batch that
-/// starts its session: the account's counter (of passwords or of codes) is cleared, and the address's gets its one
-/// count back, so successes never use up an address's budget.
+/// starts its session: the account's counter (of passwords or of codes) is cleared, and the
+/// address's gets its one count back, so successes never use up an address's budget.
 pub fn settle_login(db: &Db, counters: &[Counter]) -> Result<Vec<D1PreparedStatement>> {
+    settle(db, counters, None)
+}
+
+/// As [`settle_login`], for a batch that decides within itself whether the login succeeded:
+/// each statement settles only if the sign-in code `code_hash` was stored before it ran.
+pub fn settle_sign_in(
+    db: &Db,
+    counters: &[Counter],
+    code_hash: &str,
+) -> Result<Vec<D1PreparedStatement>> {
+    settle(db, counters, Some(code_hash))
+}
+
+fn settle(
+    db: &Db,
+    counters: &[Counter],
+    code_hash: Option<&str>,
+) -> Result<Vec<D1PreparedStatement>> {
     let context = "settling a login's attempt";
+    let condition = match code_hash {
+        Some(_) => " AND EXISTS (SELECT 1 FROM sign_in_codes WHERE code_hash = ?2)",
+        None => "",
+    };
     counters
         .iter()
         .map(|counter| {
@@ -103,7 +125,9 @@ pub fn settle_login(db: &Db, counters: &[Counter]) -> Result<Vec<D1PreparedState
                     "UPDATE attempts SET count = count - 1 WHERE key = ?1 AND count > 0"
                 }
             };
-            statement(db, sql, &[counter.key.as_str().into()], context)
+            let mut args = vec![counter.key.as_str().into()];
+            args.extend(code_hash.map(Into::into));
+            statement(db, &format!("{sql}{condition}"), &args, context)
         })
         .collect()
 }
