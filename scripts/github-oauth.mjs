@@ -49,47 +49,24 @@
 // never change for an account). Logs one line per sign-in and token exchange to stdout (never
 // a secret, code or token); exits cleanly on SIGTERM and SIGINT.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer } from 'node:http';
+import { HOST, escapeHtml, parseArgs, readBody, refuse, send, sendJson, serve } from './local-server.mjs';
 
 const KEEP = 5000;
 const MAX_BODY = 64 * 1024;
-const HOST = '127.0.0.1';
 const CODE_LIFETIME_MS = 10 * 60 * 1000;
 const DOCS = 'https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors';
 
-function parseArgs(argv) {
-  const options = { port: 8028, clientId: undefined, clientSecret: process.env.GITHUB_CLIENT_SECRET || undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const [name, inline] = argv[i].split(/=(.*)/s, 2);
-    const value = () => inline ?? argv[++i];
-    if (name === '--port') options.port = Number(value());
-    else if (name === '--client-id') options.clientId = value();
-    else if (name === '--client-secret') options.clientSecret = value();
-    else if (name === '--help' || name === '-h') {
-      console.log('usage: github-oauth.mjs [--port 8028] --client-id ID [--client-secret SECRET]');
-      process.exit(0);
-    } else {
-      console.error(`github-oauth: unknown argument ${argv[i]}`);
-      process.exit(2);
-    }
-  }
-  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
-    console.error('github-oauth: --port needs a port number');
-    process.exit(2);
-  }
-  if (!options.clientId || !options.clientSecret) {
-    console.error('github-oauth: --client-id and --client-secret (or GITHUB_CLIENT_SECRET) are required');
-    process.exit(2);
-  }
-  return options;
+const options = parseArgs('github-oauth', process.argv.slice(2), {
+  defaults: { port: 8028, clientSecret: process.env.GITHUB_CLIENT_SECRET || undefined },
+  flags: { '--port': ['port', Number], '--client-id': ['clientId'], '--client-secret': ['clientSecret'] },
+  usage: 'github-oauth.mjs [--port 8028] --client-id ID [--client-secret SECRET]',
+});
+if (!options.clientId || !options.clientSecret) {
+  refuse('github-oauth', '--client-id and --client-secret (or GITHUB_CLIENT_SECRET) are required');
 }
-
-const options = parseArgs(process.argv.slice(2));
 const codes = new Map(); // code -> the grant it stands for, until exchanged or expired
 const tokens = new Map(); // access token -> the account and scope
 const received = []; // newest first
-
-const escapeHtml = (value) => String(value ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 // The form posts to this server, which then redirects to the application: no form-action
 // directive, since Chromium applies it to the redirect's target too.
@@ -101,36 +78,9 @@ const PAGE_HEADERS = {
   'cache-control': 'no-store',
 };
 
-function send(res, status, body, headers = {}) {
-  res.writeHead(status, headers);
-  res.end(body);
-}
-
-function sendJson(res, status, value) {
-  send(res, status, JSON.stringify(value), { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-}
-
 /** A REST API error in GitHub's shape. */
 const apiError = (res, status, message, documentation = 'https://docs.github.com/rest') =>
   sendJson(res, status, { message, documentation_url: documentation, status: String(status) });
-
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let size = 0;
-    req.on('data', (chunk) => {
-      size += chunk.length;
-      if (size > MAX_BODY) {
-        reject(Object.assign(new Error('body too large'), { tooLarge: true }));
-        req.destroy();
-      } else {
-        chunks.push(chunk);
-      }
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
 /** The parameters of a form-encoded or JSON body (strings only); {} for anything else. */
 function parameters(contentType, text) {
@@ -257,7 +207,7 @@ function showAuthorize(url, res) {
 }
 
 async function authorize(req, res) {
-  const form = Object.fromEntries(new URLSearchParams(await readBody(req)));
+  const form = Object.fromEntries(new URLSearchParams((await readBody(req, MAX_BODY)).toString('utf8')));
   const checked = authorizationRequest(form);
   if (checked.problem) return send(res, checked.status, layout('Not found', `<h1>${checked.status}</h1><p>${escapeHtml(checked.problem)}</p>`), PAGE_HEADERS);
   const { request } = checked;
@@ -319,7 +269,7 @@ function exchange(params) {
 async function accessToken(req, res) {
   let text;
   try {
-    text = await readBody(req);
+    text = (await readBody(req, MAX_BODY)).toString('utf8');
   } catch (error) {
     if (error.tooLarge) return sendJson(res, 413, { error: 'too_large' });
     throw error;
@@ -403,22 +353,10 @@ async function route(req, res) {
   return apiError(res, 404, 'Not Found');
 }
 
-const server = createServer((req, res) => {
-  route(req, res).catch((error) => {
-    console.error(`github-oauth: ${req.method} ${req.url}: ${error.stack ?? error}`);
-    if (!res.headersSent) sendJson(res, 500, { message: 'Internal error' });
-    else res.destroy();
-  });
-});
-
-server.on('error', (error) => {
-  console.error(`github-oauth: cannot listen on ${HOST}:${options.port}: ${error.message}`);
-  process.exit(1);
-});
-
-server.listen(options.port, HOST, () => {
-  const { port } = server.address();
-  console.log(`github-oauth: listening on http://${HOST}:${port} (GITHUB_URL and GITHUB_API_URL), client ${options.clientId}`);
+serve('github-oauth', options.port, {
+  route,
+  errorBody: { message: 'Internal error' },
+  listening: (port) => `listening on http://${HOST}:${port} (GITHUB_URL and GITHUB_API_URL), client ${options.clientId}`,
 });
 
 // Codes nobody exchanged are dropped once expired, so a long `make dev` does not collect them.
@@ -426,11 +364,3 @@ setInterval(() => {
   const now = Date.now();
   for (const [code, grant] of codes) if (grant.expires < now) codes.delete(code);
 }, 60_000).unref();
-
-function shutdown(signal) {
-  console.log(`github-oauth: ${signal}, stopping`);
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-}
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));

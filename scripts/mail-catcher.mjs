@@ -24,39 +24,18 @@
 //   DELETE /api/messages      forgets every message -> 204
 //
 // Logs one line per message to stdout; exits cleanly on SIGTERM and SIGINT.
-import { createServer } from 'node:http';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { HOST, escapeHtml, parseArgs, readBody, send, sendJson, serve } from './local-server.mjs';
 
 const KEEP = 5000;
 const MAX_BODY = 1024 * 1024;
-const HOST = '127.0.0.1';
 
-function parseArgs(argv) {
-  const options = { port: 8025, apiKey: process.env.MAIL_CATCHER_API_KEY || undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const [name, inline] = argv[i].split(/=(.*)/s, 2);
-    const value = () => inline ?? argv[++i];
-    if (name === '--port') options.port = Number(value());
-    else if (name === '--api-key') options.apiKey = value();
-    else if (name === '--help' || name === '-h') {
-      console.log('usage: mail-catcher.mjs [--port 8025] [--api-key KEY]');
-      process.exit(0);
-    } else {
-      console.error(`mail-catcher: unknown argument ${argv[i]}`);
-      process.exit(2);
-    }
-  }
-  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
-    console.error('mail-catcher: --port needs a port number');
-    process.exit(2);
-  }
-  return options;
-}
-
-const options = parseArgs(process.argv.slice(2));
+const options = parseArgs('mail-catcher', process.argv.slice(2), {
+  defaults: { port: 8025, apiKey: process.env.MAIL_CATCHER_API_KEY || undefined },
+  flags: { '--port': ['port', Number], '--api-key': ['apiKey'] },
+  usage: 'mail-catcher.mjs [--port 8025] [--api-key KEY]',
+});
 const messages = []; // newest first
-
-const escapeHtml = (value) => String(value ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 // The catcher's pages run no script; a message's HTML is shown in an iframe sandboxed without
 // scripts or same-origin access, and this policy (inherited by srcdoc frames) keeps its images
@@ -69,35 +48,8 @@ const PAGE_HEADERS = {
   'cache-control': 'no-store',
 };
 
-function send(res, status, body, headers = {}) {
-  res.writeHead(status, headers);
-  res.end(body);
-}
-
-function sendJson(res, status, value) {
-  send(res, status, JSON.stringify(value), { 'content-type': 'application/json', 'cache-control': 'no-store' });
-}
-
 /** Resend's error body. */
 const resendError = (res, statusCode, name, message) => sendJson(res, statusCode, { statusCode, message, name });
-
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let size = 0;
-    req.on('data', (chunk) => {
-      size += chunk.length;
-      if (size > MAX_BODY) {
-        reject(Object.assign(new Error('body too large'), { tooLarge: true }));
-        req.destroy();
-      } else {
-        chunks.push(chunk);
-      }
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
 function sameKey(given, expected) {
   const a = Buffer.from(given);
@@ -136,7 +88,7 @@ async function receive(req, res) {
 
   let text;
   try {
-    text = await readBody(req);
+    text = (await readBody(req, MAX_BODY)).toString('utf8');
   } catch (error) {
     if (error.tooLarge) return resendError(res, 413, 'validation_error', 'The body is larger than 1 MB.');
     throw error;
@@ -258,28 +210,8 @@ async function route(req, res) {
   return sendJson(res, 404, { detail: 'Not found' });
 }
 
-const server = createServer((req, res) => {
-  route(req, res).catch((error) => {
-    console.error(`mail-catcher: ${req.method} ${req.url}: ${error.stack ?? error}`);
-    if (!res.headersSent) sendJson(res, 500, { detail: 'Internal error' });
-    else res.destroy();
-  });
+serve('mail-catcher', options.port, {
+  route,
+  errorBody: { detail: 'Internal error' },
+  listening: (port) => `listening on http://${HOST}:${port} (API: POST http://${HOST}:${port}/emails)`,
 });
-
-server.on('error', (error) => {
-  console.error(`mail-catcher: cannot listen on ${HOST}:${options.port}: ${error.message}`);
-  process.exit(1);
-});
-
-server.listen(options.port, HOST, () => {
-  const { port } = server.address();
-  console.log(`mail-catcher: listening on http://${HOST}:${port} (API: POST http://${HOST}:${port}/emails)`);
-});
-
-function shutdown(signal) {
-  console.log(`mail-catcher: ${signal}, stopping`);
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-}
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));

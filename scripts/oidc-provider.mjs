@@ -28,39 +28,23 @@
 // and its development sign-in pages are meant for development, which is all this is.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
+import { HOST, escapeHtml, parseArgs, refuse, serve } from './local-server.mjs';
 
-const HOST = '127.0.0.1';
-
-function parseArgs(argv) {
-  const options = { port: 8027, clientId: undefined, clientSecret: process.env.OIDC_CLIENT_SECRET || undefined, redirectUris: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const [name, inline] = argv[i].split(/=(.*)/s, 2);
-    const value = () => inline ?? argv[++i];
-    if (name === '--port') options.port = Number(value());
-    else if (name === '--client-id') options.clientId = value();
-    else if (name === '--client-secret') options.clientSecret = value();
-    else if (name === '--redirect-uri') options.redirectUris.push(value());
-    else if (name === '--help' || name === '-h') {
-      console.log('usage: oidc-provider.mjs [--port 8027] --client-id ID --client-secret SECRET --redirect-uri URI [--redirect-uri URI …]');
-      process.exit(0);
-    } else {
-      console.error(`oidc-provider: unknown argument ${argv[i]}`);
-      process.exit(2);
-    }
-  }
-  if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
-    // The issuer names the port, so it must be known before listening (no port 0).
-    console.error('oidc-provider: --port needs a port number (1-65535)');
-    process.exit(2);
-  }
-  if (!options.clientId || !options.clientSecret || options.redirectUris.length === 0) {
-    console.error('oidc-provider: --client-id, --client-secret (or OIDC_CLIENT_SECRET) and at least one --redirect-uri are required');
-    process.exit(2);
-  }
-  return options;
+const options = parseArgs('oidc-provider', process.argv.slice(2), {
+  defaults: { port: 8027, clientSecret: process.env.OIDC_CLIENT_SECRET || undefined, redirectUris: [] },
+  flags: {
+    '--port': ['port', Number],
+    '--client-id': ['clientId'],
+    '--client-secret': ['clientSecret'],
+    '--redirect-uri': ['redirectUris', Array],
+  },
+  usage: 'oidc-provider.mjs [--port 8027] --client-id ID --client-secret SECRET --redirect-uri URI [--redirect-uri URI …]',
+});
+// The issuer names the port, so it must be known before listening (no port 0).
+if (options.port === 0) refuse('oidc-provider', '--port needs a port number (1-65535)');
+if (!options.clientId || !options.clientSecret || options.redirectUris.length === 0) {
+  refuse('oidc-provider', '--client-id, --client-secret (or OIDC_CLIENT_SECRET) and at least one --redirect-uri are required');
 }
-
-const options = parseArgs(process.argv.slice(2));
 const issuer = `http://${HOST}:${options.port}`;
 
 /** A private JWK for `alg`, with its key id and use, as the JWKS publishes it (public half). */
@@ -98,11 +82,8 @@ async function findAccount(_ctx, id) {
   };
 }
 
-const errorPage = (out) => {
-  const escape = (value) => String(value ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in error</title></head>
-<body><h1>Sign-in error</h1>${Object.entries(out).map(([key, value]) => `<p><strong>${escape(key)}</strong>: ${escape(value)}</p>`).join('')}</body></html>`;
-};
+const errorPage = (out) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in error</title></head>
+<body><h1>Sign-in error</h1>${Object.entries(out).map(([key, value]) => `<p><strong>${escapeHtml(key)}</strong>: ${escapeHtml(value)}</p>`).join('')}</body></html>`;
 
 const provider = new Provider(issuer, {
   clients: [{
@@ -162,21 +143,7 @@ provider.emit = (name, ...args) => {
   return emit(name, ...args);
 };
 
-const server = provider.listen(options.port, HOST);
-
-server.on('error', (error) => {
-  console.error(`oidc-provider: cannot listen on ${HOST}:${options.port}: ${error.message}`);
-  process.exit(1);
+serve('oidc-provider', options.port, {
+  handler: provider.callback(),
+  listening: () => `issuer ${issuer} (discovery: ${issuer}/.well-known/openid-configuration), client ${options.clientId}`,
 });
-
-server.on('listening', () => {
-  console.log(`oidc-provider: issuer ${issuer} (discovery: ${issuer}/.well-known/openid-configuration), client ${options.clientId}`);
-});
-
-function shutdown(signal) {
-  console.log(`oidc-provider: ${signal}, stopping`);
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-}
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));

@@ -33,11 +33,10 @@
 //
 // Logs one line per request to stdout (never the secret or the token); exits cleanly on
 // SIGTERM and SIGINT.
-import { createServer } from 'node:http';
+import { HOST, parseArgs, readBody, sendJson, serve } from './local-server.mjs';
 
 const KEEP = 5000;
 const MAX_BODY = 64 * 1024;
-const HOST = '127.0.0.1';
 const PATH = '/turnstile/v0/siteverify';
 
 const TEST_SECRETS = {
@@ -46,53 +45,12 @@ const TEST_SECRETS = {
   '3x0000000000000000000000000000000AA': { name: 'token already spent', codes: ['timeout-or-duplicate'] },
 };
 
-function parseArgs(argv) {
-  const options = { port: 8026 };
-  for (let i = 0; i < argv.length; i++) {
-    const [name, inline] = argv[i].split(/=(.*)/s, 2);
-    const value = () => inline ?? argv[++i];
-    if (name === '--port') options.port = Number(value());
-    else if (name === '--help' || name === '-h') {
-      console.log('usage: turnstile-siteverify.mjs [--port 8026]');
-      process.exit(0);
-    } else {
-      console.error(`turnstile-siteverify: unknown argument ${argv[i]}`);
-      process.exit(2);
-    }
-  }
-  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
-    console.error('turnstile-siteverify: --port needs a port number');
-    process.exit(2);
-  }
-  return options;
-}
-
-const options = parseArgs(process.argv.slice(2));
+const options = parseArgs('turnstile-siteverify', process.argv.slice(2), {
+  defaults: { port: 8026 },
+  flags: { '--port': ['port', Number] },
+  usage: 'turnstile-siteverify.mjs [--port 8026]',
+});
 const received = []; // newest first
-const hanging = new Set();
-
-function sendJson(res, status, value) {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  res.end(JSON.stringify(value));
-}
-
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let size = 0;
-    req.on('data', (chunk) => {
-      size += chunk.length;
-      if (size > MAX_BODY) {
-        reject(Object.assign(new Error('body too large'), { tooLarge: true }));
-        req.destroy();
-      } else {
-        chunks.push(chunk);
-      }
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
 
 /** The parameters of a siteverify request, whichever of its encodings it came in; null if none. */
 async function parameters(contentType, body) {
@@ -148,7 +106,7 @@ function remember(entry) {
 async function siteverify(req, res) {
   let body;
   try {
-    body = await readBody(req);
+    body = await readBody(req, MAX_BODY);
   } catch (error) {
     if (error.tooLarge) return sendJson(res, 413, { success: false, 'error-codes': ['bad-request'] });
     throw error;
@@ -188,8 +146,7 @@ async function siteverify(req, res) {
   if (onDemand === 'hang') {
     remember({ ...entry, answer: 'hang' });
     line('hang');
-    hanging.add(res);
-    res.on('close', () => hanging.delete(res));
+    // Never answered: stopping the server closes its connection (closeAllConnections).
     return undefined;
   }
   if (params === null) {
@@ -226,29 +183,8 @@ async function route(req, res) {
   return sendJson(res, 404, { detail: `Not found; siteverify is POST ${PATH}` });
 }
 
-const server = createServer((req, res) => {
-  route(req, res).catch((error) => {
-    console.error(`turnstile-siteverify: ${req.method} ${req.url}: ${error.stack ?? error}`);
-    if (!res.headersSent) sendJson(res, 500, { detail: 'Internal error' });
-    else res.destroy();
-  });
+serve('turnstile-siteverify', options.port, {
+  route,
+  errorBody: { detail: 'Internal error' },
+  listening: (port) => `listening on http://${HOST}:${port}${PATH}`,
 });
-
-server.on('error', (error) => {
-  console.error(`turnstile-siteverify: cannot listen on ${HOST}:${options.port}: ${error.message}`);
-  process.exit(1);
-});
-
-server.listen(options.port, HOST, () => {
-  const { port } = server.address();
-  console.log(`turnstile-siteverify: listening on http://${HOST}:${port}${PATH}`);
-});
-
-function shutdown(signal) {
-  console.log(`turnstile-siteverify: ${signal}, stopping`);
-  for (const res of hanging) res.destroy();
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-}
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));
