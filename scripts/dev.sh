@@ -36,23 +36,31 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
+# Whether a URL of .dev.vars names this machine, where a local stand-in is to answer it.
+is_local() { [[ "$1" == http://127.0.0.1:* || "$1" == http://localhost:* ]]; }
+# Waits up to 5 s for a local stand-in to answer `url`; exits, naming `env-var`, if it does not.
+wait_for() { # url pid what env-var
+    for _ in $(seq 50); do
+        curl -s -o /dev/null "$1" && return 0
+        kill -0 "$2" 2>/dev/null || break
+        sleep 0.1
+    done
+    curl -s -o /dev/null "$1" || { echo "dev: $3 did not start (port taken? set $4)" >&2; exit 1; }
+}
+
 # The catcher runs where .dev.vars sends email to this machine; when EMAIL_API_URL names
 # another service (Resend), emails go there instead. MAIL_PORT moves the catcher, and the
 # worker is told the new address with --var (which wins over .dev.vars).
 email_url=$(dev_var EMAIL_API_URL)
 mail_args=()
-if [[ -z "$email_url" || "$email_url" == http://127.0.0.1:* || "$email_url" == http://localhost:* ]]; then
+if [ -z "$email_url" ] || is_local "$email_url"; then
     mail_port=${MAIL_PORT:-8025}
     mail_page="http://127.0.0.1:$mail_port"
     [ "$email_url" = "$mail_page/emails" ] || mail_args=(--var "EMAIL_API_URL:$mail_page/emails")
     # The key goes in the environment, not on the command line (where `ps` shows it).
     MAIL_CATCHER_API_KEY=$(dev_var EMAIL_API_KEY) node "$ROOT/scripts/mail-catcher.mjs" --port "$mail_port" &
     catcher=$!
-    for _ in $(seq 50); do
-        curl -s -o /dev/null "$mail_page/api/messages" && break
-        kill -0 "$catcher" 2>/dev/null || { echo "dev: the mail catcher did not start (port $mail_port taken? set MAIL_PORT)" >&2; exit 1; }
-        sleep 0.1
-    done
+    wait_for "$mail_page/api/messages" "$catcher" "the mail catcher" MAIL_PORT
     echo "Emails the API sends (password reset, email verification) appear on $mail_page"
 else
     echo "Emails go to $email_url (EMAIL_API_URL in .dev.vars); no mail catcher started."
@@ -64,18 +72,14 @@ fi
 # TURNSTILE_PORT moves it, and the worker is told with --var.
 turnstile_url=$(dev_var TURNSTILE_VERIFY_URL)
 turnstile_args=()
-if [[ "$turnstile_url" == http://127.0.0.1:* || "$turnstile_url" == http://localhost:* ]]; then
+if is_local "$turnstile_url"; then
     siteverify_port=${TURNSTILE_PORT:-8026}
     siteverify_base="http://127.0.0.1:$siteverify_port"
     siteverify_url="$siteverify_base/turnstile/v0/siteverify"
     [ "$turnstile_url" = "$siteverify_url" ] || turnstile_args=(--var "TURNSTILE_VERIFY_URL:$siteverify_url")
     node "$ROOT/scripts/turnstile-siteverify.mjs" --port "$siteverify_port" &
     siteverify=$!
-    for _ in $(seq 50); do
-        curl -s -o /dev/null "$siteverify_base/api/requests" && break
-        kill -0 "$siteverify" 2>/dev/null || { echo "dev: the siteverify stand-in did not start (port $siteverify_port taken? set TURNSTILE_PORT)" >&2; exit 1; }
-        sleep 0.1
-    done
+    wait_for "$siteverify_base/api/requests" "$siteverify" "the siteverify stand-in" TURNSTILE_PORT
 fi
 if [ -z "$(dev_var TURNSTILE_SECRET_KEY)" ]; then
     echo "Turnstile is off (no TURNSTILE_SECRET_KEY in .dev.vars)."
@@ -89,15 +93,6 @@ fi
 # with "unverified" has an unverified email) and the GitHub stand-in (a form: login, email,
 # verified or not). OIDC_PORT and GITHUB_PORT move them, and the worker is told with --var. The
 # provider registers the worker's callback at both 127.0.0.1 and localhost.
-is_local() { [[ "$1" == http://127.0.0.1:* || "$1" == http://localhost:* ]]; }
-wait_for() { # url pid what env-var
-    for _ in $(seq 50); do
-        curl -s -o /dev/null "$1" && return 0
-        kill -0 "$2" 2>/dev/null || break
-        sleep 0.1
-    done
-    curl -s -o /dev/null "$1" || { echo "dev: $3 did not start (port taken? set $4)" >&2; exit 1; }
-}
 oauth_args=()
 if [ -n "$(dev_var OIDC_CLIENT_ID)" ] && is_local "$(dev_var OIDC_ISSUER)"; then
     openid_port=${OIDC_PORT:-8027}
