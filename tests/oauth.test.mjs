@@ -13,7 +13,7 @@ import { statSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   api, signup, login, newUser, me, refresh, PASSWORD, BASE_URL, sql, sqlText, logSince,
-  launchChromium, superuserToken, fromAddress, randomIPv4, mailTo, tokenFrom,
+  launchChromium, superuserToken, fromAddress, randomIPv4, mailTo, tokenFrom, startServer,
 } from './helpers.mjs';
 
 const OIDC = process.env.OIDC_ISSUER_URL;
@@ -511,6 +511,37 @@ describe('the callback', () => {
       assert.match(request.authorization ?? '', /^Bearer gho_/, path);
       assert.equal(request.accept, 'application/vnd.github+json', path);
       assert.equal(request.user_agent, 'recipe-api', path);
+    }
+  });
+});
+
+describe('a key rotation', () => {
+  test('a flow begun before JWT_SECRET was rotated still ends well after; one sealed with an unknown key does not', async () => {
+    const rotated = await startServer({
+      JWT_SECRET: randomBytes(32).toString('hex'),
+      JWT_SECRET_PREVIOUS: process.env.TEST_JWT_SECRET,
+      GITHUB_CLIENT_ID: process.env.GITHUB_STANDIN_CLIENT_ID,
+      GITHUB_CLIENT_SECRET: process.env.GITHUB_STANDIN_CLIENT_SECRET,
+      GITHUB_URL: GITHUB,
+      GITHUB_API_URL: GITHUB,
+    });
+    try {
+      // Begun here, under the key the other server keeps as JWT_SECRET_PREVIOUS; the user
+      // cancels at the provider, which is enough to see whether the flow's cookie opens.
+      const started = await authorize('github', HOME);
+      const state = new URL(started.headers.get('location')).searchParams.get('state');
+      const cancelled = `/api/v1/auth/oauth/github/callback?error=access_denied&state=${state}`;
+      const after = await api(cancelled, { redirect: 'manual', headers: { cookie: flowCookie(started) }, base: rotated.base });
+      assert.equal(after.status, 302, JSON.stringify(after.body));
+      assert.equal(fragment(after.headers.get('location')).error, 'access_denied');
+      // Begun on the rotated server, under a key this one has never had.
+      const elsewhere = await api(`/api/v1/auth/oauth/github/authorize?redirect_to=${encodeURIComponent(`${rotated.base}/`)}`, { redirect: 'manual', base: rotated.base });
+      const theirs = new URL(elsewhere.headers.get('location')).searchParams.get('state');
+      const refused = await callback(`${BASE_URL}/api/v1/auth/oauth/github/callback?error=access_denied&state=${theirs}`, flowCookie(elsewhere));
+      assert.equal(refused.status, 400, JSON.stringify(refused.body));
+      assert.deepEqual(refused.body, STATE_MISMATCH);
+    } finally {
+      await rotated.stop();
     }
   });
 });

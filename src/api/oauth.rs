@@ -164,7 +164,8 @@ pub async fn authorize(req: &Request, name: &str, app: &App<'_>) -> Result<Respo
     .ok_or_else(|| {
         ApiError::Misconfigured(format!("{name}: authorization endpoint {endpoint:?}"))
     })?;
-    let cookie = set_cookie(&flow.seal(&app.flow_key()?), url.scheme() == "https");
+    let current = app.flow_keys()?.swap_remove(0);
+    let cookie = set_cookie(&flow.seal(&current), url.scheme() == "https");
     redirect(&location, &cookie)
 }
 
@@ -216,11 +217,14 @@ pub async fn callback(req: &Request, name: &str, app: &App<'_>) -> Result<Respon
     let https = url.scheme() == "https";
     let cookies = req.headers().get("Cookie").ok().flatten();
     let state = query.get("state").map_or("", String::as_str);
-    let key = app.flow_key()?;
+    let keys = app.flow_keys()?;
     let flow = cookies
         .as_deref()
         .and_then(|header| cookie_value(header, https))
-        .and_then(|cookie| Flow::open(cookie, &key, name, state, now()));
+        .and_then(|cookie| {
+            keys.iter()
+                .find_map(|key| Flow::open(cookie, key, name, state, now()))
+        });
     let Some(flow) = flow else {
         log_refusal(settings.id, "state");
         return Err(ApiError::BadRequest(STATE_MISMATCH.into()));
@@ -695,10 +699,13 @@ impl App<'_> {
         ProviderSettings::from_vars(id, |name| self.binding(name)).map_err(ApiError::Misconfigured)
     }
 
-    /// The key that seals sign-in flows, derived from `JWT_SECRET`.
-    fn flow_key(&self) -> Result<FlowKey> {
-        let secret = crate::config::Config::jwt_secret(|name| self.binding(name))
-            .map_err(ApiError::Misconfigured)?;
-        Ok(FlowKey::derive(secret.key().as_ref()))
+    /// The keys of sign-in flows, derived from `JWT_SECRET` (which seals them; first) and
+    /// `JWT_SECRET_PREVIOUS` (which still opens them, so a key rotation ends no flow).
+    fn flow_keys(&self) -> Result<Vec<FlowKey>> {
+        let keys = self.token_keys()?;
+        Ok(keys
+            .secrets()
+            .map(|secret| FlowKey::derive(secret.key().as_ref()))
+            .collect())
     }
 }

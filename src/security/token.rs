@@ -91,9 +91,12 @@ impl TokenKeys {
 
     /// The key a token's `kid` names; `None` for a key that is neither of ours.
     fn by_kid(&self, kid: &str) -> Option<&JwtSecret> {
-        std::iter::once(&self.current)
-            .chain(&self.previous)
-            .find(|key| key.kid() == kid)
+        self.secrets().find(|key| key.kid() == kid)
+    }
+
+    /// `JWT_SECRET`, then `JWT_SECRET_PREVIOUS` if set: the current key first.
+    pub fn secrets(&self) -> impl Iterator<Item = &JwtSecret> {
+        std::iter::once(&self.current).chain(&self.previous)
     }
 }
 
