@@ -49,6 +49,8 @@ pub enum SecurityEvent<'a> {
     SecondFactorEnabled { user_id: i64 },
     /// A user turned their second factor off; every other session of theirs ended.
     SecondFactorDisabled { user_id: i64 },
+    /// A superuser (`by`) removed a user's second factor; every session of theirs ended.
+    SecondFactorReset { user_id: i64, by: i64 },
     /// A recovery code stood in for a TOTP code (at login or to turn the factor off); the
     /// user may have lost their authenticator, or someone else has their codes.
     RecoveryCodeUsed { user_id: i64 },

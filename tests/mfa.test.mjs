@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import {
   api, signup, login, me, refresh, changePassword, PASSWORD, sql, sqlText, fromAddress, randomIPv4,
-  nowSeconds, startServer, launchChromium, randomEmail, logSince,
+  nowSeconds, startServer, launchChromium, randomEmail, logSince, superuserToken,
 } from './helpers.mjs';
 import { readFileSync, statSync } from 'node:fs';
 
@@ -360,6 +360,63 @@ describe('turning TOTP off', () => {
     const res = await disable(enabled.access_token, { password: PASSWORD, code: enabled.recovery_codes[3] }, headers);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.ok((await login(user.email, PASSWORD, headers)).body.access_token);
+  });
+});
+
+describe('a superuser removing a user\'s second factor', () => {
+  const reset = (token, id) => api(`/api/v1/users/${id}/mfa/totp`, { method: 'DELETE', token });
+
+  test('ends every session of the user, who then logs in with the password alone; logged once', async () => {
+    const { user, headers, app, enabled } = await enrolledUser();
+    const other = await verify(await firstStep(user.email, headers), await app.code(), headers);
+    assert.equal(other.status, 200);
+    const pending = await firstStep(user.email, headers);
+    const admin = await superuserToken();
+    const adminId = (await me(admin)).body.id;
+    const offset = statSync(process.env.WORKER_LOG).size;
+
+    const res = await reset(admin, user.id);
+    assert.equal(res.status, 204, JSON.stringify(res.body));
+    for (const session of [enabled, other.body]) {
+      assert.equal((await me(session.access_token)).status, 401, 'its access tokens stop at once');
+      assert.equal((await refresh(session.refresh_token)).status, 401, 'and its refresh tokens');
+    }
+    assert.equal((await verify(pending, await app.code(), headers)).status, 401, 'a pending second step ends');
+    for (const table of ['totp_factors', 'totp_recovery_codes', 'mfa_tokens']) {
+      assert.equal((await sql(`SELECT count(*) AS n FROM ${table} WHERE user_id = ${user.id}`))[0].n, 0, `${table} is empty`);
+    }
+    const after = await login(user.email, PASSWORD, headers);
+    assert.equal(after.status, 200);
+    assert.ok(after.body.access_token, 'the password alone gives tokens');
+
+    const again = await reset(admin, user.id);
+    assert.equal(again.status, 400, 'nothing left to remove');
+    assert.deepEqual(again.body, { detail: 'This user has no second factor' });
+    assert.equal((await me(after.body.access_token)).status, 200, 'and nothing ended');
+
+    await sleep(200);
+    const events = logSince(offset).filter((line) => line.event === 'second_factor_reset');
+    assert.deepEqual(events.map(({ user_id, by }) => ({ user_id, by })), [{ user_id: user.id, by: adminId }]);
+  });
+
+  test('only another superuser may: the user, a stranger and an admin for themself are refused; an unknown user is 404', async () => {
+    const { user, enabled } = await enrolledUser();
+    assert.equal((await reset(enabled.access_token, user.id)).status, 403, 'not a superuser');
+    assert.equal((await reset(undefined, user.id)).status, 401);
+    const admin = await superuserToken();
+    const adminId = (await me(admin)).body.id;
+    assert.equal((await reset(admin, adminId)).status, 403, 'not one\'s own');
+    assert.equal((await reset(admin, 987654321)).status, 404);
+    assert.equal((await reset(admin, 'me')).status, 422);
+    assert.equal((await sql(`SELECT count(*) AS n FROM totp_factors WHERE user_id = ${user.id}`))[0].n, 1, 'the factor stays');
+    assert.equal((await me(enabled.access_token)).status, 200, 'and the session');
+  });
+
+  test('sent twice at once, one removes it and the other finds nothing to remove', async () => {
+    const { user } = await enrolledUser();
+    const admin = await superuserToken();
+    const statuses = (await Promise.all([reset(admin, user.id), reset(admin, user.id)])).map((r) => r.status).sort();
+    assert.deepEqual(statuses, [204, 400]);
   });
 });
 

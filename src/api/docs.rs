@@ -118,6 +118,7 @@ mod document {
             users::update,
             users::delete,
             users::reset_password,
+            users::reset_second_factor,
         ),
         components(schemas(
             User,

@@ -174,6 +174,7 @@ async fn dispatch(
         Route::OauthToken => Box::pin(oauth::token(req, app)),
         Route::Identities => Box::pin(oauth::list_identities(&req, app)),
         Route::UnlinkIdentity => Box::pin(oauth::unlink_identity(&req, id, app)),
+        Route::ResetSecondFactor => Box::pin(users::reset_second_factor(&req, id, app)),
     };
     handler.await
 }

@@ -47,6 +47,7 @@ pub enum Route {
     OauthToken,
     Identities,
     UnlinkIdentity,
+    ResetSecondFactor,
 }
 
 /// Why no route answered a request.
@@ -83,7 +84,8 @@ impl Route {
             | Route::DeleteRecipe
             | Route::DeleteUser
             | Route::TotpDisable
-            | Route::UnlinkIdentity => "DELETE",
+            | Route::UnlinkIdentity
+            | Route::ResetSecondFactor => "DELETE",
             Route::Home
             | Route::Docs
             | Route::OpenApi
@@ -204,6 +206,7 @@ impl Route {
             Route::OauthToken => "/api/v1/auth/oauth/token",
             Route::Identities => "/api/v1/auth/me/identities",
             Route::UnlinkIdentity => "/api/v1/auth/me/identities/{provider}",
+            Route::ResetSecondFactor => "/api/v1/users/{user_id}/mfa/totp",
         }
     }
 

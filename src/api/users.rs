@@ -14,9 +14,12 @@ use crate::domain::validation::path_id;
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
 use crate::logs::SecurityEvent;
 use crate::security::hash_password;
-use crate::store::users;
+use crate::store::users::{self, FactorReset};
 
 const SUPERUSER_SELF_DEACTIVATE: &str = "Super users are not allowed to deactivate themselves";
+const OWN_SECOND_FACTOR: &str =
+    "Turn your own second factor off with DELETE /api/v1/auth/mfa/totp, with a code";
+const NO_SECOND_FACTOR: &str = "This user has no second factor";
 
 fn not_found() -> ApiError {
     ApiError::NotFound("The user with this id does not exist in the system".into())
@@ -174,4 +177,43 @@ pub async fn reset_password(mut req: Request, id: &str, app: &App<'_>) -> Result
         by: admin.id(),
     });
     Ok(json_response(200, &user))
+}
+
+/// Remove a user's second factor (TOTP), for a user who lost both their authenticator and
+/// their recovery codes: they then log in with their password alone, and may set TOTP up
+/// again. Every token and session of theirs ends, as with a password reset.
+#[utoipa::path(
+    delete, path = "/api/v1/users/{user_id}/mfa/totp", tag = "users",
+    security(("OAuth2PasswordBearer" = [])),
+    params(("user_id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "The user has no second factor", body = Detail),
+        (status = 401, description = "Not authenticated", body = Detail),
+        (status = 403, description = "Not a superuser, or one's own factor", body = Detail),
+        (status = 404, description = "No such user", body = Detail),
+        (status = 422, description = "Not an integer", body = ValidationErrors),
+    )
+)]
+pub async fn reset_second_factor(req: &Request, id: &str, app: &App<'_>) -> Result<Response> {
+    let admin = superuser(req, app).await?;
+    let id = user_id(id)?;
+    if id == admin.id() {
+        return Err(ApiError::Forbidden(OWN_SECOND_FACTOR));
+    }
+    let db = app.db()?;
+    match users::reset_second_factor(db, admin.caller(), id, now()).await? {
+        FactorReset::Done => {
+            log(SecurityEvent::SecondFactorReset {
+                user_id: id,
+                by: admin.id(),
+            });
+            no_content()
+        }
+        FactorReset::NoFactor => match users::find(db, id).await? {
+            None => Err(not_found()),
+            Some(_) => Err(ApiError::BadRequest(NO_SECOND_FACTOR.into())),
+        },
+        FactorReset::Refused => Err(refused(app, id).await?),
+    }
 }

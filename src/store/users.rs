@@ -298,6 +298,66 @@ pub async fn reset_password(
     Ok(row.map(ManagedUser::from))
 }
 
+/// What a superuser's reset of a user's second factor came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FactorReset {
+    /// The factor, its recovery codes and pending second steps are gone, and every token
+    /// and session of the user has ended.
+    Done,
+    /// The user has no second factor (on or pending): nothing changed.
+    NoFactor,
+    /// No such user, or the caller may no longer act as a superuser.
+    Refused,
+}
+
+/// A superuser removes user `id`'s second factor (for a user who lost their authenticator
+/// and recovery codes), raising the token version so every token of theirs stops working.
+/// The superuser check and the factor's existence are decided in the statements that write.
+pub async fn reset_second_factor(
+    db: &Db,
+    caller: &Caller,
+    id: i64,
+    now: i64,
+) -> Result<FactorReset> {
+    let context = "resetting a second factor";
+    let had_factor = statement(
+        db,
+        "SELECT 1 FROM totp_factors WHERE user_id = ?1",
+        &[int(id)],
+        context,
+    )?;
+    let update = scoped(db, caller, context, |params| {
+        format!(
+            "UPDATE users SET token_version = token_version + 1 WHERE id = {} \
+             AND {BY_ANOTHER_SUPERUSER} AND EXISTS (SELECT 1 FROM totp_factors f \
+             WHERE f.user_id = users.id) RETURNING id",
+            params.bind(int(id)),
+        )
+    })?;
+    let mut statements = vec![had_factor, update];
+    for table in ["totp_recovery_codes", "mfa_tokens", "totp_factors"] {
+        statements.push(scoped(db, caller, context, |params| {
+            let id = params.bind(int(id));
+            format!(
+                "DELETE FROM {table} WHERE user_id = {id} AND EXISTS (SELECT 1 FROM me \
+                 WHERE is_superuser = 1 AND me.id <> {id})"
+            )
+        })?);
+    }
+    statements.push(sessions::revoke_stale(db, id, now)?);
+    statements.push(email_tokens::end_stale(db, id)?);
+    let results = db.batch(statements, context).await?;
+    let found =
+        |i: usize| -> Result<bool> { Ok(!rows::<IgnoredAny>(&results[i], context)?.is_empty()) };
+    Ok(if found(1)? {
+        FactorReset::Done
+    } else if !found(0)? {
+        FactorReset::NoFactor
+    } else {
+        FactorReset::Refused
+    })
+}
+
 /// A superuser activates or deactivates user `id`. Deactivating also raises the token
 /// version and ends every session, so that reactivating later does not bring old tokens
 /// back. `None` when there is no such user or the caller may no longer act: of two
