@@ -5,9 +5,10 @@
 #   FORCE=1 scripts/deploy.sh staging           also from a working tree with uncommitted changes
 #
 # Refuses, before any remote call, an unknown environment, a database_id still the
-# placeholder, and uncommitted changes. Then it asks Cloudflare for the environment's secrets
-# (`wrangler secret list`, which needs an account) and refuses when that fails or JWT_SECRET is
-# not among them. Only then does it migrate and deploy, in that order: the schema first, so
+# placeholder, an OpenID provider without its issuer, and uncommitted changes. Then it asks
+# Cloudflare for the environment's secrets (`wrangler secret list`, which needs an account) and
+# refuses when that fails, or JWT_SECRET, or the client secret of a sign-in provider whose
+# client id is set, is not among them. Only then does it migrate and deploy, in that order: the schema first, so
 # new code never runs against an old schema (docs/deploying.md says what migrations must
 # therefore allow).
 set -euo pipefail
@@ -47,6 +48,24 @@ case "$database_id" in
             "[[env.$env.d1_databases]]" ;;
 esac
 
+# A var of the environment's [env.<env>.vars] table in wrangler.toml, unquoted ("" when unset).
+env_var() {
+    awk -v table="[env.$env.vars]" -v name="$1" '
+        /^[[:space:]]*\[/ { inside = ($1 == table); next }
+        inside && $1 == name && $2 == "=" {
+            value = $0
+            sub(/^[^=]*=[[:space:]]*["\047]?/, "", value)
+            sub(/["\047]?[[:space:]]*(#.*)?$/, "", value)
+            print value
+            exit
+        }' wrangler.toml
+}
+# The OpenID provider is named by its issuer: a client id without one would fail every sign-in.
+if [ -n "$(env_var OIDC_CLIENT_ID)" ] && [ -z "$(env_var OIDC_ISSUER)" ]; then
+    refuse "OIDC_CLIENT_ID is set for $env but OIDC_ISSUER is not: put the provider's issuer in" \
+        "[env.$env.vars] in wrangler.toml"
+fi
+
 # What is deployed should be a commit: the deploy message names it, and a rollback finds it.
 if ! git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
     [ "${FORCE:-}" = 1 ] || refuse "not a git checkout, so what would be deployed is no commit; FORCE=1 deploys anyway"
@@ -74,6 +93,14 @@ if ! secrets=$(wrangler secret list --env "$env"); then
 fi
 grep -qw JWT_SECRET <<< "$secrets" \
     || refuse "JWT_SECRET is not set for $env: openssl rand -hex 32 | npx wrangler secret put JWT_SECRET --env $env"
+# A sign-in provider the environment turns on (its client id) needs its client secret, or its
+# routes would answer 500.
+for provider in GOOGLE GITHUB OIDC; do
+    [ -n "$(env_var "${provider}_CLIENT_ID")" ] || continue
+    grep -qw "${provider}_CLIENT_SECRET" <<< "$secrets" \
+        || refuse "${provider}_CLIENT_ID is set for $env but ${provider}_CLIENT_SECRET is not:" \
+            "npx wrangler secret put ${provider}_CLIENT_SECRET --env $env"
+done
 
 echo "deploy: applying the $env D1 migrations"
 # stdin from /dev/null: wrangler then answers its own "continue?" with yes, as in CI. Answered

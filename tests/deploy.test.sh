@@ -133,4 +133,31 @@ else
     fail "FORCE=1: exit $status; calls:"$'\n'"$calls"$'\n'"Output:"$'\n'"$output"
 fi
 
+# A sign-in provider turned on for production: its client id set in [env.production.vars].
+new_repo real
+set_production_var() { # name value
+    awk -v name="$1" -v value="$2" '
+        /^[[:space:]]*\[/ { inside = ($1 == "[env.production.vars]") }
+        inside && $1 == name && $2 == "=" { print name " = \"" value "\""; next } { print }' \
+        "$repo/wrangler.toml" > "$repo/wrangler.toml.new"
+    mv "$repo/wrangler.toml.new" "$repo/wrangler.toml"
+    git -C "$repo" -c user.name=test -c user.email=test@example.com -c commit.gpgsign=false commit -qam "$1"
+}
+set_production_var GOOGLE_CLIENT_ID 1234-abc.apps.googleusercontent.com
+deploy env FAKE_SECRETS="JWT_SECRET GITHUB_CLIENT_SECRET" "$repo/scripts/deploy.sh" production
+expect_refusal "a sign-in provider's client id without its secret" \
+    "GOOGLE_CLIENT_ID is set for production but GOOGLE_CLIENT_SECRET is not:.*wrangler secret put GOOGLE_CLIENT_SECRET --env production" \
+    "setup"$'\n'"secret list --env production"
+deploy env FAKE_SECRETS="JWT_SECRET" "$repo/scripts/deploy.sh" staging
+[ "$status" = 0 ] && pass "another environment's provider settings are not this one's" \
+    || fail "staging refused for production's provider: exit $status. Output:"$'\n'"$output"
+set_production_var OIDC_CLIENT_ID recipe-api
+deploy env FAKE_SECRETS="JWT_SECRET GOOGLE_CLIENT_SECRET OIDC_CLIENT_SECRET" "$repo/scripts/deploy.sh" production
+expect_refusal "an OpenID client id without its issuer" \
+    "OIDC_CLIENT_ID is set for production but OIDC_ISSUER is not" ""
+set_production_var OIDC_ISSUER https://login.example.com
+deploy env FAKE_SECRETS="JWT_SECRET GOOGLE_CLIENT_SECRET OIDC_CLIENT_SECRET" "$repo/scripts/deploy.sh" production
+[ "$status" = 0 ] && pass "providers with their secrets and issuer deploy" \
+    || fail "providers with their secrets: exit $status. Output:"$'\n'"$output"
+
 [ "$failures" = 0 ] || { echo "deploy script: $failures failed" >&2; exit 1; }
