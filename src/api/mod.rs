@@ -10,6 +10,7 @@ mod headers;
 mod limits;
 mod mfa;
 mod oauth;
+mod outbound;
 mod pages;
 mod recipes;
 pub mod routes;

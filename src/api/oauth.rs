@@ -1,7 +1,7 @@
 //! `/api/v1/auth/oauth`: sign-in through Google, GitHub or any OpenID provider; and the
 //! caller's linked identities, `/api/v1/auth/me/identities`.
 //!
-//! A sign-in is four requests: `authorize` sends the browser to the provider, with the flow
+//! A sign-in is three requests to the API: `authorize` sends the browser to the provider, with the flow
 //! sealed in a cookie (src/security/oauth.rs); the provider sends it back to `callback`,
 //! which exchanges the provider's code, learns who the user is (a verified ID token, or
 //! GitHub's API), links or creates the account, and sends the browser on to `redirect_to`
@@ -11,16 +11,14 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Duration;
 
-use futures_util::future::{select, Either};
-use worker::wasm_bindgen::JsValue;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
+use worker::{Method, Request, Response};
 
 use super::auth::{admit, device_of, start_second_step, Issuer, LoginAnswer};
 use super::body::json_text;
 use super::current_user::{caller, unknown_user};
 use super::limits::client_address;
+use super::outbound::call;
 use super::{log, no_content, now, request_url, App};
 use crate::config::{Protocol, ProviderId, ProviderSettings};
 use crate::domain::identity::{
@@ -49,8 +47,6 @@ const LAST_WAY_IN: &str =
     "This is your only way to sign in: set a password or link another identity first";
 /// How long a sign-in's one-time code works: the page it lands on exchanges it at once.
 const CODE_SECONDS: i64 = 60;
-/// How long one call to a provider may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a discovery document, and a key set whose keys are all known, are used before
 /// they are fetched again.
 const CACHE_SECONDS: i64 = 3600;
@@ -425,7 +421,7 @@ async fn openid_identity(
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Accept", "application/json"),
         ],
-        Some(form),
+        Some(&form),
     )
     .await
     .ok()
@@ -468,7 +464,7 @@ async fn github_account(
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Accept", "application/json"),
         ],
-        Some(form),
+        Some(&form),
     )
     .await
     .ok()
@@ -520,7 +516,9 @@ async fn discover(issuer: &str, now: i64) -> std::result::Result<Rc<Discovery>, 
         }
     }
     let url = format!("{issuer}/.well-known/openid-configuration");
-    let (status, body) = call(Method::Get, &url, &[("Accept", "application/json")], None).await?;
+    let (status, body) = call(Method::Get, &url, &[("Accept", "application/json")], None)
+        .await
+        .map_err(|e| format!("{url} {e}"))?;
     if status != 200 {
         return Err(format!("{url} answered {status}"));
     }
@@ -551,7 +549,8 @@ async fn key_set(
         &[("Accept", "application/json")],
         None,
     )
-    .await?;
+    .await
+    .map_err(|e| format!("{jwks_uri} {e}"))?;
     if status != 200 {
         return Err(format!("{jwks_uri} answered {status}"));
     }
@@ -560,44 +559,6 @@ async fn key_set(
         cache.insert(jwks_uri.to_owned(), (now, Rc::clone(&keys)));
     });
     Ok(keys)
-}
-
-/// One HTTP call to a provider, given up after [`CALL_TIMEOUT`]: its status and body.
-async fn call(
-    method: Method,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Option<String>,
-) -> std::result::Result<(u16, String), String> {
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let send = async {
-        let sent = Headers::new();
-        for (name, value) in headers {
-            sent.set(name, value)?;
-        }
-        let mut init = RequestInit::new();
-        init.with_method(method).with_headers(sent);
-        if let Some(body) = &body {
-            init.with_body(Some(JsValue::from_str(body)));
-        }
-        let request = Request::new_with_init(url, &init)?;
-        let mut response = Fetch::Request(request).send_with_signal(&signal).await?;
-        let status = response.status_code();
-        Ok::<_, worker::Error>((status, response.text().await?))
-    };
-    let outcome = select(Box::pin(send), Delay::from(CALL_TIMEOUT)).await;
-    match outcome {
-        Either::Left((Ok(answer), _)) => Ok(answer),
-        Either::Left((Err(error), _)) => Err(format!("{url} could not be reached: {error}")),
-        Either::Right(_) => {
-            controller.abort();
-            Err(format!(
-                "{url} did not answer within {} s",
-                CALL_TIMEOUT.as_secs()
-            ))
-        }
-    }
 }
 
 /// Exchange a sign-in's one-time code for a token pair.

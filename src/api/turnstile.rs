@@ -3,13 +3,10 @@
 //! sends an email or writes to D1. Off, and the routes as they were, without
 //! `TURNSTILE_SECRET_KEY`.
 
-use std::time::Duration;
-
-use futures_util::future::{select, Either};
-use worker::wasm_bindgen::JsValue;
-use worker::{AbortController, AbortSignal, Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::{Method, Request};
 
 use super::limits::client_address;
+use super::outbound;
 use super::routes::Route;
 use super::{log, App};
 use crate::config::TurnstileSettings;
@@ -23,11 +20,6 @@ use crate::security::turnstile::{
 const MISSING: &str = "Turnstile token missing: send the widget's cf-turnstile-response";
 const REFUSED: &str = "Turnstile verification failed";
 const SPENT: &str = "Turnstile token expired or already used; get a new one";
-/// How long one siteverify call may take before it is given up rather than holding the
-/// request open. Cloudflare answers in well under a second, but the clock runs on while the
-/// isolate hashes other requests' passwords (0.4 s of CPU each at 600 000 rounds, one at a
-/// time): 4 s timed out answers that had arrived during a burst of ten signups.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The header, as the OpenAPI document describes it on each route that may ask for it.
 #[derive(utoipa::IntoParams)]
@@ -148,36 +140,13 @@ async fn verify(settings: &TurnstileSettings, request: &SiteverifyRequest<'_>) -
     verdict
 }
 
-/// One `POST` to siteverify, given up after [`ATTEMPT_TIMEOUT`].
+/// One `POST` to siteverify, given up after [`outbound::TIMEOUT`].
 async fn attempt(url: &str, body: &str) -> Verdict {
-    let controller = AbortController::default();
-    let call = Box::pin(post(url, body, controller.signal()));
-    match select(call, Delay::from(ATTEMPT_TIMEOUT)).await {
-        Either::Left((Ok((status, text)), _)) => Verdict::read(status, &text),
-        // The error is the runtime's (a refused connection, a reset); it holds neither the
-        // secret nor the token, which are only in the body.
-        Either::Left((Err(error), _)) => {
-            Verdict::Unavailable(format!("siteverify could not be reached: {error}"))
-        }
-        Either::Right(_) => {
-            controller.abort();
-            Verdict::Unavailable(format!(
-                "siteverify did not answer within {} s",
-                ATTEMPT_TIMEOUT.as_secs()
-            ))
-        }
+    let headers = [("Content-Type", "application/x-www-form-urlencoded")];
+    // The error is the runtime's or the timeout's; it holds neither the secret nor the token,
+    // which are only in the body.
+    match outbound::call(Method::Post, url, &headers, Some(body)).await {
+        Ok((status, text)) => Verdict::read(status, &text),
+        Err(error) => Verdict::Unavailable(format!("siteverify {error}")),
     }
-}
-
-async fn post(url: &str, body: &str, signal: AbortSignal) -> worker::Result<(u16, String)> {
-    let headers = Headers::new();
-    headers.set("Content-Type", "application/x-www-form-urlencoded")?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(JsValue::from_str(body)));
-    let request = Request::new_with_init(url, &init)?;
-    let mut response = Fetch::Request(request).send_with_signal(&signal).await?;
-    let status = response.status_code();
-    Ok((status, response.text().await?))
 }
