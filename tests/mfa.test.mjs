@@ -1,82 +1,18 @@
 // The second factor (TOTP, RFC 6238) end to end, with a TOTP client of the tests' own that
-// computes real codes (node:crypto's HMAC-SHA-1): setting up, turning on and off, logging in
+// computes real codes (tests/totp.mjs): setting up, turning on and off, logging in
 // with a code or a recovery code, replays, wrong codes counted in parallel, the mfa_token's
 // life, other sessions ending, what D1 holds, the QR code as Chromium draws it, and a
 // deployment without MFA_ENCRYPTION_KEY.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import {
   api, signup, login, me, refresh, changePassword, PASSWORD, sql, sqlText, fromAddress, randomIPv4,
   nowSeconds, startServer, launchChromium, randomEmail, logSince, superuserToken,
 } from './helpers.mjs';
 import { readFileSync, statSync } from 'node:fs';
-
-// ---- A TOTP client (RFC 6238: HMAC-SHA-1, 6 digits, 30-second steps).
-
-const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
-function base32Decode(text) {
-  let bits = 0;
-  let value = 0;
-  const bytes = [];
-  for (const char of text.replace(/=+$/, '')) {
-    const index = BASE32.indexOf(char);
-    if (index < 0) throw new Error(`not base32: ${char}`);
-    value = (value << 5) | index;
-    bits += 5;
-    if (bits >= 8) {
-      bytes.push((value >>> (bits - 8)) & 0xff);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(bytes);
-}
-
-const stepNow = () => Math.floor(Date.now() / 1000 / 30);
-
-/** The code of time step `step` for a base32 `secret`. */
-function codeAt(secret, step) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(step));
-  const hash = createHmac('sha1', base32Decode(secret)).update(counter).digest();
-  const offset = hash[hash.length - 1] & 0x0f;
-  return String((hash.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
-}
+import { authenticator, base32Decode, codeAt, stepNow } from './totp.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * An authenticator for one enrolment: each call gives a code of a step not used before, the
- * current one or the next (both within the server's one step of drift, whichever side of a
- * step boundary it is on), waiting for the next step when both are used.
- */
-function authenticator(secret) {
-  let last = 0;
-  return {
-    secret,
-    async code() {
-      for (;;) {
-        const step = Math.max(last + 1, stepNow());
-        if (step <= stepNow() + 1) {
-          last = step;
-          return codeAt(secret, step);
-        }
-        await sleep(1000);
-      }
-    },
-    /** A code of a step already used, as a replay sends it. */
-    used: () => codeAt(secret, last),
-    /** Six digits that are the code of no step the server could accept now. */
-    wrong() {
-      const near = new Set([-2, -1, 0, 1, 2, 3].map((d) => codeAt(secret, stepNow() + d)));
-      for (let n = 0; ; n++) {
-        const candidate = String((123456 + n * 7919) % 1_000_000).padStart(6, '0');
-        if (!near.has(candidate)) return candidate;
-      }
-    },
-  };
-}
 
 // ---- The routes.
 

@@ -8,13 +8,14 @@
 // lines.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   api, signup, login, newUser, me, refresh, PASSWORD, BASE_URL, sql, sqlText, logSince,
   launchChromium, superuserToken, fromAddress, randomIPv4, mailTo, tokenFrom, startServer,
 } from './helpers.mjs';
+import { codeAt as totpCode, stepNow } from './totp.mjs';
 
 const OIDC = process.env.OIDC_ISSUER_URL;
 const GITHUB = process.env.GITHUB_STANDIN_URL;
@@ -192,32 +193,6 @@ async function assertRefusalLogged(offset, provider, reason) {
   assert.equal(lines[0].reason, reason, JSON.stringify(lines[0]));
   assert.equal(events.filter((e) => e.event === 'oauth_sign_in').length, 0, 'and no sign-in');
 }
-
-// ---- A TOTP client (RFC 6238), as in tests/mfa.test.mjs.
-
-const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-function base32Decode(text) {
-  let bits = 0;
-  let value = 0;
-  const bytes = [];
-  for (const char of text.replace(/=+$/, '')) {
-    value = (value << 5) | BASE32.indexOf(char);
-    bits += 5;
-    if (bits >= 8) {
-      bytes.push((value >>> (bits - 8)) & 0xff);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(bytes);
-}
-function totpCode(secret, step) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(step));
-  const hash = createHmac('sha1', base32Decode(secret)).update(counter).digest();
-  const offset = hash[hash.length - 1] & 0x0f;
-  return String((hash.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
-}
-const stepNow = () => Math.floor(Date.now() / 1000 / 30);
 
 // ---- The tests.
 
