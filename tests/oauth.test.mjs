@@ -581,6 +581,16 @@ describe('the one-time code', () => {
     const res = await exchange(code);
     assert.equal(res.status, 400, JSON.stringify(res.body));
     assert.deepEqual(res.body, INVALID_CODE);
+    // The scheduled cleanup deletes it.
+    const offset = logOffset();
+    assert.equal((await api('/cdn-cgi/local/scheduled?cron=0+*+*+*+*')).status, 200);
+    let line;
+    for (let i = 0; i < 50 && !line; i++) {
+      line = logSince(offset).find((value) => value.log === 'cleanup');
+      if (!line) await delay(100);
+    }
+    assert.ok(line?.sign_in_codes >= 1, `the cleanup deletes expired sign-in codes: ${JSON.stringify(line)}`);
+    assert.equal((await sql(`SELECT count(*) AS n FROM sign_in_codes WHERE code_hash = ${sqlText(hash)}`))[0].n, 0);
   });
 
   test('an unknown code is a 400, a missing one a 422', async () => {
