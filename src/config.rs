@@ -5,7 +5,7 @@ use crate::security::password::DEFAULT_ITERATIONS;
 use crate::security::throttle::DEFAULT_SIGNUPS_PER_HOUR;
 use crate::security::token::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 use crate::security::turnstile::{GuardedRoutes, DEFAULT_VERIFY_URL};
-use crate::security::{JwtSecret, MfaKey, TokenKeys};
+use crate::security::{JwtSecret, MfaKey, MfaKeys, TokenKeys};
 
 /// Access tokens live half an hour (the original: 8 days). A client with a refresh token
 /// renews them without asking for the password; logout cannot recall an access token, so
@@ -415,10 +415,18 @@ impl Config {
         ))
     }
 
-    /// The key TOTP secrets are sealed with, from the `MFA_ENCRYPTION_KEY` secret. Only the
-    /// two-factor routes read it: without it they fail closed, and everything else works.
-    pub fn mfa_key(var: impl Fn(&str) -> Option<String>) -> Result<MfaKey, String> {
-        MfaKey::parse(var("MFA_ENCRYPTION_KEY").as_deref())
+    /// The keys TOTP secrets are sealed with: `MFA_ENCRYPTION_KEY` seals and opens;
+    /// `MFA_ENCRYPTION_KEY_PREVIOUS`, when set, only opens (and must be as well formed). Only
+    /// the two-factor routes and the cleanup's resealing read them: without the current key
+    /// the routes fail closed, and everything else works.
+    pub fn mfa_keys(var: impl Fn(&str) -> Option<String>) -> Result<MfaKeys, String> {
+        let current = MfaKey::parse(var("MFA_ENCRYPTION_KEY").as_deref())?;
+        let previous_name = "MFA_ENCRYPTION_KEY_PREVIOUS";
+        let previous = match var(previous_name).filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(value) => Some(MfaKey::parse_named(previous_name, Some(&value))?),
+        };
+        Ok(MfaKeys::new(current, previous))
     }
 }
 
@@ -740,9 +748,32 @@ mod tests {
         assert!(Config::jwt_secret(vars(&[])).is_err());
         assert!(Config::jwt_secret(vars(&[("JWT_SECRET", "short")])).is_err());
         assert!(Config::jwt_secret(vars(&[("JWT_SECRET", &"x".repeat(64))])).is_ok());
-        assert!(Config::mfa_key(vars(&[])).is_err());
-        assert!(Config::mfa_key(vars(&[("MFA_ENCRYPTION_KEY", &"x".repeat(64))])).is_err());
-        assert!(Config::mfa_key(vars(&[("MFA_ENCRYPTION_KEY", &"ab".repeat(32))])).is_ok());
+        assert!(Config::mfa_keys(vars(&[])).is_err());
+        assert!(Config::mfa_keys(vars(&[("MFA_ENCRYPTION_KEY", &"x".repeat(64))])).is_err());
+        assert!(Config::mfa_keys(vars(&[("MFA_ENCRYPTION_KEY", &"ab".repeat(32))])).is_ok());
+    }
+
+    #[test]
+    fn a_previous_mfa_key_is_optional_but_never_malformed() {
+        let current = "ab".repeat(32);
+        let with = |previous: &str| {
+            Config::mfa_keys(vars(&[
+                ("MFA_ENCRYPTION_KEY", &current),
+                ("MFA_ENCRYPTION_KEY_PREVIOUS", previous),
+            ]))
+        };
+        assert!(with("").is_ok());
+        assert!(with(&"cd".repeat(32)).is_ok());
+        let malformed = with(&"x".repeat(64)).err().unwrap();
+        assert!(
+            malformed.contains("MFA_ENCRYPTION_KEY_PREVIOUS"),
+            "{malformed}"
+        );
+        let missing = Config::mfa_keys(vars(&[("MFA_ENCRYPTION_KEY_PREVIOUS", &current)]));
+        assert!(missing
+            .err()
+            .unwrap()
+            .contains("MFA_ENCRYPTION_KEY is not set"));
     }
 
     #[test]

@@ -1,15 +1,19 @@
 //! The scheduled cleanup (the Cron Trigger in wrangler.toml): deletes expired refresh tokens,
 //! ended sessions, stale attempt counters, expired email tokens and expired `mfa_token`s in
-//! bounded rounds, and logs what it did as one JSON line, `{"log":"cleanup",…}`. Login and
-//! refresh already prune their own user's and session's rows; this catches the rest (users
-//! who never come back, counters of addresses that never return).
+//! bounded rounds, seals afresh with `MFA_ENCRYPTION_KEY` the TOTP secrets it did not seal
+//! (after a key rotation), and logs what it did as one JSON line, `{"log":"cleanup",…}`.
+//! Login and refresh already prune their own user's and session's rows; this catches the
+//! rest (users who never come back, counters of addresses that never return).
 
 use serde::Serialize;
 use worker::Env;
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::security::mfa_key::Reseal;
+use crate::security::MfaKeys;
 use crate::store::cleanup::{self, Table};
+use crate::store::totp::{self, Resealed, SealedSecret};
 use crate::store::{Consistency, Db};
 
 /// At most this many rows per table per statement, so no statement runs long.
@@ -19,6 +23,11 @@ pub const BATCH: u32 = 1000;
 /// hour: the most a thousand client addresses can make the attempt counters grow is about
 /// 230 000 an hour (docs/security.md), and the index on `expires_at` keeps each round cheap.
 pub const MAX_ROUNDS: u32 = 25;
+/// At most this many TOTP secrets read per resealing round, and this many rounds per run: a
+/// rotation of 100 000 factors is done within the hour and a half, and the secrets neither
+/// key opens (left alone, counted again each run) hold up no more than a run's worth.
+pub const RESEAL_BATCH: u32 = 500;
+pub const RESEAL_ROUNDS: u32 = 4;
 
 /// What one run deleted, and whether it got to the end.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
@@ -31,8 +40,14 @@ pub struct Summary {
     pub email_tokens: u64,
     pub mfa_tokens: u64,
     pub sign_in_codes: u64,
+    /// TOTP secrets sealed afresh with the current `MFA_ENCRYPTION_KEY`.
+    pub totp_resealed: u64,
+    /// TOTP secrets the run read that neither key opens (sealed with a key no longer set):
+    /// left as they are.
+    pub totp_unreadable: u64,
     pub rounds: u32,
-    /// `false` when a table still filled a whole batch in the last round: the next run goes on.
+    /// `false` when a table, or the resealing, still filled a whole batch in the last round:
+    /// the next run goes on.
     pub complete: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -108,8 +123,55 @@ async fn clean(env: &Env, now: i64, summary: &mut Summary) -> Result<(), ApiErro
             cleanup::delete_ended(&db, &pending, now, config.session_max_seconds, BATCH).await?;
         pending = summary.record(&pending, &deleted, BATCH);
     }
-    summary.complete = pending.is_empty();
+    let resealed_all = reseal(env, &db, summary).await?;
+    summary.complete = pending.is_empty() && resealed_all;
     Ok(())
+}
+
+/// Seals afresh with the current `MFA_ENCRYPTION_KEY` the TOTP secrets it did not seal (rows
+/// of the key before, or from before keys had ids), in bounded rounds. Each is stored only if
+/// the row still holds what was read: a factor set up, turned on or off meanwhile keeps what
+/// that request wrote. Without the key there is nothing to do; a malformed key (or previous
+/// key) is an error, as on the two-factor routes. `false` when the last round was full.
+async fn reseal(env: &Env, db: &Db, summary: &mut Summary) -> Result<bool, ApiError> {
+    let var = |name: &str| env.var(name).ok().map(|value| value.to_string());
+    if var("MFA_ENCRYPTION_KEY").is_none_or(|value| value.trim().is_empty()) {
+        return Ok(true);
+    }
+    let keys = Config::mfa_keys(var).map_err(ApiError::Misconfigured)?;
+    let prefix = keys.current_prefix();
+    let mut after = i64::MIN;
+    for _ in 0..RESEAL_ROUNDS {
+        let read = totp::sealed_otherwise(db, &prefix, after, RESEAL_BATCH).await?;
+        let (resealed, unreadable) = sealed_afresh(&keys, &read)?;
+        summary.totp_unreadable += unreadable;
+        summary.totp_resealed += totp::store_resealed(db, &resealed).await?;
+        match read.last() {
+            Some(last) if read.len() >= RESEAL_BATCH as usize => after = last.user_id,
+            _ => return Ok(true),
+        }
+    }
+    Ok(false)
+}
+
+/// Each of `read` the current key did not seal, sealed afresh with it, and how many neither
+/// key opens.
+fn sealed_afresh(keys: &MfaKeys, read: &[SealedSecret]) -> Result<(Vec<Resealed>, u64), ApiError> {
+    let mut resealed = Vec::new();
+    let mut unreadable = 0;
+    for row in read {
+        match keys.reseal(row.user_id, &row.secret) {
+            Ok(Some(new)) => resealed.push(Resealed {
+                user_id: row.user_id,
+                old: row.secret.clone(),
+                new,
+            }),
+            Ok(None) => {}
+            Err(Reseal::Unsealable) => unreadable += 1,
+            Err(Reseal::Random(e)) => return Err(ApiError::internal("sealing a totp secret", e)),
+        }
+    }
+    Ok((resealed, unreadable))
 }
 
 #[cfg(test)]
@@ -132,7 +194,7 @@ mod tests {
             serde_json::from_str::<Value>(&line).unwrap(),
             json!({"log": "cleanup", "cron": "0 * * * *", "refresh_tokens": 3, "sessions": 2,
                    "attempts": 7, "email_tokens": 4, "mfa_tokens": 5, "sign_in_codes": 6,
-                   "rounds": 1,
+                   "totp_resealed": 0, "totp_unreadable": 0, "rounds": 1,
                    "complete": true})
         );
     }
@@ -165,5 +227,35 @@ mod tests {
             ),
             (2000, 999, 1004, 3)
         );
+    }
+
+    #[test]
+    fn old_sealings_are_sealed_afresh_and_unreadable_ones_counted() {
+        let hex = |byte: &str| byte.repeat(32);
+        let key = |byte: &str| crate::security::MfaKey::parse(Some(&hex(byte))).unwrap();
+        let before = MfaKeys::new(key("aa"), None);
+        let rotated = MfaKeys::new(key("bb"), Some(key("aa")));
+        let unrelated = MfaKeys::new(key("cc"), None);
+        let row = |user_id, keys: &MfaKeys| SealedSecret {
+            user_id,
+            secret: keys.seal(user_id, b"secret").unwrap(),
+        };
+        let read = [
+            row(1, &before),
+            row(2, &rotated),
+            row(3, &unrelated),
+            row(4, &before),
+        ];
+        let (resealed, unreadable) = sealed_afresh(&rotated, &read).unwrap();
+        assert_eq!(unreadable, 1);
+        let users: Vec<i64> = resealed.iter().map(|row| row.user_id).collect();
+        assert_eq!(users, [1, 4], "the current key's own row is left");
+        let alone = MfaKeys::new(key("bb"), None);
+        for row in &resealed {
+            let read_value = &read[(row.user_id - 1) as usize].secret;
+            assert_eq!(&row.old, read_value, "the value read is the guard");
+            assert!(row.new.starts_with(&rotated.current_prefix()));
+            assert_eq!(alone.open(row.user_id, &row.new).unwrap(), b"secret");
+        }
     }
 }

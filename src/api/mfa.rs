@@ -1,9 +1,9 @@
 //! `/api/v1/auth/mfa`: a second factor (TOTP, RFC 6238) with recovery codes. Setting it up,
 //! turning it on and off, and the second step of a login (`verify`).
 //!
-//! Every route reads `MFA_ENCRYPTION_KEY` first: without a usable key they all answer 500
-//! (misconfigured) before anything else, while logins of users without a second factor go
-//! on as before. Every code is counted before it is checked (src/security/throttle.rs,
+//! Every route reads `MFA_ENCRYPTION_KEY` (and `MFA_ENCRYPTION_KEY_PREVIOUS`, which only
+//! opens) first: without a usable key they all answer 500 (misconfigured) before anything
+//! else, while logins of users without a second factor go on as before. Every code is counted before it is checked (src/security/throttle.rs,
 //! `code_counters`), and a time step once used is refused in the statement that would use it
 //! again (src/store/totp.rs).
 
@@ -25,7 +25,7 @@ use crate::logs::SecurityEvent;
 use crate::security::throttle;
 use crate::security::totp::{qr_svg, TotpSecret};
 use crate::security::{
-    new_session_id, opaque_token_hash, recovery_codes, verify_password, MfaKey, Verified,
+    new_session_id, opaque_token_hash, recovery_codes, verify_password, MfaKeys, Verified,
 };
 use crate::store::attempts;
 use crate::store::totp::{self, Factor, Proof};
@@ -68,15 +68,16 @@ fn bad_mfa_token() -> ApiError {
     ApiError::Unauthorized(BAD_MFA_TOKEN)
 }
 
-/// The secret of user `user_id`'s factor, unsealed. A secret the key does not open was
-/// sealed with another key: the deployment is misconfigured.
-fn unseal(key: &MfaKey, user_id: i64, sealed: &str) -> Result<TotpSecret> {
+/// The secret of user `user_id`'s factor, unsealed. A secret neither key opens was sealed
+/// with another key: the deployment is misconfigured.
+fn unseal(key: &MfaKeys, user_id: i64, sealed: &str) -> Result<TotpSecret> {
     key.open(user_id, sealed)
         .map(TotpSecret::from_bytes)
         .map_err(|_| {
             ApiError::Misconfigured(format!(
-                "MFA_ENCRYPTION_KEY does not open the TOTP secret of user {user_id}: was the \
-                 key changed since it was sealed?"
+                "neither MFA_ENCRYPTION_KEY nor MFA_ENCRYPTION_KEY_PREVIOUS opens the TOTP \
+                 secret of user {user_id}: was the key changed without the old one kept as \
+                 MFA_ENCRYPTION_KEY_PREVIOUS?"
             ))
         })
 }
@@ -85,7 +86,7 @@ fn unseal(key: &MfaKey, user_id: i64, sealed: &str) -> Result<TotpSecret> {
 /// database: the time step a TOTP code is of (`None`: of no step it may still use), or the
 /// hash of a recovery code, whose existence the statement that uses it decides.
 fn proof_of(
-    key: &MfaKey,
+    key: &MfaKeys,
     user_id: i64,
     (sealed, last_step): (&str, i64),
     code: &SecondFactorCode,
@@ -123,7 +124,7 @@ fn proof_of(
 )]
 pub async fn setup(mut req: Request, app: &App<'_>) -> Result<Response> {
     let caller = caller(&req, app)?;
-    let key = app.mfa_key()?;
+    let key = app.mfa_keys()?;
     let password = setup_password_from_json(&json_text(&mut req).await?)?;
     let config = app.config()?;
     let db = app.db()?;
@@ -187,7 +188,7 @@ pub async fn setup(mut req: Request, app: &App<'_>) -> Result<Response> {
 )]
 pub async fn enable(mut req: Request, app: &App<'_>) -> Result<Response> {
     let caller = caller(&req, app)?;
-    let key = app.mfa_key()?;
+    let key = app.mfa_keys()?;
     let code = enable_code_from_json(&json_text(&mut req).await?)?;
     let issuer = Issuer::new(app)?;
     let db = issuer.db;
@@ -215,7 +216,8 @@ pub async fn enable(mut req: Request, app: &App<'_>) -> Result<Response> {
         .seal(current.id(), secret.expose())
         .map_err(|e| ApiError::internal("sealing a totp secret", e))?;
     let sealings = (factor.secret.as_str(), resealed.as_str());
-    // `None`: the step was used meanwhile, the secret set up again, or the caller's token
+    // `None`: the step was used meanwhile, the secret set up again or sealed afresh by the
+    // cleanup after a key rotation (the same code then works again), or the caller's token
     // ended.
     let (user_id, token_version) = totp::enable(db, &caller, sealings, step, &hashes, now)
         .await?
@@ -265,7 +267,7 @@ pub async fn enable(mut req: Request, app: &App<'_>) -> Result<Response> {
 )]
 pub async fn disable(mut req: Request, app: &App<'_>) -> Result<Response> {
     let caller = caller(&req, app)?;
-    let key = app.mfa_key()?;
+    let key = app.mfa_keys()?;
     let (password, code) = disable_from_json(&json_text(&mut req).await?)?;
     let issuer = Issuer::new(app)?;
     let db = issuer.db;
@@ -290,7 +292,8 @@ pub async fn disable(mut req: Request, app: &App<'_>) -> Result<Response> {
     let marker = new_session_id().map_err(|e| ApiError::internal("marker", e))?;
     let marker = format!("off.{marker}");
     // `None`: the code was used meanwhile (or is no recovery code of theirs), or the factor
-    // or the caller's token changed.
+    // or the caller's token changed (the cleanup sealing the secret afresh after a key
+    // rotation changes it: the same code then works again).
     let (user_id, token_version) = totp::disable(db, &caller, &factor.secret, &proof, &marker, now)
         .await?
         .ok_or_else(bad_code)?;
@@ -335,7 +338,7 @@ pub async fn disable(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn verify(mut req: Request, app: &App<'_>) -> Result<Response> {
-    let key = app.mfa_key()?;
+    let key = app.mfa_keys()?;
     let (token, code) = verify_from_json(&json_text(&mut req).await?)?;
     let hash = opaque_token_hash(&token).ok_or_else(bad_mfa_token)?;
     let issuer = Issuer::new(app)?;

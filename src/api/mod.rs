@@ -31,7 +31,7 @@ use routes::{Route, Unmatched};
 use crate::config::{Config, CorsOrigins, EmailSettings, TurnstileSettings};
 use crate::error::{ApiError, Result};
 use crate::logs::{RequestLog, SecurityEvent};
-use crate::security::{MfaKey, Pacer, TokenKeys};
+use crate::security::{MfaKeys, Pacer, TokenKeys};
 use crate::store::{parse_bookmark, Consistency, Db};
 
 /// The header in which a client sends back the last D1 bookmark it saw, and in which every
@@ -281,9 +281,10 @@ impl<'a> App<'a> {
         Config::token_keys(|name| self.binding(name)).map_err(ApiError::Misconfigured)
     }
 
-    /// `MFA_ENCRYPTION_KEY`: a 500 on the two-factor routes when it is missing or malformed.
-    pub fn mfa_key(&self) -> Result<MfaKey> {
-        Config::mfa_key(|name| self.binding(name)).map_err(ApiError::Misconfigured)
+    /// `MFA_ENCRYPTION_KEY` and `MFA_ENCRYPTION_KEY_PREVIOUS`: a 500 on the two-factor routes
+    /// when the first is missing or either is malformed.
+    pub fn mfa_keys(&self) -> Result<MfaKeys> {
+        Config::mfa_keys(|name| self.binding(name)).map_err(ApiError::Misconfigured)
     }
 
     /// How emails are sent; `None` when `EMAIL_API_URL` is not set.

@@ -17,7 +17,7 @@ pub mod token;
 pub mod totp;
 pub mod turnstile;
 
-pub use mfa_key::MfaKey;
+pub use mfa_key::{MfaKey, MfaKeys};
 pub use opaque::{new_session_id, opaque_token_hash, OpaqueToken};
 pub use password::{hash_password, verify_password, Pacer, Verified};
 pub use secret::JwtSecret;

@@ -38,7 +38,7 @@ impl JwtSecret {
             )),
             Some(value) => Ok(JwtSecret {
                 key: Hs256Key::new(value.as_bytes()),
-                kid: key_id(value.as_bytes()),
+                kid: key_id(b"recipe-api kid\0", value.as_bytes()),
             }),
         }
     }
@@ -54,10 +54,11 @@ impl JwtSecret {
 }
 
 /// The first bytes of SHA-256 over a fixed label and the key, in base64url: 11 characters.
-/// The label keeps the fingerprint apart from any other hash of the key.
-fn key_id(key: &[u8]) -> String {
+/// The label keeps the fingerprint apart from any other hash of the key, and each kind of
+/// key has its own.
+pub(crate) fn key_id(label: &[u8], key: &[u8]) -> String {
     let digest = Sha256::new()
-        .chain_update(b"recipe-api kid\0")
+        .chain_update(label)
         .chain_update(key)
         .finalize();
     B64.encode(&digest[..KID_BYTES])

@@ -8,7 +8,7 @@
 //! request, such as a fresh sealing of the secret or the new session's id.
 
 use serde::de::IgnoredAny;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use worker::wasm_bindgen::JsValue;
 use worker::D1PreparedStatement;
 
@@ -395,4 +395,64 @@ pub fn end_pending_login(db: &Db, token_hash: &str) -> Result<D1PreparedStatemen
         &[token_hash.into()],
         "ending a login's second step",
     )
+}
+
+/// A factor's sealed secret, as the cleanup reads it to seal it afresh.
+#[derive(Debug, Deserialize)]
+pub struct SealedSecret {
+    pub user_id: i64,
+    pub secret: String,
+}
+
+/// Up to `limit` factors, pending or on, of users after `after` in id order, whose secret
+/// does not start with `prefix` (`v2.<kid of the current key>.`): those the current key did
+/// not seal. Compared with `substr`, not `LIKE`, which ignores case and reads `_`, a
+/// base64url character, as a wildcard.
+pub async fn sealed_otherwise(
+    db: &Db,
+    prefix: &str,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<SealedSecret>> {
+    let context = "reading secrets to seal afresh";
+    let statement = statement(
+        db,
+        "SELECT user_id, secret FROM totp_factors WHERE user_id > ?1 \
+         AND substr(secret, 1, length(?2)) <> ?2 ORDER BY user_id LIMIT ?3",
+        &[int(after), prefix.into(), int(i64::from(limit))],
+        context,
+    )?;
+    let result = db.read(statement, context).await?;
+    rows(&result, context)
+}
+
+/// A secret sealed afresh: user `user_id`'s factor is to hold `new` if it still holds `old`.
+#[derive(Debug, Serialize)]
+pub struct Resealed {
+    pub user_id: i64,
+    pub old: String,
+    pub new: String,
+}
+
+/// Stores each of `resealed` where the user's factor still holds its `old` value, in one
+/// statement; returns how many were stored. A factor set up, turned on or off since it was
+/// read holds another value (each sealing, and each marker, is unique), and is left as that
+/// request wrote it.
+pub async fn store_resealed(db: &Db, resealed: &[Resealed]) -> Result<u64> {
+    let context = "sealing secrets afresh";
+    if resealed.is_empty() {
+        return Ok(0);
+    }
+    let json = serde_json::to_string(resealed).unwrap_or_else(|_| "[]".into());
+    let statement = statement(
+        db,
+        "UPDATE totp_factors AS f SET secret = json_extract(j.value, '$.new') \
+         FROM json_each(?1) AS j \
+         WHERE f.user_id = json_extract(j.value, '$.user_id') \
+         AND f.secret = json_extract(j.value, '$.old') RETURNING f.user_id",
+        &[json.into()],
+        context,
+    )?;
+    let result = db.write(statement, context).await?;
+    Ok(rows::<IgnoredAny>(&result, context)?.len() as u64)
 }
