@@ -224,14 +224,17 @@ function wrangler(args) {
  * A second server on the same build, served as the first one is (scripts/serve.mjs), with
  * its own new, migrated D1 and the given vars (e.g. { JWT_SECRET: 'too-short' }) on top of
  * wrangler.toml's; `config` is DEPLOYED_CONFIG for the edge limit as deployed (the suite's
- * own, SERVED_CONFIG, is raised). Returns its address, the path of its output (`log`, for
- * logSince; gone after stop), its D1 (`d1`, for sql) and a `stop` that ends it by its process
- * group and removes its files.
+ * own, SERVED_CONFIG, is raised). With `d1`, a persist directory of the caller's (e.g. an
+ * earlier server's, stopped since), it serves that D1 instead, migrated, and leaves it in
+ * place when it stops. Returns its address, the path of its output (`log`, for logSince;
+ * gone after stop), its D1 (`d1`, for sql) and a `stop` that ends it by its process group
+ * and removes its files.
  */
-export async function startServer(vars, { config = process.env.SERVED_CONFIG } = {}) {
+export async function startServer(vars, { config = process.env.SERVED_CONFIG, d1 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'recipe-api-second-'));
   const varsFile = join(dir, 'vars');
   const logFile = join(dir, 'server.log');
+  const persist = d1 ?? join(dir, 'd1');
   writeFileSync(varsFile, Object.entries(vars).map(([name, value]) => `${name}=${value}\n`).join(''));
   const [port, inspector] = [await freePort(), await freePort()];
   const base = `http://127.0.0.1:${port}`;
@@ -250,18 +253,18 @@ export async function startServer(vars, { config = process.env.SERVED_CONFIG } =
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await wrangler(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', join(dir, 'd1')]);
+    await wrangler(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist]);
     log = openSync(logFile, 'w');
     server = spawn(process.execPath, [
       SERVE, '--config', config, '--ip', '127.0.0.1', '--port', String(port),
-      '--inspector-port', String(inspector), '--persist-to', join(dir, 'd1'), '--env-file', varsFile,
+      '--inspector-port', String(inspector), '--persist-to', persist, '--env-file', varsFile,
     ], { detached: true, stdio: ['ignore', log, log], env: wranglerEnv() });
     server.on('error', () => { /* reported below as "did not start" */ });
     for (let i = 0; i < 240; i++) {
       if (server.exitCode !== null) break;
       try {
         await fetch(`${base}/api/v1/nope`);
-        return { base, log: logFile, d1: join(dir, 'd1'), stop };
+        return { base, log: logFile, d1: persist, stop };
       } catch {
         await new Promise((r) => setTimeout(r, 250));
       }

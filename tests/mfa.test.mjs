@@ -1,15 +1,19 @@
 // The second factor (TOTP, RFC 6238) end to end, with a TOTP client of the tests' own that
 // computes real codes (tests/totp.mjs): setting up, turning on and off, logging in
 // with a code or a recovery code, replays, wrong codes counted in parallel, the mfa_token's
-// life, other sessions ending, what D1 holds, the QR code as Chromium draws it, and a
-// deployment without MFA_ENCRYPTION_KEY.
+// life, other sessions ending, what D1 holds, the QR code as Chromium draws it, a
+// deployment without MFA_ENCRYPTION_KEY, and a rotation of the key (servers one after the
+// other on one D1).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   api, signup, login, me, refresh, changePassword, PASSWORD, sql, sqlText, fromAddress, randomIPv4,
   nowSeconds, startServer, launchChromium, randomEmail, logSince, superuserToken,
 } from './helpers.mjs';
-import { readFileSync, statSync } from 'node:fs';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { authenticator, base32Decode, codeAt, stepNow } from './totp.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -26,6 +30,24 @@ const verify = (mfaToken, code, headers = {}) =>
   api('/api/v1/auth/mfa/verify', { method: 'POST', json: { mfa_token: mfaToken, code }, headers });
 
 const countOf = (statuses, status) => statuses.filter((s) => s === status).length;
+
+// ---- The stored form, computed here as the worker is meant to (src/security/mfa_key.rs).
+
+/** A key's id in a sealed secret: base64url of the first 8 bytes of SHA-256(label ‖ key). */
+const kidOf = (hex) => createHash('sha256').update('recipe-api mfa kid\0').update(Buffer.from(hex, 'hex'))
+  .digest().subarray(0, 8).toString('base64url');
+
+/**
+ * `secret` (bytes) sealed with the 64-hex `key` for user `userId`: AES-256-GCM, the user's id
+ * as associated data; `v1.` (as stored before keys had ids) or `v2.<kid>.`.
+ */
+function sealed(key, userId, secret, version = 'v2') {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', Buffer.from(key, 'hex'), nonce);
+  cipher.setAAD(Buffer.from(`totp-secret:user:${userId}`));
+  const body = Buffer.concat([nonce, cipher.update(secret), cipher.final(), cipher.getAuthTag()]).toString('base64url');
+  return version === 'v1' ? `v1.${body}` : `v2.${kidOf(key)}.${body}`;
+}
 
 /**
  * A new user with TOTP on, logged in from an address of its own: the authenticator, the
@@ -129,7 +151,10 @@ describe('setting up and turning on TOTP', () => {
     const [row] = await sql(`SELECT secret, enabled_at FROM totp_factors WHERE user_id = ${user.id}`);
     assert.ok(row.enabled_at > 0, 'the factor is on');
     const raw = base32Decode(started.secret);
-    assert.match(row.secret, /^v1\.[A-Za-z0-9_-]+$/);
+    const kid = kidOf(process.env.TEST_MFA_ENCRYPTION_KEY);
+    assert.ok(row.secret.startsWith(`v2.${kid}.`), `sealed by the current key, named by its kid: ${row.secret}`);
+    assert.match(row.secret, /^v2\.[A-Za-z0-9_-]{11}\.[A-Za-z0-9_-]+$/);
+    assert.ok(!row.secret.includes(process.env.TEST_MFA_ENCRYPTION_KEY.slice(0, 16)), 'not the key');
     for (const form of [started.secret, started.secret.toLowerCase(), raw.toString('hex'), raw.toString('base64').replace(/=+$/, ''), raw.toString('base64url'), raw.toString('latin1')]) {
       assert.ok(!row.secret.includes(form), `the stored secret does not hold it as ${form}`);
     }
@@ -433,5 +458,195 @@ describe('a deployment without MFA_ENCRYPTION_KEY', () => {
     const verified = await api('/api/v1/auth/mfa/verify', { method: 'POST', json: { mfa_token: 'x', code: '123456' }, base });
     assert.equal(verified.status, 500, 'verify fails closed too');
     assert.match(readFileSync(server.log, 'utf8'), /MFA_ENCRYPTION_KEY is not set/);
+
+    // The cleanup skips sealing afresh, and says nothing is wrong.
+    const offset = statSync(server.log).size;
+    assert.equal((await api('/cdn-cgi/local/scheduled?cron=*/5+*+*+*+*', { base })).status, 200);
+    let line;
+    for (let i = 0; i < 50 && !line; i++) {
+      line = logSince(offset, server.log).find((value) => value.log === 'cleanup');
+      if (!line) await sleep(100);
+    }
+    assert.ok(line, 'a cleanup line');
+    assert.equal(line.error, undefined, JSON.stringify(line));
+    assert.equal(line.totp_resealed, 0);
+    assert.equal(line.complete, true);
   });
 });
+
+describe('rotating MFA_ENCRYPTION_KEY (servers one after the other on one D1)', () => {
+  const keyA = randomBytes(32).toString('hex');
+  const keyB = randomBytes(32).toString('hex');
+  const unrelatedKey = randomBytes(32).toString('hex');
+  const vars = (mfa) => ({ JWT_SECRET: process.env.TEST_JWT_SECRET, SIGNUP_LIMIT_PER_HOUR: '100000', ...mfa });
+  let d1;
+  let server;
+  const serve = async (mfa) => {
+    await server?.stop();
+    server = await startServer(vars(mfa), { d1 });
+    return server;
+  };
+  const on = (path, init = {}) => api(path, { ...init, base: server.base });
+  const logIn = (email) => on('/api/v1/auth/login', { method: 'POST', form: new URLSearchParams({ username: email, password: PASSWORD }) });
+  const secretOf = async (id) => (await sql(`SELECT secret FROM totp_factors WHERE user_id = ${id}`, { d1 }))[0].secret;
+
+  /** A user with TOTP on (or only set up, `on: false`) on the current server. */
+  async function enrol({ on: turnOn = true } = {}) {
+    const email = randomEmail();
+    const created = await signup({ email }, { base: server.base });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const session = await logIn(email);
+    const started = await on('/api/v1/auth/mfa/totp/setup', { method: 'POST', token: session.body.access_token, json: { password: PASSWORD } });
+    assert.equal(started.status, 200, JSON.stringify(started.body));
+    const app = authenticator(started.body.secret);
+    let enabled;
+    if (turnOn) {
+      enabled = await on('/api/v1/auth/mfa/totp/enable', { method: 'POST', token: session.body.access_token, json: { code: await app.code() } });
+      assert.equal(enabled.status, 200, JSON.stringify(enabled.body));
+    }
+    return { id: created.body.id, email, app, token: session.body.access_token, enabled: enabled?.body };
+  }
+
+  /** Both steps of a login with a code of `app` (or `code`): the second step's answer. */
+  async function logInWithCode({ email, app }, code) {
+    const first = await logIn(email);
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.equal(first.body.mfa_required, true, JSON.stringify(first.body));
+    return on('/api/v1/auth/mfa/verify', { method: 'POST', json: { mfa_token: first.body.mfa_token, code: code ?? await app.code() } });
+  }
+
+  /** Runs the scheduled handler on the current server: its `{"log":"cleanup"}` line. */
+  async function cleanup() {
+    const offset = statSync(server.log).size;
+    const res = await on('/cdn-cgi/local/scheduled?cron=*/5+*+*+*+*');
+    assert.equal(res.status, 200, `the scheduled handler: ${JSON.stringify(res.body)}`);
+    for (let i = 0; i < 50; i++) {
+      const lines = logSince(offset, server.log).filter((value) => value.log === 'cleanup');
+      if (lines.length > 0) return lines[0];
+      await sleep(100);
+    }
+    assert.fail('no {"log":"cleanup"} line in the log');
+  }
+
+  before(() => {
+    d1 = mkdtempSync(join(tmpdir(), 'recipe-api-rotation-'));
+  });
+  after(async () => {
+    await server?.stop();
+    rmSync(d1, { recursive: true, force: true });
+  });
+
+  test('secrets sealed with the old key open while it is previous, the cleanup seals them afresh, then the old key can go', async () => {
+    // Key A: users enrol. One row is rewritten as stored before keys had ids (v1, key A), one
+    // as sealed by a key that is not configured anywhere.
+    await serve({ MFA_ENCRYPTION_KEY: keyA });
+    const sealedByA = await enrol();
+    const storedV1 = await enrol();
+    const later = await enrol();
+    const pending = await enrol({ on: false });
+    const racers = await Promise.all([1, 2, 3, 4].map(() => enrol({ on: false })));
+    const lost = await enrol();
+    for (const user of [sealedByA, storedV1, later, pending, lost]) {
+      assert.ok((await secretOf(user.id)).startsWith(`v2.${kidOf(keyA)}.`), 'sealed by A, named by its kid');
+    }
+    const raw = (user) => base32Decode(user.app.secret);
+    await sql(`UPDATE totp_factors SET secret = ${sqlText(sealed(keyA, storedV1.id, raw(storedV1), 'v1'))} WHERE user_id = ${storedV1.id}`, { d1 });
+    const lostRow = sealed(unrelatedKey, lost.id, raw(lost));
+    await sql(`UPDATE totp_factors SET secret = ${sqlText(lostRow)} WHERE user_id = ${lost.id}`, { d1 });
+    const v1Row = await secretOf(storedV1.id);
+    assert.match(v1Row, /^v1\./);
+
+    // Key B, with A as previous: A's rows open, by kid or (v1) by trying.
+    await serve({ MFA_ENCRYPTION_KEY: keyB, MFA_ENCRYPTION_KEY_PREVIOUS: keyA });
+    const byA = await logInWithCode(sealedByA);
+    assert.equal(byA.status, 200, JSON.stringify(byA.body));
+    assert.ok(byA.body.access_token);
+    assert.ok((await secretOf(sealedByA.id)).startsWith(`v2.${kidOf(keyA)}.`), 'a login seals nothing afresh');
+    // A row moved to another user still does not open (the 500 comes before the code counts).
+    await sql(`UPDATE totp_factors SET secret = ${sqlText(await secretOf(sealedByA.id))} WHERE user_id = ${storedV1.id}`, { d1 });
+    const refused = await logInWithCode(storedV1, storedV1.app.wrong());
+    assert.equal(refused.status, 500, 'the row of another user does not open');
+    await sql(`UPDATE totp_factors SET secret = ${sqlText(v1Row)} WHERE user_id = ${storedV1.id}`, { d1 });
+    const byV1 = await logInWithCode(storedV1);
+    assert.equal(byV1.status, 200, `a v1 row opens with the previous key: ${JSON.stringify(byV1.body)}`);
+
+    // The cleanup seals A's rows afresh with B and leaves the one neither key opens. Factors
+    // turned on while it runs: each either turns on (sealed afresh by the enabling, and the
+    // cleanup's write finds the row changed) or is refused as an invalid code, when the
+    // cleanup's write came first, and the same code then works.
+    const codes = await Promise.all(racers.map((racer) => racer.app.code()));
+    const enableWith = (racer, code) => on('/api/v1/auth/mfa/totp/enable', { method: 'POST', token: racer.token, json: { code } });
+    const [line, ...raced] = await Promise.all([cleanup(), ...racers.map((racer, i) => enableWith(racer, codes[i]))]);
+    const refusedWhileResealed = raced.filter((res) => res.status === 400);
+    for (const res of raced) {
+      assert.ok(res.status === 200 || (res.status === 400 && res.body.detail === 'Invalid code'), JSON.stringify(res.body));
+    }
+    for (const [i, res] of raced.entries()) {
+      if (res.status !== 400) continue;
+      const retried = await enableWith(racers[i], codes[i]);
+      assert.equal(retried.status, 200, `the same code again: ${JSON.stringify(retried.body)}`);
+    }
+    assert.equal(line.error, undefined, JSON.stringify(line));
+    // A's four rows, the pending one and the v1 one included, and the racers the cleanup
+    // wrote first: every one refused, and any read after the cleanup's write.
+    assert.ok(
+      line.totp_resealed >= 4 + refusedWhileResealed.length && line.totp_resealed <= 4 + racers.length,
+      `${refusedWhileResealed.length} refused: ${JSON.stringify(line)}`,
+    );
+    assert.equal(line.totp_unreadable, 1, JSON.stringify(line));
+    assert.equal(line.complete, true, JSON.stringify(line));
+    for (const racer of racers) {
+      const [row] = await sql(`SELECT secret, enabled_at FROM totp_factors WHERE user_id = ${racer.id}`, { d1 });
+      assert.ok(row.enabled_at > 0 && row.secret.startsWith(`v2.${kidOf(keyB)}.`), JSON.stringify(row));
+      const codesLeft = await sql(`SELECT count(*) AS n FROM totp_recovery_codes WHERE user_id = ${racer.id}`, { d1 });
+      assert.equal(codesLeft[0].n, 10);
+    }
+    for (const user of [sealedByA, storedV1, later, pending]) {
+      assert.ok((await secretOf(user.id)).startsWith(`v2.${kidOf(keyB)}.`), `user ${user.id} is sealed by B now`);
+    }
+    assert.equal(await secretOf(lost.id), lostRow, 'a row neither key opens is left as it is');
+    const again = await cleanup();
+    assert.equal(again.totp_resealed, 0, JSON.stringify(again));
+    assert.equal(again.totp_unreadable, 1, JSON.stringify(again));
+    const left = await sql(`SELECT count(*) AS n FROM totp_factors WHERE substr(secret, 1, 15) <> ${sqlText(`v2.${kidOf(keyB)}.`)}`, { d1 });
+    assert.equal(left[0].n, 1, "the runbook's check: only the unreadable row is left");
+
+    // Key B alone: every resealed row opens; the previous key is not needed.
+    await serve({ MFA_ENCRYPTION_KEY: keyB });
+    const alone = await logInWithCode(later);
+    assert.equal(alone.status, 200, JSON.stringify(alone.body));
+    const turnedOn = await on('/api/v1/auth/mfa/totp/enable', { method: 'POST', token: pending.token, json: { code: await pending.app.code() } });
+    assert.equal(turnedOn.status, 200, `a factor set up under A, resealed while pending, turns on: ${JSON.stringify(turnedOn.body)}`);
+    const off = await on('/api/v1/auth/mfa/totp', {
+      method: 'DELETE', token: sealedByA.enabled.access_token, json: { password: PASSWORD, code: sealedByA.enabled.recovery_codes[0] },
+    });
+    assert.equal(off.status, 200, `a factor resealed while on turns off: ${JSON.stringify(off.body)}`);
+    assert.equal((await sql(`SELECT count(*) AS n FROM totp_factors WHERE user_id = ${sealedByA.id}`, { d1 }))[0].n, 0);
+  });
+
+  test('a key that sealed none of the rows, or a malformed previous key, is refused as before, and the log says why', async () => {
+    await serve({ MFA_ENCRYPTION_KEY: keyA });
+    const user = await enrol();
+    await serve({ MFA_ENCRYPTION_KEY: randomBytes(32).toString('hex') });
+    let offset = statSync(server.log).size;
+    const unrelated = await logInWithCode(user, user.app.wrong());
+    assert.equal(unrelated.status, 500);
+    assert.deepEqual(unrelated.body, { detail: "Server misconfigured; see the worker's log" });
+    assert.match(readFileSync(server.log, 'utf8').slice(offset), /neither MFA_ENCRYPTION_KEY nor MFA_ENCRYPTION_KEY_PREVIOUS opens/);
+    const line = await cleanup();
+    assert.equal(line.totp_resealed, 0, JSON.stringify(line));
+    assert.ok(line.totp_unreadable >= 1, JSON.stringify(line));
+    assert.equal(line.error, undefined, 'rows neither key opens are counted, not an error');
+
+    await serve({ MFA_ENCRYPTION_KEY: keyB, MFA_ENCRYPTION_KEY_PREVIOUS: keyA.replace(/^../, 'zz') });
+    offset = statSync(server.log).size;
+    const malformed = await logInWithCode(user, user.app.wrong());
+    assert.equal(malformed.status, 500);
+    assert.match(readFileSync(server.log, 'utf8').slice(offset), /MFA_ENCRYPTION_KEY_PREVIOUS must be 64 hex characters/);
+    const failed = await cleanup();
+    assert.match(failed.error ?? '', /MFA_ENCRYPTION_KEY_PREVIOUS/, JSON.stringify(failed));
+    assert.equal(failed.totp_resealed, 0);
+    assert.ok((await secretOf(user.id)).startsWith(`v2.${kidOf(keyA)}.`), 'nothing sealed afresh');
+  });
+});
+

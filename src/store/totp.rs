@@ -449,7 +449,7 @@ pub async fn store_resealed(db: &Db, resealed: &[Resealed]) -> Result<u64> {
         "UPDATE totp_factors AS f SET secret = json_extract(j.value, '$.new') \
          FROM json_each(?1) AS j \
          WHERE f.user_id = json_extract(j.value, '$.user_id') \
-         AND f.secret = json_extract(j.value, '$.old') RETURNING f.user_id",
+         AND f.secret = json_extract(j.value, '$.old') RETURNING user_id",
         &[json.into()],
         context,
     )?;
