@@ -1,7 +1,7 @@
 //! The scheduled cleanup (the Cron Trigger in wrangler.toml): deletes expired refresh tokens,
 //! ended sessions, stale attempt counters, expired email tokens and expired `mfa_token`s in
 //! bounded rounds, seals afresh with `MFA_ENCRYPTION_KEY` the TOTP secrets it did not seal
-//! (after a key rotation), and logs what it did as one JSON line, `{"log":"cleanup",…}`.
+//! (during a key rotation), and logs what it did as one JSON line, `{"log":"cleanup",…}`.
 //! Login and refresh already prune their own user's and session's rows; this catches the
 //! rest (users who never come back, counters of addresses that never return).
 
@@ -23,9 +23,10 @@ pub const BATCH: u32 = 1000;
 /// hour: the most a thousand client addresses can make the attempt counters grow is about
 /// 230 000 an hour (docs/security.md), and the index on `expires_at` keeps each round cheap.
 pub const MAX_ROUNDS: u32 = 25;
-/// At most this many TOTP secrets read per resealing round, and this many rounds per run: a
-/// rotation of 100 000 factors is done within the hour and a half, and the secrets neither
-/// key opens (left alone, counted again each run) hold up no more than a run's worth.
+/// At most this many TOTP secrets read per resealing round, and this many rounds per run:
+/// 24 000 an hour (a rotation of 100 000 factors takes about four hours), two statements a
+/// round, and the secrets neither key opens (left alone, read and counted again each run)
+/// hold up no more than a run's worth.
 pub const RESEAL_BATCH: u32 = 500;
 pub const RESEAL_ROUNDS: u32 = 4;
 
@@ -128,14 +129,18 @@ async fn clean(env: &Env, now: i64, summary: &mut Summary) -> Result<(), ApiErro
     Ok(())
 }
 
-/// Seals afresh with the current `MFA_ENCRYPTION_KEY` the TOTP secrets it did not seal (rows
-/// of the key before, or from before keys had ids), in bounded rounds. Each is stored only if
-/// the row still holds what was read: a factor set up, turned on or off meanwhile keeps what
-/// that request wrote. Without the key there is nothing to do; a malformed key (or previous
-/// key) is an error, as on the two-factor routes. `false` when the last round was full.
+/// During a key rotation (both `MFA_ENCRYPTION_KEY` and `MFA_ENCRYPTION_KEY_PREVIOUS` set),
+/// seals afresh with the current key the TOTP secrets it did not seal (rows of the key
+/// before, or from before keys had ids), in bounded rounds. Each is stored only if the row
+/// still holds what was read: a factor set up, turned on or off meanwhile keeps what that
+/// request wrote. Outside a rotation there is nothing to do, and the factors are not read: a
+/// row of the current key opens whether `v1.` or `v2.`, and reading every factor every five
+/// minutes would cost more than the cleanup itself. A malformed key is an error, as on the
+/// two-factor routes. `false` when the last round was full.
 async fn reseal(env: &Env, db: &Db, summary: &mut Summary) -> Result<bool, ApiError> {
     let var = |name: &str| env.var(name).ok().map(|value| value.to_string());
-    if var("MFA_ENCRYPTION_KEY").is_none_or(|value| value.trim().is_empty()) {
+    let set = |name: &str| var(name).is_some_and(|value| !value.trim().is_empty());
+    if !set("MFA_ENCRYPTION_KEY") || !set("MFA_ENCRYPTION_KEY_PREVIOUS") {
         return Ok(true);
     }
     let keys = Config::mfa_keys(var).map_err(ApiError::Misconfigured)?;
