@@ -11,11 +11,8 @@ meanwhile, and bench/stall_report.py reads each login's samples from that window
 """
 import os
 import sys
-import time
-import urllib.parse
-import urllib.request
 
-from server_cpu import cpu_ms
+from server_cpu import timed_login
 
 runs = int(sys.argv[1])
 servers = [sys.argv[i:i + 4] for i in range(2, len(sys.argv), 4)]
@@ -23,14 +20,7 @@ password = os.environ["BENCH_PASSWORD"]
 
 
 def login(url, pgid, email):
-    body = urllib.parse.urlencode({"username": email, "password": password}).encode()
-    cpu_before, start = cpu_ms(pgid), time.monotonic_ns()
-    with urllib.request.urlopen(f"{url}/api/v1/auth/login", data=body) as response:
-        response.read()
-        if response.status != 200:
-            sys.exit(f"login at {url} answered {response.status}")
-    end = time.monotonic_ns()
-    return (end - start) / 1e6, cpu_ms(pgid) - cpu_before, start // 1000, end // 1000
+    return timed_login(url, pgid, email, password)
 
 
 for name, url, pgid, email in servers:  # warm each isolate and its code paths

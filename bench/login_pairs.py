@@ -14,11 +14,8 @@ samples from that window).
 """
 import os
 import sys
-import time
-import urllib.parse
-import urllib.request
 
-from server_cpu import cpu_ms
+from server_cpu import timed_login
 
 url_n, pgid_n, email_n, url_2n, pgid_2n, email_2n = sys.argv[1:7]
 runs = int(sys.argv[7])
@@ -27,15 +24,8 @@ double = (url_2n, int(pgid_2n), email_2n)
 password = os.environ["BENCH_PASSWORD"]
 
 
-def login(base_url, pgid, email):
-    body = urllib.parse.urlencode({"username": email, "password": password}).encode()
-    cpu_before, start = cpu_ms(pgid), time.monotonic_ns()
-    with urllib.request.urlopen(f"{base_url}/api/v1/auth/login", data=body) as response:
-        response.read()
-        if response.status != 200:
-            sys.exit(f"login of {email} answered {response.status}")
-    end = time.monotonic_ns()
-    return (end - start) / 1e6, cpu_ms(pgid) - cpu_before, start // 1000, end // 1000
+def login(url, pgid, email):
+    return timed_login(url, pgid, email, password)
 
 
 login(*n), login(*double)  # warm both isolates
