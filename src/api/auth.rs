@@ -117,8 +117,8 @@ impl<'a> Issuer<'a> {
     }
 
     /// Starts a session for user `user_id` under `token_version`, the version read with the
-    /// password just checked, from `device`: a new refresh token family, and an access token
-    /// naming it.
+    /// password just checked, on the device `req` comes from: a new refresh token family,
+    /// and an access token naming it.
     /// `None` when the user no longer has that version or is no longer active (their
     /// password changed, or they were deactivated or deleted, since it was read), or has no
     /// verified email and `require_verified`. Settles the attempt counted against
@@ -126,7 +126,7 @@ impl<'a> Issuer<'a> {
     pub async fn start_session(
         &self,
         (user_id, token_version): (i64, i64),
-        device: &Device,
+        req: &Request,
         require_verified: bool,
         (counters, also): (&[Counter], Vec<D1PreparedStatement>),
         now: i64,
@@ -146,7 +146,7 @@ impl<'a> Issuer<'a> {
         let started = sessions::start(
             self.db,
             &subject,
-            device,
+            &device_of(req),
             &refresh.hash,
             times,
             require_verified,
@@ -159,7 +159,7 @@ impl<'a> Issuer<'a> {
 
 /// The device a request comes from: its user agent, and where Cloudflare placed its address
 /// (`request.cf`; locally, whatever `wrangler dev` makes up, or nothing).
-pub(super) fn device_of(req: &Request) -> Device {
+fn device_of(req: &Request) -> Device {
     let user_agent = req.headers().get("User-Agent").ok().flatten();
     let cf = req.cf();
     Device::new(
@@ -319,7 +319,7 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
         let token = issuer
             .start_session(
                 (user_id, found.token_version),
-                &device_of(&req),
+                &req,
                 require_verified,
                 (&counters, Vec::new()),
                 now,
@@ -541,7 +541,7 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
     let token = issuer
         .start_session(
             (user_id, token_version),
-            &device_of(&req),
+            &req,
             false,
             (&counters, Vec::new()),
             now,

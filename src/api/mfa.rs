@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use worker::{Request, Response};
 
-use super::auth::{admit, device_of, Issuer, Token, BAD_PASSWORD};
+use super::auth::{admit, Issuer, Token, BAD_PASSWORD};
 use super::body::json_text;
 use super::current_user::{caller, unknown_user};
 use super::limits::client_address;
@@ -226,7 +226,7 @@ pub async fn enable(mut req: Request, app: &App<'_>) -> Result<Response> {
     let token = issuer
         .start_session(
             (user_id, token_version),
-            &device_of(&req),
+            &req,
             false,
             (&counters, Vec::new()),
             now,
@@ -304,7 +304,7 @@ pub async fn disable(mut req: Request, app: &App<'_>) -> Result<Response> {
     let token = issuer
         .start_session(
             (user_id, token_version),
-            &device_of(&req),
+            &req,
             false,
             (&counters, Vec::new()),
             now,
@@ -368,7 +368,7 @@ pub async fn verify(mut req: Request, app: &App<'_>) -> Result<Response> {
     let token = issuer
         .start_session(
             (user_id, pending.token_version),
-            &device_of(&req),
+            &req,
             require_verified,
             (&counters, also),
             now,

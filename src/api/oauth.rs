@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use worker::{Method, Request, Response};
 
-use super::auth::{admit, device_of, start_second_step, Issuer, LoginAnswer};
+use super::auth::{admit, start_second_step, Issuer, LoginAnswer};
 use super::body::json_text;
 use super::current_user::{caller, unknown_user};
 use super::limits::client_address;
@@ -599,13 +599,7 @@ pub async fn token(mut req: Request, app: &App<'_>) -> Result<Response> {
         // was issued.
         let require_verified = issuer.config.require_verified_email;
         let token = issuer
-            .start_session(
-                user,
-                &device_of(&req),
-                require_verified,
-                (&[], Vec::new()),
-                now,
-            )
+            .start_session(user, &req, require_verified, (&[], Vec::new()), now)
             .await?;
         LoginAnswer::Token(token.ok_or_else(|| ApiError::BadRequest(BAD_CODE.into()))?)
     };
