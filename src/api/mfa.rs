@@ -3,9 +3,9 @@
 //!
 //! Every route reads `MFA_ENCRYPTION_KEY` (and `MFA_ENCRYPTION_KEY_PREVIOUS`, which only
 //! opens) first: without a usable key they all answer 500 (misconfigured) before anything
-//! else, while logins of users without a second factor go on as before. Every code is counted before it is checked (src/security/throttle.rs,
-//! `code_counters`), and a time step once used is refused in the statement that would use it
-//! again (src/store/totp.rs).
+//! else, while logins of users without a second factor go on as before. Every code is
+//! counted before it is checked (src/security/throttle.rs, `code_counters`), and a time step
+//! once used is refused in the statement that would use it again (src/store/totp.rs).
 
 use serde::Serialize;
 use utoipa::ToSchema;
