@@ -28,9 +28,12 @@ use worker::{Context, Delay, Env, Request, Response};
 
 use routes::{Route, Unmatched};
 
-use crate::config::{Config, CorsOrigins, EmailSettings, TurnstileSettings};
+use crate::config::{
+    Config, CorsOrigins, EmailSettings, ProviderId, ProviderSettings, TurnstileSettings,
+};
 use crate::error::{ApiError, Result};
 use crate::logs::{RequestLog, SecurityEvent};
+use crate::security::oauth::FlowKey;
 use crate::security::{MfaKeys, Pacer, TokenKeys};
 use crate::store::{parse_bookmark, Consistency, Db};
 
@@ -285,6 +288,21 @@ impl<'a> App<'a> {
     /// when the first is missing or either is malformed.
     pub fn mfa_keys(&self) -> Result<MfaKeys> {
         Config::mfa_keys(|name| self.binding(name)).map_err(ApiError::Misconfigured)
+    }
+
+    /// The keys of sign-in flows, derived from `JWT_SECRET` (which seals them; first) and
+    /// `JWT_SECRET_PREVIOUS` (which still opens them, so a key rotation ends no flow).
+    pub fn flow_keys(&self) -> Result<Vec<FlowKey>> {
+        Ok(self
+            .token_keys()?
+            .secrets()
+            .map(|secret| FlowKey::derive(secret.key().as_ref()))
+            .collect())
+    }
+
+    /// An identity provider's settings; `None` when it is off.
+    pub fn identity_provider(&self, id: ProviderId) -> Result<Option<ProviderSettings>> {
+        ProviderSettings::from_vars(id, |name| self.binding(name)).map_err(ApiError::Misconfigured)
     }
 
     /// How emails are sent; `None` when `EMAIL_API_URL` is not set.

@@ -31,8 +31,7 @@ use crate::logs::SecurityEvent;
 use crate::security::id_token::{self, Expected, Identity, KeySet};
 use crate::security::oauth::{
     authorization_url, basic_authorization, clear_cookie, cookie_value, is_s256_challenge,
-    provider_error, redirect_target, s256, set_cookie, with_fragment, Flow, FlowKey,
-    FOREIGN_REDIRECT,
+    provider_error, redirect_target, s256, set_cookie, with_fragment, Flow, FOREIGN_REDIRECT,
 };
 use crate::security::throttle;
 use crate::security::{opaque_token_hash, OpaqueToken};
@@ -645,22 +644,5 @@ pub async fn unlink_identity(req: &Request, provider: &str, app: &App<'_>) -> Re
         Unlinked::NotLinked => Err(ApiError::NotFound(NOT_LINKED.into())),
         Unlinked::LastWayIn => Err(ApiError::BadRequest(LAST_WAY_IN.into())),
         Unlinked::NotAuthenticated => Err(unknown_user()),
-    }
-}
-
-impl App<'_> {
-    /// A provider's settings; `None` when it is off.
-    pub fn identity_provider(&self, id: ProviderId) -> Result<Option<ProviderSettings>> {
-        ProviderSettings::from_vars(id, |name| self.binding(name)).map_err(ApiError::Misconfigured)
-    }
-
-    /// The keys of sign-in flows, derived from `JWT_SECRET` (which seals them; first) and
-    /// `JWT_SECRET_PREVIOUS` (which still opens them, so a key rotation ends no flow).
-    fn flow_keys(&self) -> Result<Vec<FlowKey>> {
-        let keys = self.token_keys()?;
-        Ok(keys
-            .secrets()
-            .map(|secret| FlowKey::derive(secret.key().as_ref()))
-            .collect())
     }
 }
