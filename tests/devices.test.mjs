@@ -4,6 +4,9 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   api, signup, newUser, login, refresh, logout, me, changePassword, decodeClaims, forgeToken,
   nowSeconds, sql, sqlText, pastGraceWindow, refreshTokenHash, startServer, launchChromium,
@@ -205,30 +208,55 @@ describe('DELETE /api/v1/auth/sessions', () => {
   });
 });
 
-describe('refresh grace window (REFRESH_REUSE_SECONDS, 10 here)', () => {
-  test('five refreshes at once with one token: all get pairs on the same session, and the session survives', async () => {
+describe('refresh grace window (REFRESH_REUSE_SECONDS, 10 here): one live refresh token per session', () => {
+  const liveTokens = async (sid) => (await sql(
+    `SELECT count(*) AS n FROM refresh_tokens WHERE session_id = ${sqlText(sid)} AND used_at IS NULL`,
+  ))[0].n;
+
+  test('five refreshes at once with one token: five pairs with one and the same refresh token, and one live token in D1', async () => {
     const { token, refresh: once } = await newUser();
     const sid = sidOf(token);
     const results = await Promise.all(Array.from({ length: 5 }, () => refresh(once)));
     assert.deepEqual(statuses(results), [200, 200, 200, 200, 200], JSON.stringify(results.map((r) => r.body)));
     assert.deepEqual(results.map((r) => sidOf(r.body.access_token)), Array(5).fill(sid), 'one session');
-    assert.equal(new Set(results.map((r) => r.body.refresh_token)).size, 5, 'each a pair of its own');
+    assert.equal(new Set(results.map((r) => r.body.refresh_token)).size, 1, 'one and the same refresh token');
+    assert.notEqual(results[0].body.refresh_token, once);
     assert.equal(await revokedAt(sid), null, 'the session survives');
     for (const result of results) {
-      assert.equal((await me(result.body.access_token)).status, 200);
+      assert.equal((await me(result.body.access_token)).status, 200, 'each access token works');
     }
-    const used = await sql(`SELECT used_at FROM refresh_tokens WHERE token_hash = ${sqlText(refreshTokenHash(once))}`);
+    assert.equal(await liveTokens(sid), 1, 'the session has exactly one unused refresh token');
+    const used = await sql(`SELECT used_at, successor_hash FROM refresh_tokens WHERE token_hash = ${sqlText(refreshTokenHash(once))}`);
     assert.equal(used.length, 1);
     assert.notEqual(used[0].used_at, null, 'the token was used once, by the first');
-    assert.equal((await refresh(results[0].body.refresh_token)).status, 200, 'a new refresh token goes on');
+    assert.equal(used[0].successor_hash, refreshTokenHash(results[0].body.refresh_token), 'its successor is recorded');
+    const next = await refresh(results[0].body.refresh_token);
+    assert.equal(next.status, 200, 'the one successor goes on');
+    assert.equal(await liveTokens(sid), 1);
   });
 
-  test('one retry after another within the window gets a new pair each time; the window runs from the first use', async () => {
+  test('two tabs refreshing with one token at the same moment both stay signed in, on one chain', async () => {
+    const { token, refresh: once } = await newUser();
+    const [tabA, tabB] = await Promise.all([refresh(once), refresh(once)]);
+    assert.deepEqual([tabA.status, tabB.status], [200, 200]);
+    assert.equal(tabA.body.refresh_token, tabB.body.refresh_token);
+    // Later, each tab refreshes in its turn with the token it holds: the first rotates it,
+    // the second (within the window) is answered with that rotation's successor.
+    const laterA = await refresh(tabA.body.refresh_token);
+    const laterB = await refresh(tabB.body.refresh_token);
+    assert.deepEqual([laterA.status, laterB.status], [200, 200]);
+    assert.equal(laterA.body.refresh_token, laterB.body.refresh_token);
+    assert.equal((await me(laterB.body.access_token)).status, 200);
+    assert.equal(await liveTokens(sidOf(token)), 1);
+  });
+
+  test('one retry after another within the window gets the same refresh token; the window runs from the first use', async () => {
     const { token, refresh: once } = await newUser();
     const first = await refresh(once);
     const retry = await refresh(once);
     assert.equal(first.status, 200);
     assert.equal(retry.status, 200, 'a client whose answer was lost retries');
+    assert.equal(retry.body.refresh_token, first.body.refresh_token, 'and gets the token it lost');
     assert.equal(sidOf(retry.body.access_token), sidOf(token));
     const hash = sqlText(refreshTokenHash(once));
     // Times from D1's own clock, so the time the sql() call takes does not count.
@@ -237,11 +265,35 @@ describe('refresh grace window (REFRESH_REUSE_SECONDS, 10 here)', () => {
     const retried = await refresh(once);
     const retriedAt = nowSeconds();
     assert.equal(retried.status, 200, '6 s after its rotation: still a retry');
+    assert.equal(retried.body.refresh_token, first.body.refresh_token);
     const [row] = await sql(`SELECT used_at FROM refresh_tokens WHERE token_hash = ${hash}`);
     assert.ok(row.used_at <= retriedAt - 5, `a retry does not move the window (used_at ${row.used_at}, retried at ${retriedAt})`);
+    assert.equal(await liveTokens(sidOf(token)), 1);
     await sql(`UPDATE refresh_tokens SET used_at = ${secondsAgo(10)} WHERE token_hash = ${hash}`);
     assert.equal((await refresh(once)).status, 401, '10 s after: reuse');
     assert.notEqual(await revokedAt(sidOf(token)), null);
+  });
+
+  test('a thief\'s retry inside the window gains nothing the owner does not also hold, and reuse still ends the session', async () => {
+    const { token, refresh: stolen } = await newUser();
+    const sid = sidOf(token);
+    const owner = await refresh(stolen);
+    const thief = await refresh(stolen);
+    assert.deepEqual([owner.status, thief.status], [200, 200]);
+    assert.equal(thief.body.refresh_token, owner.body.refresh_token, 'the thief holds the owner\'s token, not a chain of its own');
+    assert.equal(sidOf(thief.body.access_token), sid);
+    const devices = await sessions(owner.body.access_token);
+    assert.equal(devices.body.length, 1, 'one session in the device list');
+    assert.equal(await liveTokens(sid), 1, 'one live refresh token');
+    // The owner refreshes on; once the thief's copy is past its window, presenting it is
+    // reuse and ends the session for both.
+    const ownerNext = await refresh(owner.body.refresh_token);
+    assert.equal(ownerNext.status, 200);
+    await pastGraceWindow(owner.body.refresh_token);
+    assert.equal((await refresh(thief.body.refresh_token)).status, 401, 'the thief\'s copy is reuse');
+    assert.notEqual(await revokedAt(sid), null, 'the session ends');
+    assert.equal((await refresh(ownerNext.body.refresh_token)).status, 401);
+    assert.equal((await me(ownerNext.body.access_token)).status, 401);
   });
 
   test('after the window, reuse ends the session: every pair of it, the retries\' included', async () => {
@@ -275,6 +327,39 @@ describe('refresh grace window (REFRESH_REUSE_SECONDS, 10 here)', () => {
     const next = await refresh(once);
     assert.equal((await logout(next.body.refresh_token)).status, 204);
     assert.equal((await refresh(once)).status, 401);
+  });
+
+  test('a retry across a JWT_SECRET rotation gets the token its rotation issued (servers one after the other on one D1)', async () => {
+    const keyA = randomBytes(32).toString('hex');
+    const keyB = randomBytes(32).toString('hex');
+    const on = (server) => (refreshToken) => api('/api/v1/auth/refresh', { method: 'POST', base: server.base, json: { refresh_token: refreshToken } });
+    const d1 = mkdtempSync(join(tmpdir(), 'recipe-api-refresh-rotation-'));
+    let server = await startServer({ JWT_SECRET: keyA }, { d1 });
+    let first;
+    let once;
+    try {
+      const created = await signup({}, { base: server.base });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const session = await api('/api/v1/auth/login', {
+        method: 'POST', base: server.base, form: new URLSearchParams({ username: created.body.email, password: PASSWORD }),
+      });
+      once = session.body.refresh_token;
+      first = await on(server)(once);
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+    } finally {
+      await server.stop();
+    }
+    server = await startServer({ JWT_SECRET: keyB, JWT_SECRET_PREVIOUS: keyA }, { d1 });
+    try {
+      const retry = await on(server)(once);
+      assert.equal(retry.status, 200, JSON.stringify(retry.body));
+      assert.equal(retry.body.refresh_token, first.body.refresh_token, 'the successor the previous key derived');
+      const live = await sql(`SELECT count(*) AS n FROM refresh_tokens WHERE session_id = ${sqlText(sidOf(first.body.access_token))} AND used_at IS NULL`, { d1 });
+      assert.equal(live[0].n, 1);
+    } finally {
+      await server.stop();
+      rmSync(d1, { recursive: true, force: true });
+    }
   });
 });
 

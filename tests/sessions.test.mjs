@@ -148,14 +148,48 @@ describe('POST /api/v1/auth/password', () => {
     assert.equal((await login(user.email, PASSWORD)).status, 200, 'the password is unchanged');
   });
 
-  test('counts wrong current passwords as failed logins', async () => {
-    const { token } = await newUser();
-    const headers = { 'CF-Connecting-IP': `198.51.100.${Math.floor(Math.random() * 250)}` };
+  test('counts wrong current passwords per user, from any address, apart from the login counters', async () => {
+    const { user, token } = await newUser();
+    const from = (address) => ({ 'CF-Connecting-IP': address });
     const body = { current_password: 'not my password', new_password: 'a brand new secret' };
-    for (let i = 0; i < 5; i++) assert.equal((await changePassword(token, body, headers)).status, 400);
-    const limited = await changePassword(token, { ...body, current_password: PASSWORD }, headers);
-    assert.equal(limited.status, 429);
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await changePassword(token, body, from(`198.51.100.${10 + i}`))).status, 400, `wrong password ${i + 1}`);
+    }
+    const limited = await changePassword(token, { ...body, current_password: PASSWORD }, from('198.51.100.99'));
+    assert.equal(limited.status, 429, 'the sixth, from yet another address, is refused');
+    assert.deepEqual(limited.body, { detail: 'Too many password changes; try again later' });
     assert.ok(Number(limited.headers.get('retry-after')) > 0);
+    assert.equal((await login(user.email, PASSWORD, from('198.51.100.10'))).status, 200, 'logins are not counted with it');
+  });
+
+  test('the owner changes the password while six clients log in with it without pause; no racing login outlives the change', async () => {
+    const { user, token } = await newUser();
+    let running = true;
+    const issued = [];
+    const statusesSeen = [];
+    const client = async () => {
+      while (running) {
+        const res = await login(user.email, PASSWORD);
+        statusesSeen.push(res.status);
+        if (res.status === 200) issued.push(res.body);
+      }
+    };
+    const clients = Array.from({ length: 6 }, client);
+    // Let the logins get going, so that some are always in flight when the change comes.
+    while (statusesSeen.length < 12) await new Promise((resolve) => setTimeout(resolve, 20));
+    const changed = await changePassword(token, { current_password: PASSWORD, new_password: 'changed under fire' });
+    running = false;
+    await Promise.all(clients);
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    assert.ok(issued.length >= 1, 'logins succeeded before the change');
+    for (const pair of issued) {
+      assert.equal((await me(pair.access_token)).status, 401, 'an access token from a racing login is dead');
+      assert.equal((await refresh(pair.refresh_token)).status, 401, 'and so is its refresh token');
+    }
+    assert.equal((await me(changed.body.access_token)).status, 200, 'the owner\'s new pair works');
+    assert.equal((await login(user.email, PASSWORD)).status, 400, 'the old password is gone');
+    const live = await sql(`SELECT count(*) AS n FROM sessions WHERE user_id = ${user.id} AND revoked_at IS NULL`);
+    assert.equal(live[0].n, 1, 'one live session: the owner\'s new one');
   });
 
   test('needs a token', async () => {

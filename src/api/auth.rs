@@ -24,7 +24,7 @@ use crate::security::origin::is_cross_site;
 use crate::security::throttle::{self, Counter, Scope};
 use crate::security::{
     hash_password, issue_access_token, new_session_id, opaque_token_hash, verify_password,
-    OpaqueToken, Subject, TokenKeys, Verified,
+    OpaqueToken, Subject, SuccessorKey, TokenKeys, Verified,
 };
 use crate::store::sessions::Rotation;
 use crate::store::{attempts, caller as auth_store, sessions, totp, users, Db};
@@ -39,6 +39,7 @@ const SAME_PASSWORD: &str = "New password cannot be the same as the current one"
 pub const SUPERUSER_SELF_DELETE: &str = "Super users are not allowed to delete themselves";
 const CROSS_SITE: &str = "Cross-site request refused";
 const TOO_MANY_LOGINS: &str = "Too many failed login attempts; try again later";
+const TOO_MANY_PASSWORD_CHANGES: &str = "Too many password changes; try again later";
 const TOO_MANY_CODES: &str = "Too many wrong codes; try again later";
 const TOO_MANY_SIGNUPS: &str = "Too many signups from this address; try again later";
 
@@ -373,6 +374,7 @@ pub(super) async fn admit(
             });
             let message = match scope {
                 Scope::SecondFactor => TOO_MANY_CODES,
+                Scope::PasswordChange => TOO_MANY_PASSWORD_CHANGES,
                 _ => TOO_MANY_LOGINS,
             };
             Err(ApiError::TooManyRequests(retry_after, message))
@@ -418,16 +420,17 @@ pub async fn me(req: Request, app: &App<'_>) -> Result<Response> {
 /// Exchange a refresh token for a new access token and refresh token.
 ///
 /// Each refresh token works once, with a grace window: presented again less than
-/// `REFRESH_REUSE_SECONDS` (default 10) after it was exchanged, it gives another pair on
-/// the same session, for a client whose answer was lost. Presented again later (someone
-/// holds a copy), it ends its session: every token of that login stops working, and the
-/// user logs in again.
+/// `REFRESH_REUSE_SECONDS` (default 10) after it was exchanged, it gives the same refresh
+/// token as the first time (and a fresh access token), for a client whose answer was lost or
+/// a second tab that refreshed at the same moment: a session has one live refresh token.
+/// Presented again later (someone holds a copy), it ends its session: every token of that
+/// login stops working, and the user logs in again.
 #[utoipa::path(
     post, path = "/api/v1/auth/refresh", tag = "auth",
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new pair; the refresh token sent is used up (a retry \
-         within REFRESH_REUSE_SECONDS gets another)", body = Token),
+         within REFRESH_REUSE_SECONDS gets the same refresh token again)", body = Token),
         (status = 401, description = "Unknown, expired, used or revoked refresh token, or an \
          inactive user", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
@@ -441,17 +444,33 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
         opaque_token_hash(&presented).ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?;
     let issuer = Issuer::new(app)?;
     let now = now();
-    let refresh = new_refresh_token()?;
+    // The successor under each key, the current one first: it is the one a first rotation
+    // stores; a retry is answered with whichever its rotation stored (the previous key's, when
+    // JWT_SECRET was rotated in between).
+    let successors: Vec<OpaqueToken> = issuer
+        .keys
+        .secrets()
+        .map(|secret| SuccessorKey::derive(secret.key().as_ref()).successor(&presented))
+        .collect();
     let times = (
         now,
         issuer.refresh_expiry(now),
         issuer.config.session_max_seconds,
     );
     let reuse_seconds = issuer.config.refresh_reuse_seconds;
-    match sessions::rotate(issuer.db, &old_hash, &refresh.hash, times, reuse_seconds).await? {
-        Rotation::Rotated(subject) => {
+    let rotation =
+        sessions::rotate(issuer.db, &old_hash, &successors[0].hash, times, reuse_seconds).await?;
+    match rotation {
+        Rotation::Rotated {
+            subject,
+            successor_hash,
+        } => {
+            let successor = successors
+                .into_iter()
+                .find(|successor| successor.hash == successor_hash)
+                .ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?;
             app.note_user(subject.user_id);
-            Ok(json_response(200, &issuer.pair(&subject, refresh, now)))
+            Ok(json_response(200, &issuer.pair(&subject, successor, now)))
         }
         Rotation::Reused { user_id } => {
             log(SecurityEvent::RefreshReuse { user_id });
@@ -486,8 +505,8 @@ pub async fn logout(mut req: Request, app: &App<'_>) -> Result<Response> {
 /// Change the caller's password; the current one is required.
 ///
 /// Every token of the caller stops working at once, in every session, this one included;
-/// the answer carries a new pair for this client. Each attempt counts as a login attempt
-/// (429 when there are too many); a right password gives its count back.
+/// the answer carries a new pair for this client. Attempts are counted per user, apart from
+/// logins: 5 in 15 minutes (429 beyond); a right password gives its count back.
 #[utoipa::path(
     post, path = "/api/v1/auth/password", tag = "auth",
     security(("OAuth2PasswordBearer" = [])),
@@ -499,7 +518,7 @@ pub async fn logout(mut req: Request, app: &App<'_>) -> Result<Response> {
         (status = 413, description = "Body over 64 KiB", body = Detail),
         (status = 415, description = "Not JSON", body = Detail),
         (status = 422, description = "Validation error", body = ValidationErrors),
-        (status = 429, description = "Too many wrong passwords; see Retry-After", body = Detail,
+        (status = 429, description = "Too many password changes; see Retry-After", body = Detail,
          headers(("Retry-After" = i64, description = "Seconds to wait"))),
     )
 )]
@@ -513,7 +532,9 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
     let change = PasswordChange::from_json(&json_text(&mut req).await?)?;
     let now = now();
     let address = client_address(&req);
-    let counters = throttle::login_counters(&current.user().email, address.as_deref());
+    // Its own counter, not the login counters: logins in flight hold those up until they
+    // settle, and someone who has the password must not keep its owner from changing it.
+    let counters = [throttle::password_change_counter(current.user().id)];
     admit(db, &counters, address.as_deref(), now).await?;
     let verified = verify_password(
         change.current.expose(),

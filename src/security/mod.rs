@@ -18,7 +18,7 @@ pub mod totp;
 pub mod turnstile;
 
 pub use mfa_key::{MfaKey, MfaKeys};
-pub use opaque::{new_session_id, opaque_token_hash, OpaqueToken};
+pub use opaque::{new_session_id, opaque_token_hash, OpaqueToken, SuccessorKey};
 pub use password::{hash_password, verify_password, Pacer, Verified};
 pub use secret::JwtSecret;
 pub use token::{

@@ -2,9 +2,14 @@
 //! emails) and session ids: random strings. Only a token's SHA-256 is stored, so a copy of
 //! the database holds nothing that can be presented. A plain hash suffices (no salt, no
 //! stretching): the token is 256 random bits, not a password.
+//!
+//! A refresh token's successor is not random: it is derived from the token it replaces under
+//! a key only the Worker holds, so a retry of a refresh is answered with the very token the
+//! rotation issued, and a session never has more than one live refresh token.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 /// 256 bits: beyond guessing, and as long as the hash that stands for it.
@@ -23,6 +28,28 @@ impl OpaqueToken {
         let token = random_text::<TOKEN_BYTES>()?;
         let hash = hash_of(&token);
         Ok(OpaqueToken { token, hash })
+    }
+}
+
+/// The key refresh tokens' successors are derived with: HMAC-SHA256 of a fixed label under
+/// `JWT_SECRET`, so it is never a value the access tokens' key gives for anything else.
+pub struct SuccessorKey([u8; 32]);
+
+impl SuccessorKey {
+    pub fn derive(secret: &[u8]) -> SuccessorKey {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key size");
+        mac.update(b"recipe-api refresh token successor");
+        SuccessorKey(mac.finalize().into_bytes().into())
+    }
+
+    /// The refresh token that replaces `token`: the same every time, 256 bits that nobody
+    /// without the key can compute from `token`.
+    pub fn successor(&self, token: &str) -> OpaqueToken {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key size");
+        mac.update(token.as_bytes());
+        let token = B64.encode(mac.finalize().into_bytes());
+        let hash = hash_of(&token);
+        OpaqueToken { token, hash }
     }
 }
 
@@ -76,6 +103,32 @@ mod tests {
             opaque_token_hash(&"A".repeat(43)).unwrap(),
             "DwBzhbb51LfusnSGBa_hqYSgo7-j8BTQnip4TOnlzRo"
         );
+    }
+
+    #[test]
+    fn a_successor_is_the_same_each_time_a_token_of_ours_and_differs_by_key_and_token() {
+        let key = SuccessorKey::derive(&[7; 32]);
+        let token = OpaqueToken::generate().unwrap().token;
+        let successor = key.successor(&token);
+        assert_eq!(successor.token, key.successor(&token).token, "a retry gets the same");
+        assert_eq!(opaque_token_hash(&successor.token), Some(successor.hash.clone()));
+        assert_ne!(successor.token, token);
+        let other_token = OpaqueToken::generate().unwrap().token;
+        assert_ne!(key.successor(&other_token).token, successor.token);
+        let other_key = SuccessorKey::derive(&[8; 32]);
+        assert_ne!(other_key.successor(&token).token, successor.token);
+    }
+
+    #[test]
+    fn the_successor_key_is_not_the_secret_itself() {
+        // HMAC-SHA256 under the derived key, not under the secret: a successor never equals
+        // a MAC that the access tokens' key would give for the same input.
+        let secret = [7u8; 32];
+        let token = "A".repeat(43);
+        let mut mac = Hmac::<Sha256>::new_from_slice(&secret).unwrap();
+        mac.update(token.as_bytes());
+        let direct = B64.encode(mac.finalize().into_bytes());
+        assert_ne!(SuccessorKey::derive(&secret).successor(&token).token, direct);
     }
 
     #[test]

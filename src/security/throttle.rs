@@ -41,6 +41,14 @@ pub const CODES_PER_ACCOUNT: Limit = Limit {
     max: 5,
     window_seconds: 15 * 60,
 };
+/// Password changes by one signed-in user, from any address: the caller already holds a live
+/// session, so the guesses of the current password that a stolen token allows are counted
+/// per user, apart from the login counters, which logins in flight hold up until they settle
+/// (the owner's change must not wait for them).
+pub const PASSWORD_CHANGES_PER_USER: Limit = Limit {
+    max: 5,
+    window_seconds: 15 * 60,
+};
 /// Signups from one client address per hour, unless `SIGNUP_LIMIT_PER_HOUR` says otherwise.
 pub const DEFAULT_SIGNUPS_PER_HOUR: i64 = 20;
 
@@ -69,6 +77,7 @@ pub enum Scope {
     Email,
     Verification,
     SecondFactor,
+    PasswordChange,
 }
 
 impl Scope {
@@ -80,6 +89,7 @@ impl Scope {
             Scope::Email => "email",
             Scope::Verification => "verification",
             Scope::SecondFactor => "second_factor",
+            Scope::PasswordChange => "password_change",
         }
     }
 }
@@ -143,6 +153,15 @@ pub fn code_counter(user_id: i64) -> Counter {
         key: format!("totp:{user_id}"),
         scope: Scope::SecondFactor,
         limit: CODES_PER_ACCOUNT,
+    }
+}
+
+/// The counter of a password change by user `user_id` (see [`PASSWORD_CHANGES_PER_USER`]).
+pub fn password_change_counter(user_id: i64) -> Counter {
+    Counter {
+        key: format!("password-change:{user_id}"),
+        scope: Scope::PasswordChange,
+        limit: PASSWORD_CHANGES_PER_USER,
     }
 }
 
@@ -349,6 +368,28 @@ mod tests {
         assert_eq!(
             refused(&alone, &[count(6)], NOW),
             Some((Scope::SecondFactor, 900))
+        );
+    }
+
+    #[test]
+    fn password_changes_are_counted_per_user_apart_from_logins() {
+        let counter = password_change_counter(42);
+        assert_eq!(counter.key, "password-change:42");
+        assert_eq!(counter.scope, Scope::PasswordChange);
+        let login_keys: Vec<String> = login_counters("ada@example.com", Some("203.0.113.9"))
+            .into_iter()
+            .map(|c| c.key)
+            .collect();
+        assert!(!login_keys.contains(&counter.key));
+        let counters = [counter];
+        let at = |count| Count {
+            count,
+            expires_at: 1_000 + 900,
+        };
+        assert_eq!(refused(&counters, &[at(5)], 1_000), None);
+        assert_eq!(
+            refused(&counters, &[at(6)], 1_000),
+            Some((Scope::PasswordChange, 900))
         );
     }
 

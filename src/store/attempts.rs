@@ -120,7 +120,9 @@ fn settle(
         .iter()
         .map(|counter| {
             let sql = match counter.scope {
-                Scope::Account | Scope::SecondFactor => "DELETE FROM attempts WHERE key = ?1",
+                Scope::Account | Scope::SecondFactor | Scope::PasswordChange => {
+                    "DELETE FROM attempts WHERE key = ?1"
+                }
                 Scope::Address | Scope::Signup | Scope::Email | Scope::Verification => {
                     "UPDATE attempts SET count = count - 1 WHERE key = ?1 AND count > 0"
                 }

@@ -93,33 +93,44 @@ pub async fn start(
 /// What a refresh came to.
 #[derive(Debug)]
 pub enum Rotation {
-    /// The new token is stored; the pair is for this subject.
-    Rotated(Subject),
+    /// The token's successor is stored; the pair is for this subject, with the successor
+    /// whose hash is `successor_hash`.
+    Rotated {
+        subject: Subject,
+        successor_hash: String,
+    },
     /// The token had been used before: its session (of this user) is now revoked.
     Reused { user_id: i64 },
     /// Unknown, expired, of an ended session, or of a user who may no longer act.
     Refused,
 }
 
-/// Exchanges the refresh token stored as `old_hash` for one stored as `new_hash`, expiring
-/// at `expires_at` or when the session reaches `max_age` seconds, whichever is first.
+/// Exchanges the refresh token stored as `old_hash` for its successor, stored as `new_hash`
+/// (derived from the old token, so the same each time it is asked for), expiring at
+/// `expires_at` or when the session reaches `max_age` seconds, whichever is first.
 ///
 /// A token used less than `reuse_seconds` ago is a retry, not a reuse: a client whose answer
-/// was lost presents it again, and gets another pair on the same session (its grace window,
-/// counted from its own rotation, which a retry does not move). Used longer ago, it is reuse.
+/// was lost presents it again, and is answered with the successor its rotation stored, not
+/// with another: a session has one live refresh token, always (its grace window is counted
+/// from its own rotation, which a retry does not move). Used longer ago, it is reuse.
 ///
 /// One transaction, in this order:
 /// 1. reuse: if the old token was used `reuse_seconds` ago or more, its session is revoked;
-/// 2. the new token is inserted, only if the old one is unused or in its grace window and
-///    unexpired, its session is live, younger than `max_age` and of the user's current token
-///    version, and the user is active;
-/// 3. the old token is marked used, only if it was unused and the new one was inserted;
+/// 2. the successor is inserted, only if the old token is unused and unexpired, its session
+///    is live, younger than `max_age` and of the user's current token version, and the user
+///    is active;
+/// 3. the old token is marked used, with its successor, only if it was unused and the
+///    successor was inserted;
 /// 4. the session records the refresh as its last use;
 /// 5. the session's expired tokens are dropped;
-/// 6. the new token's user and session are read.
+/// 6. the old token's successor, its user and session are read, if the old token was used
+///    within the window, the successor is unexpired and the session and user may still act.
+///    (A successor already refreshed itself is still the answer: whoever holds it next
+///    presents a used token, which is a retry or reuse in its turn, never a second chain.)
 ///
 /// Transactions run one at a time, so of two refreshes with the same token exactly one
-/// finds it unused; the other is a retry within the window, or reuse after it.
+/// finds it unused and stores its successor; the other is a retry within the window, which
+/// reads that same successor, or reuse after it.
 pub async fn rotate(
     db: &Db,
     old_hash: &str,
@@ -136,10 +147,11 @@ pub async fn rotate(
         user_id: i64,
         token_version: i64,
         session_id: String,
+        successor_hash: String,
     }
     let context = "rotating a refresh token";
     let (old, new, now) = (JsValue::from(old_hash), JsValue::from(new_hash), int(now));
-    let reuse = int(reuse_seconds);
+    let (reuse, max_age) = (int(reuse_seconds), int(max_age));
     let results = db
         .batch(
             vec![
@@ -156,8 +168,7 @@ pub async fn rotate(
                     "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) \
                  SELECT ?2, t.session_id, min(?4, s.created_at + ?5) FROM refresh_tokens t \
                  JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id \
-                 WHERE t.token_hash = ?1 AND (t.used_at IS NULL OR t.used_at > ?3 - ?6) \
-                 AND t.expires_at > ?3 \
+                 WHERE t.token_hash = ?1 AND t.used_at IS NULL AND t.expires_at > ?3 \
                  AND s.revoked_at IS NULL AND s.created_at + ?5 > ?3 \
                  AND s.token_version = u.token_version AND u.is_active = 1",
                     &[
@@ -165,17 +176,16 @@ pub async fn rotate(
                         new.clone(),
                         now.clone(),
                         int(expires_at),
-                        int(max_age),
-                        reuse,
+                        max_age.clone(),
                     ],
                     context,
                 )?,
                 statement(
                     db,
-                    "UPDATE refresh_tokens SET used_at = ?3 WHERE token_hash = ?1 \
-                 AND used_at IS NULL AND EXISTS \
+                    "UPDATE refresh_tokens SET used_at = ?3, successor_hash = ?2 \
+                 WHERE token_hash = ?1 AND used_at IS NULL AND EXISTS \
                  (SELECT 1 FROM refresh_tokens WHERE token_hash = ?2)",
-                    &[old, new.clone(), now.clone()],
+                    &[old.clone(), new.clone(), now.clone()],
                     context,
                 )?,
                 statement(
@@ -189,15 +199,20 @@ pub async fn rotate(
                     db,
                     "DELETE FROM refresh_tokens WHERE expires_at <= ?2 AND session_id = \
                  (SELECT session_id FROM refresh_tokens WHERE token_hash = ?1)",
-                    &[new.clone(), now],
+                    &[new, now.clone()],
                     context,
                 )?,
                 statement(
                     db,
-                    "SELECT u.id AS user_id, u.token_version, s.id AS session_id \
-                 FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
-                 JOIN users u ON u.id = s.user_id WHERE t.token_hash = ?1",
-                    &[new],
+                    "SELECT u.id AS user_id, u.token_version, s.id AS session_id, \
+                 t.successor_hash FROM refresh_tokens t \
+                 JOIN refresh_tokens n ON n.token_hash = t.successor_hash \
+                 JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id \
+                 WHERE t.token_hash = ?1 AND t.used_at > ?2 - max(?3, 1) \
+                 AND n.expires_at > ?2 \
+                 AND s.revoked_at IS NULL AND s.created_at + ?4 > ?2 \
+                 AND s.token_version = u.token_version AND u.is_active = 1",
+                    &[old, now, reuse, max_age],
                     context,
                 )?,
             ],
@@ -211,11 +226,14 @@ pub async fn rotate(
     }
     Ok(
         match rows::<Row>(&results[5], context)?.into_iter().next() {
-            Some(row) => Rotation::Rotated(Subject {
-                user_id: row.user_id,
-                token_version: row.token_version,
-                session_id: Some(row.session_id),
-            }),
+            Some(row) => Rotation::Rotated {
+                subject: Subject {
+                    user_id: row.user_id,
+                    token_version: row.token_version,
+                    session_id: Some(row.session_id),
+                },
+                successor_hash: row.successor_hash,
+            },
             None => Rotation::Refused,
         },
     )
