@@ -214,9 +214,9 @@ impl ProviderId {
 /// How a provider says who the user is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Protocol {
-    /// OpenID Connect: endpoints from the issuer's discovery document, identity from a
-    /// signed ID token.
-    OpenId { issuer: String },
+    /// OpenID Connect: endpoints from the issuer's discovery document (at `discovery`),
+    /// identity from an ID token signed by the issuer's keys, whose `iss` must be `issuer`.
+    OpenId { issuer: String, discovery: String },
     /// GitHub's OAuth 2 (no OpenID): identity from its REST API. `web_url` serves the
     /// authorize and token endpoints, `api_url` the user and their emails.
     GitHub { web_url: String, api_url: String },
@@ -244,10 +244,23 @@ impl std::fmt::Debug for ProviderSettings {
 }
 
 pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+pub const GOOGLE_DISCOVERY_URL: &str =
+    "https://accounts.google.com/.well-known/openid-configuration";
 pub const GITHUB_URL: &str = "https://github.com";
 pub const GITHUB_API_URL: &str = "https://api.github.com";
 
 impl ProviderSettings {
+    /// Who vouches for the provider's accounts: an identity is its `(issuer, subject)`. For
+    /// OpenID providers the ID token's `iss`; for GitHub, which has no issuer, `GITHUB_URL`
+    /// (without a trailing slash), so a deployment pointed at another GitHub (Enterprise
+    /// Server, a stand-in) gets new identities rather than the old ones' accounts.
+    pub fn issuer(&self) -> &str {
+        match &self.protocol {
+            Protocol::OpenId { issuer, .. } => issuer,
+            Protocol::GitHub { web_url, .. } => web_url,
+        }
+    }
+
     /// `None` when the provider is off: its client id (`GOOGLE_CLIENT_ID`, `GITHUB_CLIENT_ID`,
     /// `OIDC_CLIENT_ID`) is unset or empty. With it set, a missing secret or issuer, or a
     /// URL that is not one, is an error, so that provider's routes fail closed.
@@ -275,10 +288,16 @@ impl ProviderSettings {
             None => Ok(default.to_owned()),
         };
         let (label, protocol) = match id {
+            // Google's issuer is fixed: its ID tokens say `https://accounts.google.com`. Only
+            // where its discovery document is fetched from may change (a local stand-in).
             ProviderId::Google => (
                 "Google".to_owned(),
                 Protocol::OpenId {
                     issuer: GOOGLE_ISSUER.to_owned(),
+                    discovery: match present("GOOGLE_DISCOVERY_URL") {
+                        Some(url) => web_url(&url, "GOOGLE_DISCOVERY_URL")?,
+                        None => GOOGLE_DISCOVERY_URL.to_owned(),
+                    },
                 },
             ),
             ProviderId::GitHub => (
@@ -294,7 +313,13 @@ impl ProviderSettings {
                 // Kept as written: the ID token's `iss` must equal it exactly.
                 web_url(&issuer, "OIDC_ISSUER")?;
                 let label = present("OIDC_NAME").unwrap_or_else(|| "OpenID Connect".to_owned());
-                (label, Protocol::OpenId { issuer })
+                // OpenID Connect Discovery §4: the issuer without a trailing slash, then the
+                // well-known path.
+                let discovery = format!(
+                    "{}/.well-known/openid-configuration",
+                    issuer.trim_end_matches('/')
+                );
+                (label, Protocol::OpenId { issuer, discovery })
             }
         };
         Ok(Some(ProviderSettings {
@@ -502,8 +527,28 @@ mod tests {
         assert_eq!(
             google.protocol,
             Protocol::OpenId {
-                issuer: GOOGLE_ISSUER.into()
+                issuer: GOOGLE_ISSUER.into(),
+                discovery: GOOGLE_DISCOVERY_URL.into(),
             }
+        );
+        assert_eq!(google.issuer(), "https://accounts.google.com");
+        let elsewhere = ProviderSettings::from_vars(
+            ProviderId::Google,
+            vars(&[
+                ("GOOGLE_CLIENT_ID", "g.apps"),
+                ("GOOGLE_CLIENT_SECRET", "s"),
+                (
+                    "GOOGLE_DISCOVERY_URL",
+                    "http://127.0.0.1:8029/.well-known/openid-configuration",
+                ),
+            ]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            elsewhere.issuer(),
+            GOOGLE_ISSUER,
+            "the document moves, the issuer does not"
         );
         let github = ProviderSettings::from_vars(
             ProviderId::GitHub,
@@ -522,6 +567,7 @@ mod tests {
                 api_url: GITHUB_API_URL.into()
             }
         );
+        assert_eq!(github.issuer(), "http://127.0.0.1:8028");
         let oidc = ProviderSettings::from_vars(
             ProviderId::Oidc,
             vars(&[
@@ -534,6 +580,13 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(oidc.label, "Keycloak");
+        assert_eq!(
+            oidc.protocol,
+            Protocol::OpenId {
+                issuer: "https://idp.example/realms/x".into(),
+                discovery: "https://idp.example/realms/x/.well-known/openid-configuration".into(),
+            }
+        );
         assert!(
             !format!("{oidc:?}").contains("\"s\""),
             "the secret is not in Debug"
@@ -558,6 +611,14 @@ mod tests {
                     ("GITHUB_CLIENT_ID", "c"),
                     ("GITHUB_CLIENT_SECRET", "s"),
                     ("GITHUB_API_URL", "ftp://x"),
+                ],
+            ),
+            (
+                ProviderId::Google,
+                vec![
+                    ("GOOGLE_CLIENT_ID", "g"),
+                    ("GOOGLE_CLIENT_SECRET", "s"),
+                    ("GOOGLE_DISCOVERY_URL", "accounts.google.com"),
                 ],
             ),
         ] {

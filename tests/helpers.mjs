@@ -1,7 +1,7 @@
 // Shared by the HTTP tests: the server under test comes from scripts/with-server.sh.
 import { createHash, createHmac, pbkdf2Sync, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -218,6 +218,32 @@ function wrangler(args) {
     child.on('error', reject);
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`wrangler ${args.join(' ')}: exit ${code}`))));
   });
+}
+
+/**
+ * Applies the project's migrations `files` (names in migrations/, e.g. those before one under
+ * test) to the local D1 at `d1` as a deploy does (`wrangler d1 migrations apply`), from a
+ * folder of their own inside `d1`; called again with more files, it applies those. For
+ * checking what a migration does to rows written before it. Query the D1 with sql(…, { d1 }).
+ */
+export async function applyMigrations(d1, files) {
+  const dir = join(d1, 'migrations-under-test');
+  mkdirSync(join(dir, 'migrations'), { recursive: true });
+  for (const file of files) {
+    copyFileSync(fileURLToPath(new URL(`../migrations/${file}`, import.meta.url)), join(dir, 'migrations', file));
+  }
+  // The database id of wrangler.toml's DB, so that sql(), which reads that file, finds it.
+  writeFileSync(join(dir, 'wrangler.toml'), [
+    'name = "migrations-under-test"',
+    'compatibility_date = "2025-01-01"',
+    '[[d1_databases]]',
+    'binding = "DB"',
+    'database_name = "recipe-api"',
+    'database_id = "00000000-0000-0000-0000-000000000000"',
+    'migrations_dir = "migrations"',
+    '',
+  ].join('\n'));
+  await wrangler(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', d1, '--config', join(dir, 'wrangler.toml')]);
 }
 
 /**
