@@ -486,10 +486,11 @@ superuser_cases() {
 # (`npx wrangler` is the fake), with the edits of wrangler.toml it asks for between them.
 checklist() {
     local commands expected
+    # The lines of its ```sh blocks (other blocks, TOML say, are not commands), less comments.
     commands=$(awk '
         /^## / { inside = ($0 ~ /^## First deploy/) ; next }
-        inside && /^```/ { code = !code; next }
-        inside && code && !/^[[:space:]]*(#|$)/ { sub(/[[:space:]]+#.*$/, ""); print }' "$ROOT/docs/deploying.md")
+        inside && /^```/ { if (code) code = 0; else { code = 1; shell = ($0 == "```sh") } next }
+        inside && code && shell && !/^[[:space:]]*(#|$)/ { sub(/[[:space:]]+#.*$/, ""); print }' "$ROOT/docs/deploying.md")
     expected="npx wrangler login
 npx wrangler d1 create recipe-api-production
 make keys ENV=production
