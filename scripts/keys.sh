@@ -35,9 +35,18 @@ case "${2:-}" in
 esac
 
 export PATH="$ROOT/node_modules/.bin:$PATH" WRANGLER_SEND_METRICS=false
-if ! secrets=$(wrangler secret list --env "$env"); then
-    refuse "could not list the $env secrets (see wrangler's message above): \`npx wrangler login\`" \
-        "first (or CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID)"
+errors=$(mktemp "${TMPDIR:-/tmp}/recipe-api-keys.XXXXXX")
+trap 'rm -f "$errors"' EXIT
+if ! secrets=$(wrangler secret list --env "$env" 2> "$errors"); then
+    if grep -q 'not found' "$errors" && grep -q 'new Worker' "$errors"; then
+        # The first deploy: no Worker yet. The first `secret put` creates it.
+        secrets="[]"
+        echo "keys: no Worker for $env yet; setting the first key creates it"
+    else
+        cat "$errors" >&2
+        refuse "could not list the $env secrets (see wrangler's message above): \`npx wrangler login\`" \
+            "first (or CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID)"
+    fi
 fi
 has_secret() { grep -q "\"$1\"" <<< "$secrets"; }
 for name in "${names[@]}"; do

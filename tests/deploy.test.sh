@@ -30,7 +30,8 @@ export REAL_WRANGLER
 # shortened: the SQL of --command to its first word, --file, --outdir, --config and the
 # --no-bundle entry to a word saying what they held. Answers:
 #   secret list         the names in $FAKE_SECRETS as wrangler's JSON; fails like an
-#                       unauthenticated wrangler when FAKE_SECRETS=fail
+#                       unauthenticated wrangler when FAKE_SECRETS=fail, and as for a Worker
+#                       not created yet when FAKE_SECRETS=no-worker
 #   secret put NAME     keeps stdin in $FAKE_CALLS.secret.NAME
 #   d1 create           a database id, as wrangler prints it
 #   deploy --dry-run    "builds": writes DIR/shim.js with a marker (FAKE_FAIL=build: fails)
@@ -72,6 +73,10 @@ case "$1 $2" in
     "secret list")
         if [ "$FAKE_SECRETS" = fail ]; then
             echo "✘ [ERROR] You must be logged in to use wrangler secret list." >&2
+            exit 1
+        fi
+        if [ "$FAKE_SECRETS" = no-worker ]; then
+            printf '✘ [ERROR] Worker "recipe-api-%s" (env: %s) not found.\n\nIf this is a new Worker, run `wrangler deploy` first to create it.\n' "$4" "$4" >&2
             exit 1
         fi
         echo "["
@@ -378,10 +383,10 @@ deploy_cases() {
 keys_cases() {
     new_repo real
     local keys="$work/keys" file name
-    deploy env KEYS_DIR="$keys" FAKE_SECRETS="" scripts/keys.sh production
-    expect_success "make keys: each key generated and set" \
+    deploy env KEYS_DIR="$keys" FAKE_SECRETS=no-worker scripts/keys.sh production
+    expect_success "make keys: each key generated and set, the first creating the Worker" \
         "secret list --env production"$'\n'"secret put JWT_SECRET --env production"$'\n'"secret put MFA_ENCRYPTION_KEY --env production" \
-        "Move each file into your password manager"
+        "no Worker for production yet; setting the first key creates it" "Move each file into your password manager"
     for name in JWT_SECRET MFA_ENCRYPTION_KEY; do
         file=$(ls "$keys"/production-"$name"-*.key 2> /dev/null | head -n 1)
         if [ -z "$file" ]; then
@@ -414,6 +419,9 @@ keys_cases() {
         || fail "expected 4 key files, found: $(ls "$keys")"
     deploy env KEYS_DIR="$keys" FAKE_SECRETS="" scripts/keys.sh production EMAIL_API_KEY
     expect_refusal "keys the project does not generate" "NAME must be JWT_SECRET or MFA_ENCRYPTION_KEY" ""
+    deploy env KEYS_DIR="$keys" FAKE_SECRETS=fail scripts/keys.sh production
+    expect_refusal "make keys, not logged in" "could not list the production secrets" \
+        "secret list --env production"
 }
 
 superuser_cases() {
@@ -489,8 +497,9 @@ checklist() {
     # The lines of its ```sh blocks (other blocks, TOML say, are not commands), less comments.
     commands=$(awk '
         /^## / { inside = ($0 ~ /^## First deploy/) ; next }
-        inside && /^```/ { if (code) code = 0; else { code = 1; shell = ($0 == "```sh") } next }
-        inside && code && shell && !/^[[:space:]]*(#|$)/ { sub(/[[:space:]]+#.*$/, ""); print }' "$ROOT/docs/deploying.md")
+        inside && /^[[:space:]]*```/ { if (code) code = 0; else { code = 1; shell = ($0 ~ /```sh[[:space:]]*$/) } next }
+        inside && code && shell && !/^[[:space:]]*(#|$)/ { sub(/^[[:space:]]+/, ""); sub(/[[:space:]]+#.*$/, ""); print }' \
+        "$ROOT/docs/deploying.md")
     expected="npx wrangler login
 npx wrangler d1 create recipe-api-production
 make keys ENV=production
@@ -504,7 +513,7 @@ make smoke URL=https://<the host make deploy printed> EMAIL=you@your-domain"
         return
     fi
     new_repo placeholder checklist
-    local fake_secrets="" host="" step=0 line command
+    local fake_secrets=no-worker host="" step=0 line command
     export FAKE_CALLS="$repo.calls"
     : > "$FAKE_CALLS"
     rm -f "$repo.calls.user"
@@ -514,6 +523,7 @@ make smoke URL=https://<the host make deploy printed> EMAIL=you@your-domain"
         env_run+=(FAKE_D1_PERSIST="$D1_PERSIST_DIR")
         email="ops-$RANDOM$RANDOM@recipes-corp.dev"
     fi
+    echo "checklist: the superuser will be $email"
     while IFS= read -r line; do
         step=$((step + 1))
         command=${line//npx wrangler/wrangler}
