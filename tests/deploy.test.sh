@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests the deploy-side scripts (deploy.sh, keys.sh, superuser.sh, seed.sh --remote) with no
-# account and no network, then runs the first-deploy checklist of docs/deploying.md end to
+# account and no network, and the set-up's .dev.vars (dev-vars.sh), then runs the first-deploy checklist of docs/deploying.md end to
 # end, command by command, in the order the docs give.
 #
 #   tests/deploy.test.sh              every case
@@ -127,6 +127,10 @@ failures=0
 pass() { echo "ok    deploy: $1"; }
 fail() { echo "FAILED deploy: $1" >&2; failures=$((failures + 1)); }
 
+# sed on the copy's wrangler.toml, in place (GNU and BSD sed spell -i differently).
+edit_toml() { sed "$@" "$repo/wrangler.toml" > "$repo/wrangler.toml.new" && mv "$repo/wrangler.toml.new" "$repo/wrangler.toml"; }
+REAL_IDS='s/^database_id = "00000000-0000-0000-0000-00000000000([12])"/database_id = "3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f500\1"/'
+
 commit() { git -C "$repo" -c user.name=test -c user.email=test@example.com -c commit.gpgsign=false commit -qam "$1"; }
 
 # Sets a var of an environment's [env.ENV.vars] in the copy's wrangler.toml (adding it when
@@ -159,7 +163,7 @@ new_repo() {
         mkdir -p "$repo"
     fi
     mkdir -p "$repo/scripts"
-    cp "$ROOT"/scripts/{deploy,keys,superuser,seed,toolchain,wrangler-env}.sh "$ROOT/scripts/smoke.mjs" "$repo/scripts/"
+    cp "$ROOT"/scripts/{deploy,keys,superuser,seed,toolchain,wrangler-env,dev-vars}.sh "$ROOT/scripts/smoke.mjs" "$repo/scripts/"
     cp "$ROOT/Makefile" "$ROOT/.gitignore" "$repo/"
     printf '#!/bin/sh\necho setup >> "$FAKE_CALLS"\n' > "$repo/scripts/setup.sh"
     chmod +x "$repo/scripts/setup.sh"
@@ -168,8 +172,7 @@ new_repo() {
     git -C "$repo" add -A
     git -C "$repo" -c user.name=test -c user.email=test@example.com -c commit.gpgsign=false commit -qm "the release"
     if [ "$1" = real ]; then
-        sed -i -E 's/^database_id = "00000000-0000-0000-0000-00000000000([12])"/database_id = "3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f500\1"/' \
-            "$repo/wrangler.toml"
+        edit_toml -E "$REAL_IDS"
         commit "database ids"
         set_var staging PASSWORD_ITERATIONS 600000
         set_var production PASSWORD_ITERATIONS 600000
@@ -245,7 +248,7 @@ deploy_cases() {
         "the production database_id in wrangler.toml is still the placeholder" ""
 
     # The ids filled, the rest as shipped.
-    sed -i -E 's/^database_id = "00000000-0000-0000-0000-00000000000([12])"/database_id = "3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f500\1"/' "$repo/wrangler.toml"
+    edit_toml -E "$REAL_IDS"
     commit "database ids"
     deploy env FAKE_SECRETS="$PROD_SECRETS" scripts/deploy.sh production
     expect_refusal "PASSWORD_ITERATIONS not chosen for the plan (as shipped)" \
@@ -391,8 +394,8 @@ keys_cases() {
         file=$(ls "$keys"/production-"$name"-*.key 2> /dev/null | head -n 1)
         if [ -z "$file" ]; then
             fail "make keys wrote no file for $name"
-        elif [ "$(stat -c %a "$file")" != 600 ] || [ "$(stat -c %a "$keys")" != 700 ]; then
-            fail "$file is mode $(stat -c %a "$file") in a folder of mode $(stat -c %a "$keys"); expected 600 in 700"
+        elif [ -z "$(find "$file" -perm 600)" ] || [ -z "$(find "$keys" -maxdepth 0 -perm 700)" ]; then
+            fail "$file is not mode 600 in a folder of mode 700: $(ls -ld "$keys" "$file")"
         elif ! grep -Eqx '[0-9a-f]{64}' "$file"; then
             fail "$file does not hold 64 hex characters: $(cat "$file")"
         elif ! cmp -s "$file" "$FAKE_CALLS.secret.$name"; then
@@ -531,7 +534,7 @@ make smoke URL=https://<the host make deploy printed> EMAIL=you@your-domain"
         case "$line" in
             "npx wrangler login")
                 # Step 1 of the checklist, before any command: the plan, and its count.
-                sed -i 's/^PASSWORD_ITERATIONS = ""/PASSWORD_ITERATIONS = "10000"/' "$repo/wrangler.toml" ;;
+                edit_toml 's/^PASSWORD_ITERATIONS = ""/PASSWORD_ITERATIONS = "10000"/' ;;
             "make keys"*) ;;
             "npx wrangler secret put EMAIL_API_KEY"*) ;;
             "git commit"*)
@@ -543,9 +546,11 @@ make smoke URL=https://<the host make deploy printed> EMAIL=you@your-domain"
                 set_var_nocommit production BACKEND_CORS_ORIGINS "https://app.recipes-corp.dev"
                 set_var_nocommit production EMAIL_API_URL "https://api.resend.com/emails"
                 set_var_nocommit production EMAIL_FROM "Recipe API <no-reply@recipes-corp.dev>"
-                sed -i -e 's/^# \[env.production\]$/[env.production]/' \
+                edit_toml -e 's/^# \[env.production\]$/[env.production]/' \
                     -e 's/^# routes = \[{ pattern = "api.your-domain"/routes = [{ pattern = "api.recipes-corp.dev"/' \
-                    -e 's/^# workers_dev = false/workers_dev = false/' "$repo/wrangler.toml"
+                    -e 's/^# workers_dev = false/workers_dev = false/'
+                grep -q '^routes = \[{ pattern = "api.recipes-corp.dev", custom_domain = true }\]' "$repo/wrangler.toml" \
+                    || { fail "checklist: wrangler.toml has no commented routes line to uncomment"; return; }
                 command="git -c user.name=test -c user.email=test@example.com -c commit.gpgsign=false commit -qam Production" ;;
             "make deploy"*) export FAKE_TARGETS="api.recipes-corp.dev (custom domain)" ;;
             "make superuser"*) command="env SUPERUSER_PASSWORD='$password' $command" ;;
@@ -604,10 +609,42 @@ set_var_nocommit() { # env name value
     mv "$repo/wrangler.toml.new" "$repo/wrangler.toml"
 }
 
+# scripts/dev-vars.sh, which scripts/setup.sh runs: a copy of .dev.vars.example made usable.
+dev_vars_cases() {
+    new_repo placeholder
+    cp "$ROOT/.dev.vars.example" "$repo/.dev.vars"
+    run scripts/dev-vars.sh
+    local vars="$repo/.dev.vars"
+    if [ "$status" != 0 ]; then
+        fail "dev-vars.sh on a copy of .dev.vars.example: exit $status"$'\n'"$output"
+    elif grep -q '^[A-Z_]*=.*replace-with' "$vars" || ! grep -q '^FIRST_SUPERUSER=admin@recipe-api.localhost$' "$vars" \
+        || ! grep -Eq '^JWT_SECRET=[0-9a-f]{64}$' "$vars" || ! grep -Eq '^MFA_ENCRYPTION_KEY=[0-9a-f]{64}$' "$vars"; then
+        fail "dev-vars.sh left placeholders, or no local superuser or keys:"$'\n'"$(cat "$vars")"
+    elif [ "$(grep -c '^#' "$vars")" != "$(grep -c '^#' "$ROOT/.dev.vars.example")" ] || [ -z "$(find "$vars" -perm 600)" ]; then
+        fail "dev-vars.sh lost the comments of the copy, or the file is not mode 600"
+    else
+        pass "a copy of .dev.vars.example: every placeholder replaced, comments kept, mode 600"
+    fi
+    cp "$vars" "$work/dev-vars.before"
+    run scripts/dev-vars.sh
+    [ "$status" = 0 ] && cmp -s "$vars" "$work/dev-vars.before" && [ -z "$output" ] \
+        && pass "a second run changes nothing and says nothing" \
+        || fail "a second run: exit $status, output: $output"$'\n'"$(diff "$work/dev-vars.before" "$vars")"
+    printf 'FIRST_SUPERUSER=admin@recipeapi.com\nTURNSTILE_SECRET_KEY=replace-with-the-widget-secret\n' > "$vars"
+    run scripts/dev-vars.sh
+    if [ "$status" = 0 ] && grep -q '^FIRST_SUPERUSER=admin@recipe-api.localhost$' "$vars" \
+        && grep -q 'still holds a placeholder for TURNSTILE_SECRET_KEY' <<< "$output"; then
+        pass "the old superuser default replaced; a placeholder it does not own pointed out"
+    else
+        fail "an old .dev.vars: exit $status"$'\n'"$output"$'\n'"$(cat "$vars")"
+    fi
+}
+
 if [ "$only" = checklist ]; then
     checklist
 else
     deploy_cases
+    dev_vars_cases
     keys_cases
     superuser_cases
     checklist
