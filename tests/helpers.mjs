@@ -177,14 +177,15 @@ export async function pastGraceWindow(refreshToken, seconds = 3600) {
   await sql(`UPDATE refresh_tokens SET used_at = used_at - ${seconds} WHERE token_hash = ${sqlText(refreshTokenHash(refreshToken))}`);
 }
 
-/** Runs the project's seed script against the server's local D1. */
+/** Runs the project's seed script against the server's local D1, as scripts/with-server.sh does. */
 export async function seedAgain() {
-  await promisify(execFile)('scripts/seed.sh', ['--local', '--persist-to', process.env.D1_PERSIST_DIR], {
+  await promisify(execFile)('scripts/seed.sh', ['--local', '--persist-to', process.env.D1_PERSIST_DIR, '--sample'], {
     env: process.env,
   });
 }
 
-export const SUPERUSER = { email: 'admin@recipeapi.com', password: process.env.FIRST_SUPERUSER_PASSWORD };
+/** The local superuser scripts/with-server.sh seeds. */
+export const SUPERUSER = { email: process.env.FIRST_SUPERUSER, password: process.env.FIRST_SUPERUSER_PASSWORD };
 
 /** An access token of the seeded superuser. */
 export async function superuserToken() {
