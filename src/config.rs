@@ -5,7 +5,7 @@ use crate::security::password::DEFAULT_ITERATIONS;
 use crate::security::throttle::DEFAULT_SIGNUPS_PER_HOUR;
 use crate::security::token::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 use crate::security::turnstile::{GuardedRoutes, DEFAULT_VERIFY_URL};
-use crate::security::{JwtSecret, MfaKey, MfaKeys, TokenKeys};
+use crate::security::{JwtAlgorithm, JwtSecret, MfaKey, MfaKeys, PrivateKey, TokenKeys};
 
 /// Access tokens live half an hour (the original: 8 days). A client with a refresh token
 /// renews them without asking for the password; logout cannot recall an access token, so
@@ -453,12 +453,35 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| default.to_owned())
         };
-        Ok(TokenKeys::new(
+        let keys = TokenKeys::new(
             current,
             previous,
             text("JWT_ISSUER", DEFAULT_ISSUER),
             text("JWT_AUDIENCE", DEFAULT_AUDIENCE),
-        ))
+        );
+        // `JWT_ALGORITHM` ES256 or EdDSA: `JWT_PRIVATE_KEY` (of that kind) signs access tokens,
+        // `JWT_PRIVATE_KEY_PREVIOUS` (of either kind) still verifies them.
+        let algorithm = JwtAlgorithm::parse(var("JWT_ALGORITHM").as_deref())?;
+        if algorithm == JwtAlgorithm::Hs256 {
+            return Ok(keys);
+        }
+        let current =
+            PrivateKey::parse_named("JWT_PRIVATE_KEY", var("JWT_PRIVATE_KEY").as_deref())?;
+        if current.algorithm() != algorithm {
+            return Err(format!(
+                "JWT_PRIVATE_KEY is a {} key but JWT_ALGORITHM is {}",
+                current.algorithm().name(),
+                algorithm.name()
+            ));
+        }
+        let previous = match var("JWT_PRIVATE_KEY_PREVIOUS").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(value) => Some(PrivateKey::parse_named(
+                "JWT_PRIVATE_KEY_PREVIOUS",
+                Some(&value),
+            )?),
+        };
+        Ok(keys.with_private_keys(current, previous))
     }
 
     /// The keys TOTP secrets are sealed with: `MFA_ENCRYPTION_KEY` seals and opens;
@@ -973,5 +996,61 @@ mod tests {
         assert!(weak.err().unwrap().contains("JWT_SECRET_PREVIOUS"));
         let missing = Config::token_keys(vars(&[("JWT_SECRET_PREVIOUS", &current)]));
         assert!(missing.err().unwrap().contains("JWT_SECRET "));
+    }
+
+    #[test]
+    fn an_asymmetric_algorithm_needs_a_well_formed_key_of_its_kind() {
+        use crate::security::secret::tests::{P256_JWK, RFC8037_PEM};
+        let secret = "x".repeat(64);
+        let with = |extra: &[(&str, &str)]| {
+            let mut all = vec![("JWT_SECRET", secret.as_str())];
+            all.extend_from_slice(extra);
+            Config::token_keys(vars(&all))
+        };
+        let jwks = |keys: Result<TokenKeys, String>| {
+            keys.unwrap().jwks()["keys"].as_array().unwrap().len()
+        };
+        assert_eq!(jwks(with(&[])), 0, "HS256 by default");
+        assert_eq!(
+            jwks(with(&[
+                ("JWT_ALGORITHM", "ES256"),
+                ("JWT_PRIVATE_KEY", P256_JWK)
+            ])),
+            1
+        );
+        assert_eq!(
+            jwks(with(&[
+                ("JWT_ALGORITHM", "EdDSA"),
+                ("JWT_PRIVATE_KEY", RFC8037_PEM),
+                ("JWT_PRIVATE_KEY_PREVIOUS", P256_JWK)
+            ])),
+            2
+        );
+        for (extra, named) in [
+            (
+                vec![("JWT_ALGORITHM", "ES256")],
+                "JWT_PRIVATE_KEY is not set",
+            ),
+            (vec![("JWT_ALGORITHM", "RS256")], "JWT_ALGORITHM"),
+            (
+                vec![("JWT_ALGORITHM", "EdDSA"), ("JWT_PRIVATE_KEY", "garbage")],
+                "JWT_PRIVATE_KEY is malformed",
+            ),
+            (
+                vec![("JWT_ALGORITHM", "EdDSA"), ("JWT_PRIVATE_KEY", P256_JWK)],
+                "JWT_ALGORITHM is EdDSA",
+            ),
+            (
+                vec![
+                    ("JWT_ALGORITHM", "ES256"),
+                    ("JWT_PRIVATE_KEY", P256_JWK),
+                    ("JWT_PRIVATE_KEY_PREVIOUS", "x"),
+                ],
+                "JWT_PRIVATE_KEY_PREVIOUS is malformed",
+            ),
+        ] {
+            let error = with(&extra).map(drop).unwrap_err();
+            assert!(error.contains(named), "{error}");
+        }
     }
 }

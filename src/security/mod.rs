@@ -20,7 +20,7 @@ pub mod turnstile;
 pub use mfa_key::{MfaKey, MfaKeys};
 pub use opaque::{new_session_id, opaque_token_hash, OpaqueToken, SuccessorKey};
 pub use password::{hash_password, verify_password, Pacer, Verified};
-pub use secret::JwtSecret;
+pub use secret::{JwtAlgorithm, JwtSecret, PrivateKey};
 pub use token::{
     bearer_token, issue_access_token, verify_access_token, Subject, TokenError, TokenKeys,
 };

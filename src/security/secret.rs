@@ -1,8 +1,13 @@
-//! The HS256 signing keys, checked at the door.
+//! The signing keys, checked at the door: `JWT_SECRET` (HS256) and, for access tokens other
+//! services verify, `JWT_PRIVATE_KEY` (ES256 or EdDSA).
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
 use base64::Engine;
-use jwt_compact::alg::Hs256Key;
+use jwt_compact::alg::{Ed25519, Es256, Hs256Key};
+use jwt_compact::jwk::JsonWebKey;
+use jwt_compact::{AlgorithmExt, Claims, Header, Token, UntrustedToken};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
@@ -64,8 +69,183 @@ pub(crate) fn key_id(label: &[u8], key: &[u8]) -> String {
     B64.encode(&digest[..KID_BYTES])
 }
 
+/// `JWT_ALGORITHM`: how access tokens are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    /// With `JWT_SECRET`, the default: only a holder of the secret can verify.
+    Hs256,
+    /// ECDSA on P-256 with `JWT_PRIVATE_KEY`; the public key is published.
+    Es256,
+    /// Ed25519 with `JWT_PRIVATE_KEY`; the public key is published.
+    EdDsa,
+}
+
+impl JwtAlgorithm {
+    /// Unset or empty is HS256; the names are JOSE's (RFC 7518, RFC 8037), exactly.
+    pub fn parse(value: Option<&str>) -> Result<JwtAlgorithm, String> {
+        match value.map(str::trim) {
+            None | Some("") | Some("HS256") => Ok(JwtAlgorithm::Hs256),
+            Some("ES256") => Ok(JwtAlgorithm::Es256),
+            Some("EdDSA") => Ok(JwtAlgorithm::EdDsa),
+            Some(other) => Err(format!(
+                "JWT_ALGORITHM is {other:?}; it must be HS256 (the default), ES256 or EdDSA"
+            )),
+        }
+    }
+
+    /// The `alg` of tokens and JWKs.
+    pub fn name(self) -> &'static str {
+        match self {
+            JwtAlgorithm::Hs256 => "HS256",
+            JwtAlgorithm::Es256 => "ES256",
+            JwtAlgorithm::EdDsa => "EdDSA",
+        }
+    }
+}
+
+enum KeyPair {
+    Es256(p256::ecdsa::SigningKey, p256::ecdsa::VerifyingKey),
+    EdDsa(ed25519_compact::SecretKey, ed25519_compact::PublicKey),
+}
+
+/// The DER of an Ed25519 key in PKCS#8 (RFC 8410 §7) is this prefix and the 32-byte seed.
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// A `JWT_PRIVATE_KEY` (or `JWT_PRIVATE_KEY_PREVIOUS`): a P-256 or Ed25519 private key, as a
+/// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`; its line breaks may be written `\n`) or as a
+/// private JWK. Its `kid` is the RFC 7638 thumbprint of its public JWK.
+pub struct PrivateKey {
+    pair: KeyPair,
+    kid: String,
+}
+
+impl PrivateKey {
+    /// Reads the key of the secret `name`; the message names it and never quotes the value.
+    pub fn parse_named(name: &str, value: Option<&str>) -> Result<PrivateKey, String> {
+        let value = value
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "{name} is not set: JWT_ALGORITHM is ES256 or EdDSA, which sign with it; add \
+                 it to .dev.vars locally or run `wrangler secret put {name}` (a PKCS#8 PEM \
+                 or a private JWK; see docs/deploying.md)"
+                )
+            })?;
+        let malformed = |why: &str| {
+            format!(
+                "{name} is malformed ({why}): it must be a P-256 or Ed25519 private key, as a \
+                 PKCS#8 PEM (`openssl genpkey -algorithm ed25519`) or a private JWK"
+            )
+        };
+        let pair = if value.starts_with('{') {
+            let jwk: JsonWebKey<'_> =
+                serde_json::from_str(value).map_err(|_| malformed("not a JWK"))?;
+            match &jwk {
+                JsonWebKey::EllipticCurve { .. } => {
+                    let key = p256::ecdsa::SigningKey::try_from(&jwk)
+                        .map_err(|_| malformed("not a private P-256 key"))?;
+                    let public = *key.verifying_key();
+                    KeyPair::Es256(key, public)
+                }
+                JsonWebKey::KeyPair { .. } => {
+                    let key = ed25519_compact::SecretKey::try_from(&jwk)
+                        .map_err(|_| malformed("not a private Ed25519 key"))?;
+                    let public = key.public_key();
+                    KeyPair::EdDsa(key, public)
+                }
+                _ => return Err(malformed("neither an EC nor an OKP key")),
+            }
+        } else {
+            let der = pkcs8_pem(value).ok_or_else(|| malformed("not a PKCS#8 PEM"))?;
+            if let Some(seed) = der.strip_prefix(&ED25519_PKCS8_PREFIX[..]) {
+                let seed = ed25519_compact::Seed::from_slice(seed)
+                    .map_err(|_| malformed("not an Ed25519 seed"))?;
+                let pair = ed25519_compact::KeyPair::from_seed(seed);
+                KeyPair::EdDsa(pair.sk, pair.pk)
+            } else {
+                use p256::pkcs8::DecodePrivateKey;
+                let key = p256::SecretKey::from_pkcs8_der(&der)
+                    .map_err(|_| malformed("not a P-256 or Ed25519 key"))?;
+                let key = p256::ecdsa::SigningKey::from(key);
+                let public = *key.verifying_key();
+                KeyPair::Es256(key, public)
+            }
+        };
+        let kid = B64.encode(public_jwk(&pair).thumbprint::<Sha256>());
+        Ok(PrivateKey { pair, kid })
+    }
+
+    pub fn algorithm(&self) -> JwtAlgorithm {
+        match self.pair {
+            KeyPair::Es256(..) => JwtAlgorithm::Es256,
+            KeyPair::EdDsa(..) => JwtAlgorithm::EdDsa,
+        }
+    }
+
+    /// The RFC 7638 thumbprint (SHA-256, base64url) of the public key.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The public key as a JWKS lists it: with `kid`, `alg` and `use`, never `d`.
+    pub fn public_jwk(&self) -> serde_json::Value {
+        let mut jwk =
+            serde_json::to_value(public_jwk(&self.pair)).expect("a public key always serialises");
+        jwk["kid"] = self.kid.clone().into();
+        jwk["alg"] = self.algorithm().name().into();
+        jwk["use"] = "sig".into();
+        jwk
+    }
+
+    /// Signs a token with this key and its algorithm.
+    pub(crate) fn sign<T: Serialize, H: Serialize>(
+        &self,
+        header: &Header<H>,
+        claims: &Claims<T>,
+    ) -> String {
+        match &self.pair {
+            KeyPair::Es256(key, _) => Es256.token(header, claims, key),
+            KeyPair::EdDsa(key, _) => Ed25519.token(header, claims, key),
+        }
+        .expect("serialising fixed claims cannot fail")
+    }
+
+    /// The token's claims if this key signed it with its own algorithm (`alg` is pinned to
+    /// the key's: `none`, HS256 or any other is refused).
+    pub(crate) fn validate<T: DeserializeOwned>(
+        &self,
+        untrusted: &UntrustedToken<'_>,
+    ) -> Option<Token<T>> {
+        match &self.pair {
+            KeyPair::Es256(_, public) => Es256.validator::<T>(public).validate(untrusted).ok(),
+            KeyPair::EdDsa(_, public) => Ed25519.validator::<T>(public).validate(untrusted).ok(),
+        }
+    }
+}
+
+fn public_jwk(pair: &KeyPair) -> JsonWebKey<'_> {
+    match pair {
+        KeyPair::Es256(_, public) => JsonWebKey::from(public),
+        KeyPair::EdDsa(_, public) => JsonWebKey::from(public),
+    }
+}
+
+/// The DER inside `-----BEGIN PRIVATE KEY-----`, its line breaks real or written `\n`.
+fn pkcs8_pem(value: &str) -> Option<Vec<u8>> {
+    let body = value
+        .strip_prefix("-----BEGIN PRIVATE KEY-----")?
+        .trim_end()
+        .strip_suffix("-----END PRIVATE KEY-----")?
+        .replace("\\n", "")
+        .replace(|c: char| c.is_ascii_whitespace(), "");
+    STANDARD.decode(body).ok()
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -94,5 +274,108 @@ mod tests {
         assert_ne!(a.kid(), b.kid());
         assert_eq!(a.kid().len(), 11);
         assert!(!"a".repeat(64).contains(a.kid()));
+    }
+
+    /// RFC 8037 A.1: an Ed25519 private key; A.3: its thumbprint.
+    pub(crate) const RFC8037_JWK: &str = r#"{"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+    pub(crate) const RFC8037_KID: &str = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
+    /// The same key as PKCS#8 (written by Node's crypto).
+    pub(crate) const RFC8037_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
+    /// A P-256 key from `openssl genpkey`, its JWK and thumbprint computed by Node's crypto.
+    pub(crate) const P256_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgK+tJy1Skuqot2ocS
+Rr2qkWPNZV3fh3N5fEBoNHDAU2ihRANCAAQ4NWvr1+lIgwJ5CrZK82zvFcfSeyND
+3ShEB+xo1OBkg++9EckHGuMji4m9XwcbL+EGclUCPiiJspQVphld5VFI
+-----END PRIVATE KEY-----
+";
+    pub(crate) const P256_JWK: &str = r#"{"kty":"EC","x":"ODVr69fpSIMCeQq2SvNs7xXH0nsjQ90oRAfsaNTgZIM","y":"770RyQca4yOLib1fBxsv4QZyVQI-KImylBWmGV3lUUg","crv":"P-256","d":"K-tJy1Skuqot2ocSRr2qkWPNZV3fh3N5fEBoNHDAU2g"}"#;
+    pub(crate) const P256_KID: &str = "CwME1_RQNbmu9zl3UOXcIxnA57aDXNWq2f9S6WtKmHY";
+
+    fn key(value: &str) -> PrivateKey {
+        PrivateKey::parse_named("JWT_PRIVATE_KEY", Some(value)).unwrap()
+    }
+
+    #[test]
+    fn the_thumbprint_is_rfc_7638s() {
+        // RFC 7638 §3.1, the RSA key of its example: the hashing the kid of ours relies on.
+        let rsa: JsonWebKey<'_> = serde_json::from_str(r#"{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB","alg":"RS256","kid":"2011-04-29"}"#).unwrap();
+        assert_eq!(
+            B64.encode(rsa.thumbprint::<Sha256>()),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+        assert_eq!(key(RFC8037_JWK).kid(), RFC8037_KID);
+        assert_eq!(key(P256_JWK).kid(), P256_KID);
+    }
+
+    #[test]
+    fn a_pkcs8_pem_and_a_private_jwk_are_the_same_key() {
+        for (pem, jwk, kid, algorithm) in [
+            (RFC8037_PEM, RFC8037_JWK, RFC8037_KID, JwtAlgorithm::EdDsa),
+            (P256_PEM, P256_JWK, P256_KID, JwtAlgorithm::Es256),
+        ] {
+            let escaped = pem.trim_end().replace('\n', "\\n");
+            for value in [pem, jwk, &escaped] {
+                let key = key(value);
+                assert_eq!(key.kid(), kid, "{value}");
+                assert_eq!(key.algorithm(), algorithm);
+            }
+        }
+    }
+
+    #[test]
+    fn the_public_jwk_has_no_private_part() {
+        let jwk = key(P256_JWK).public_jwk();
+        assert_eq!(
+            jwk,
+            serde_json::json!({"kty": "EC", "crv": "P-256",
+                "x": "ODVr69fpSIMCeQq2SvNs7xXH0nsjQ90oRAfsaNTgZIM",
+                "y": "770RyQca4yOLib1fBxsv4QZyVQI-KImylBWmGV3lUUg",
+                "kid": P256_KID, "alg": "ES256", "use": "sig"})
+        );
+        assert_eq!(
+            key(RFC8037_PEM).public_jwk(),
+            serde_json::json!({"kty": "OKP", "crv": "Ed25519",
+                "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                "kid": RFC8037_KID, "alg": "EdDSA", "use": "sig"})
+        );
+    }
+
+    #[test]
+    fn a_missing_or_malformed_key_is_refused_and_named_without_its_value() {
+        let hs256 = r#"{"kty":"oct","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"}"#;
+        let public_only =
+            r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+        let mismatched = r#"{"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"ODVr69fpSIMCeQq2SvNs7xXH0nsjQ90oRAfsaNTgZIM"}"#;
+        let truncated = &RFC8037_PEM.replace("n9g", "");
+        let sec1 = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----";
+        for value in [
+            None,
+            Some(""),
+            Some("  "),
+            Some("not a key"),
+            Some("{not json"),
+            Some(hs256),
+            Some(public_only),
+            Some(mismatched),
+            Some(truncated),
+            Some(sec1),
+        ] {
+            let error = PrivateKey::parse_named("JWT_PRIVATE_KEY_PREVIOUS", value)
+                .err()
+                .unwrap_or_else(|| panic!("{value:?} must be refused"));
+            assert!(error.starts_with("JWT_PRIVATE_KEY_PREVIOUS is "), "{error}");
+            assert!(!error.contains("nWGxne"), "never quotes the key: {error}");
+        }
+    }
+
+    #[test]
+    fn the_algorithm_is_hs256_unless_named_exactly() {
+        assert_eq!(JwtAlgorithm::parse(None), Ok(JwtAlgorithm::Hs256));
+        assert_eq!(JwtAlgorithm::parse(Some("")), Ok(JwtAlgorithm::Hs256));
+        assert_eq!(JwtAlgorithm::parse(Some("ES256")), Ok(JwtAlgorithm::Es256));
+        assert_eq!(JwtAlgorithm::parse(Some("EdDSA")), Ok(JwtAlgorithm::EdDsa));
+        for bad in ["none", "es256", "RS256", "Ed25519"] {
+            assert!(JwtAlgorithm::parse(Some(bad)).is_err(), "{bad}");
+        }
     }
 }

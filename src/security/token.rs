@@ -8,7 +8,7 @@ use jwt_compact::alg::Hs256;
 use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions, UntrustedToken};
 use serde::{Deserialize, Serialize};
 
-use super::JwtSecret;
+use super::{JwtSecret, PrivateKey};
 
 pub const ACCESS_TOKEN_TYPE: &str = "access_token";
 /// Allowed clock difference between the issuer and the verifier, for `exp` and `iat`.
@@ -65,9 +65,14 @@ impl Audience {
 /// What signs and verifies access tokens: `JWT_SECRET`, which signs; `JWT_SECRET_PREVIOUS`,
 /// which only verifies (the key before a rotation, kept for one access-token lifetime); and
 /// the `iss` and `aud` every token carries (`JWT_ISSUER`, `JWT_AUDIENCE`).
+///
+/// With `JWT_ALGORITHM` ES256 or EdDSA, `JWT_PRIVATE_KEY` signs access tokens instead and
+/// `JWT_PRIVATE_KEY_PREVIOUS` only verifies; `JWT_SECRET` still keys everything else.
 pub struct TokenKeys {
     current: JwtSecret,
     previous: Option<JwtSecret>,
+    /// The access tokens' private keys, the current one first; empty for HS256.
+    private: Vec<PrivateKey>,
     issuer: String,
     audience: String,
 }
@@ -84,9 +89,25 @@ impl TokenKeys {
         TokenKeys {
             current,
             previous,
+            private: Vec::new(),
             issuer,
             audience,
         }
+    }
+
+    /// Access tokens signed by `current` (ES256 or EdDSA), `previous` still verifying; a token
+    /// signed with `JWT_SECRET` is then refused.
+    pub fn with_private_keys(mut self, current: PrivateKey, previous: Option<PrivateKey>) -> Self {
+        let previous = previous.filter(|previous| previous.kid() != current.kid());
+        self.private = std::iter::once(current).chain(previous).collect();
+        self
+    }
+
+    /// The JWK Set of the public keys that verify access tokens: the current one, then the
+    /// previous one; no key at all for HS256, whose key is secret.
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys: Vec<_> = self.private.iter().map(PrivateKey::public_jwk).collect();
+        serde_json::json!({ "keys": keys })
     }
 
     /// The key a token's `kid` names; `None` for a key that is neither of ours.
@@ -150,6 +171,12 @@ pub fn issue_access_token(
     });
     claims.issued_at = Some(at(now));
     claims.expiration = Some(at(now.saturating_add(lifetime_seconds)));
+    if let Some(private) = keys.private.first() {
+        let header = Header::empty()
+            .with_token_type("JWT")
+            .with_key_id(private.kid());
+        return private.sign(&header, &claims);
+    }
     let header = Header::empty()
         .with_token_type("JWT")
         .with_key_id(keys.current.kid());
@@ -174,6 +201,19 @@ pub fn verify_access_token(keys: &TokenKeys, token: &str, now: i64) -> Result<Su
     }
     let untrusted = UntrustedToken::new(token).map_err(|_| TokenError::Malformed)?;
     let kid = untrusted.header().key_id.as_deref();
+    if !keys.private.is_empty() {
+        // Only our public keys, each pinned to its algorithm, chosen by `kid` alone: a `jwk`
+        // or `jku` header is never read, and HS256 or `none` never verifies.
+        let key = keys
+            .private
+            .iter()
+            .find(|key| Some(key.kid()) == kid)
+            .ok_or(TokenError::UnknownKey)?;
+        let token = key
+            .validate::<AccessClaims>(&untrusted)
+            .ok_or(TokenError::BadSignatureOrAlgorithm)?;
+        return check_claims(keys, token.claims(), true, now);
+    }
     let candidates: Vec<&JwtSecret> = match kid {
         Some(kid) => vec![keys.by_kid(kid).ok_or(TokenError::UnknownKey)?],
         None => std::iter::once(&keys.current)
@@ -189,7 +229,17 @@ pub fn verify_access_token(keys: &TokenKeys, token: &str, now: i64) -> Result<Su
                 .ok()
         })
         .ok_or(TokenError::BadSignatureOrAlgorithm)?;
-    let claims = token.claims();
+    check_claims(keys, token.claims(), kid.is_some(), now)
+}
+
+/// Everything but the signature. `keyed`: the token names its key, so `iss` and `aud` are
+/// required.
+fn check_claims(
+    keys: &TokenKeys,
+    claims: &Claims<AccessClaims>,
+    keyed: bool,
+    now: i64,
+) -> Result<Subject, TokenError> {
     let options = TimeOptions::new(Duration::seconds(LEEWAY_SECONDS), || at(now));
     match claims.validate_expiration(&options) {
         Ok(_) => {}
@@ -207,7 +257,6 @@ pub fn verify_access_token(keys: &TokenKeys, token: &str, now: i64) -> Result<Su
         return Err(TokenError::WrongType);
     }
     // Required in every token that names its key; checked in any token that has them.
-    let keyed = kid.is_some();
     match &custom.iss {
         Some(iss) if *iss == keys.issuer => {}
         None if !keyed => {}
@@ -665,6 +714,205 @@ mod tests {
 pub fn bearer_token(header: Option<&str>) -> Option<&str> {
     let (scheme, token) = header?.split_once(' ').unwrap_or((header?, ""));
     scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
+#[cfg(test)]
+mod asymmetric_tests {
+    use super::*;
+    use crate::security::secret::tests::{P256_JWK, RFC8037_PEM};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    use serde_json::{json, Value};
+    use sha2::Sha256;
+
+    const NOW: i64 = 1_700_000_000;
+    const SECRET: &str = "an-hs256-test-secret-of-at-least-32-bytes";
+    /// Other keys of each kind, written by Node's crypto.
+    const OTHER_ED25519: &str = r#"{"crv":"Ed25519","d":"oc8eU9-MJLo3HsIt9Un1DY-D2pj2Wx7UrnB4uBEkqMI","x":"nqrbxcTh1eXNk33V1er1wc3Mj0uFr8-tOV3NL1PAEPs","kty":"OKP"}"#;
+
+    fn private(value: &str) -> PrivateKey {
+        PrivateKey::parse_named("JWT_PRIVATE_KEY", Some(value)).unwrap()
+    }
+
+    fn hs256() -> TokenKeys {
+        TokenKeys::new(
+            JwtSecret::parse(Some(SECRET)).unwrap(),
+            None,
+            DEFAULT_ISSUER.into(),
+            DEFAULT_AUDIENCE.into(),
+        )
+    }
+
+    fn signing_with(current: &str, previous: Option<&str>) -> TokenKeys {
+        hs256().with_private_keys(private(current), previous.map(private))
+    }
+
+    fn subject() -> Subject {
+        Subject {
+            user_id: 9,
+            token_version: 1,
+            session_id: Some("s".into()),
+        }
+    }
+
+    fn part(token: &str, index: usize) -> Value {
+        serde_json::from_slice(&B64.decode(token.split('.').nth(index).unwrap()).unwrap()).unwrap()
+    }
+
+    fn claims() -> Claims<AccessClaims> {
+        let mut claims = Claims::new(AccessClaims {
+            token_type: ACCESS_TOKEN_TYPE.into(),
+            sub: "9".into(),
+            ver: 1,
+            sid: Some("s".into()),
+            iss: Some(DEFAULT_ISSUER.into()),
+            aud: Some(Audience::One(DEFAULT_AUDIENCE.into())),
+        });
+        claims.issued_at = Some(at(NOW));
+        claims.expiration = Some(at(NOW + 1800));
+        claims
+    }
+
+    fn hmac(header: Value, key: &[u8]) -> String {
+        let input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(serde_json::to_string(&claims()).unwrap())
+        );
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        mac.update(input.as_bytes());
+        format!("{input}.{}", B64.encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn each_algorithm_signs_the_same_claims_and_names_its_key() {
+        for (value, alg) in [(P256_JWK, "ES256"), (RFC8037_PEM, "EdDSA")] {
+            let keys = signing_with(value, None);
+            let token = issue_access_token(&keys, &subject(), NOW, 1800);
+            assert_eq!(verify_access_token(&keys, &token, NOW), Ok(subject()));
+            assert_eq!(
+                part(&token, 0),
+                json!({"alg": alg, "typ": "JWT", "kid": private(value).kid()})
+            );
+            assert_eq!(
+                part(&token, 1),
+                json!({"type": "access_token", "sub": "9", "ver": 1, "sid": "s",
+                       "iss": "recipe-api", "aud": "recipe-api", "iat": NOW, "exp": NOW + 1800})
+            );
+            assert_eq!(
+                verify_access_token(&keys, &token, NOW + 1800 + LEEWAY_SECONDS + 1),
+                Err(TokenError::Expired)
+            );
+            assert_eq!(keys.jwks(), json!({"keys": [private(value).public_jwk()]}));
+        }
+        assert_eq!(
+            hs256().jwks(),
+            json!({"keys": []}),
+            "HS256 publishes nothing"
+        );
+    }
+
+    #[test]
+    fn tampered_tokens_are_refused() {
+        let keys = signing_with(P256_JWK, None);
+        let ours = private(P256_JWK);
+        let kid = ours.kid();
+        let attacker = private(OTHER_ED25519);
+        let public_jwk = ours.public_jwk().to_string();
+        let x = B64
+            .decode(ours.public_jwk()["x"].as_str().unwrap())
+            .unwrap();
+        let none = format!(
+            "{}.{}.",
+            B64.encode(json!({"alg": "none", "kid": kid}).to_string()),
+            B64.encode(serde_json::to_string(&claims()).unwrap())
+        );
+        let with_jwk = Header::new(json!({"jwk": attacker.public_jwk()})).with_key_id(kid);
+        let with_jku = Header::empty()
+            .with_key_id(kid)
+            .with_key_set_url("https://attacker.example/jwks.json");
+        let cases = [
+            (
+                "HS256 with the public JWK as secret",
+                hmac(json!({"alg": "HS256", "kid": kid}), public_jwk.as_bytes()),
+                TokenError::BadSignatureOrAlgorithm,
+            ),
+            (
+                "HS256 with the public key's bytes as secret",
+                hmac(json!({"alg": "HS256", "kid": kid}), &x),
+                TokenError::BadSignatureOrAlgorithm,
+            ),
+            (
+                "HS256 with JWT_SECRET, its own kid",
+                issue_access_token(&hs256(), &subject(), NOW, 1800),
+                TokenError::UnknownKey,
+            ),
+            ("alg none", none, TokenError::BadSignatureOrAlgorithm),
+            (
+                "an embedded jwk of another key",
+                attacker.sign(&with_jwk, &claims()),
+                TokenError::BadSignatureOrAlgorithm,
+            ),
+            (
+                "a jku pointing elsewhere",
+                attacker.sign(&with_jku, &claims()),
+                TokenError::BadSignatureOrAlgorithm,
+            ),
+            (
+                "another key, its own kid",
+                attacker.sign(&Header::empty().with_key_id(attacker.kid()), &claims()),
+                TokenError::UnknownKey,
+            ),
+            (
+                "no kid",
+                ours.sign(&Header::empty(), &claims()),
+                TokenError::UnknownKey,
+            ),
+        ];
+        for (name, token, expected) in cases {
+            assert_eq!(
+                verify_access_token(&keys, &token, NOW).err(),
+                Some(expected),
+                "{name}: should be refused"
+            );
+        }
+        assert!(
+            verify_access_token(&keys, &ours.sign(&with_jku, &claims()), NOW).is_ok(),
+            "the forging is right: a jku is ignored, the kid and signature decide"
+        );
+    }
+
+    #[test]
+    fn the_previous_key_verifies_until_removed_and_never_signs() {
+        let before = signing_with(P256_JWK, None);
+        let during = signing_with(RFC8037_PEM, Some(P256_JWK));
+        let after = signing_with(RFC8037_PEM, None);
+        let old = issue_access_token(&before, &subject(), NOW, 1800);
+        let new = issue_access_token(&during, &subject(), NOW, 1800);
+        assert_eq!(part(&new, 0)["alg"], json!("EdDSA"));
+        assert_eq!(verify_access_token(&during, &old, NOW), Ok(subject()));
+        assert_eq!(verify_access_token(&after, &new, NOW), Ok(subject()));
+        assert_eq!(
+            verify_access_token(&after, &old, NOW),
+            Err(TokenError::UnknownKey)
+        );
+        let kids: Vec<Value> = during.jwks()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|key| key["kid"].clone())
+            .collect();
+        assert_eq!(
+            kids,
+            [
+                json!(private(RFC8037_PEM).kid()),
+                json!(private(P256_JWK).kid())
+            ]
+        );
+        let same = signing_with(P256_JWK, Some(P256_JWK));
+        assert_eq!(same.jwks()["keys"].as_array().unwrap().len(), 1);
+    }
 }
 
 #[cfg(test)]
