@@ -50,7 +50,7 @@ mod document {
     use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
     use utoipa::{Modify, OpenApi};
 
-    use crate::api::{auth, email_links, mfa, oauth, pages, recipes, sessions, users};
+    use crate::api::{auth, email_links, jwks, mfa, oauth, pages, recipes, sessions, users};
     use crate::domain::account::{
         ManagedUser, PasswordChangeRequest, PasswordResetRequest, RefreshRequest, UserList,
         UserStatusRequest,
@@ -118,6 +118,7 @@ mod document {
             users::update,
             users::delete,
             users::reset_password,
+            jwks::jwks,
             users::reset_second_factor,
         ),
         components(schemas(

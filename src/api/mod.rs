@@ -7,6 +7,7 @@ mod current_user;
 mod docs;
 mod email_links;
 mod headers;
+mod jwks;
 mod limits;
 mod mfa;
 mod oauth;
@@ -141,6 +142,7 @@ async fn dispatch(
         Route::Home => Box::pin(pages::home(app)),
         Route::Docs => return docs::page(),
         Route::OpenApi => return docs::openapi_json(),
+        Route::Jwks => return jwks::jwks(app),
         Route::Signup => Box::pin(auth::signup(req, app)),
         Route::Login => Box::pin(auth::login(req, app)),
         Route::Refresh => Box::pin(auth::refresh(req, app)),

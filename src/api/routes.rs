@@ -48,6 +48,7 @@ pub enum Route {
     Identities,
     UnlinkIdentity,
     ResetSecondFactor,
+    Jwks,
 }
 
 /// Why no route answered a request.
@@ -101,7 +102,8 @@ impl Route {
             | Route::OauthProviders
             | Route::OauthAuthorize
             | Route::OauthCallback
-            | Route::Identities => "GET",
+            | Route::Identities
+            | Route::Jwks => "GET",
         }
     }
 
@@ -119,6 +121,7 @@ impl Route {
                 | Route::SearchRecipes
                 | Route::MyRecipes
                 | Route::GetRecipe
+                | Route::Jwks
         )
     }
 
@@ -207,6 +210,7 @@ impl Route {
             Route::Identities => "/api/v1/auth/me/identities",
             Route::UnlinkIdentity => "/api/v1/auth/me/identities/{provider}",
             Route::ResetSecondFactor => "/api/v1/users/{user_id}/mfa/totp",
+            Route::Jwks => "/.well-known/jwks.json",
         }
     }
 
