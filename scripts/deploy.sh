@@ -15,7 +15,8 @@
 #     EMAIL_API_URL unless ALLOW_NO_EMAIL=1 (password recovery would answer 202 and send
 #     nothing, forever).
 # Then it asks Cloudflare for the environment's secrets (`wrangler secret list`) and refuses
-# when that fails, or JWT_SECRET, MFA_ENCRYPTION_KEY, EMAIL_API_KEY (with an email API), or
+# when that fails, or JWT_SECRET, MFA_ENCRYPTION_KEY, JWT_PRIVATE_KEY (with JWT_ALGORITHM
+# ES256 or EdDSA), EMAIL_API_KEY (with an email API), or
 # the client secret of a sign-in provider whose client id is set, is not among them.
 #
 # Only then, in this order (docs/deploying.md#each-release-make-deploy):
@@ -47,7 +48,7 @@ require_database_id "$env"
 iterations=$(require_iterations "$env")
 
 # The names of the secrets the worker reads (src/config.rs).
-secret_names="JWT_SECRET JWT_SECRET_PREVIOUS MFA_ENCRYPTION_KEY MFA_ENCRYPTION_KEY_PREVIOUS
+secret_names="JWT_SECRET JWT_SECRET_PREVIOUS JWT_PRIVATE_KEY JWT_PRIVATE_KEY_PREVIOUS MFA_ENCRYPTION_KEY MFA_ENCRYPTION_KEY_PREVIOUS
     EMAIL_API_KEY TURNSTILE_SECRET_KEY GOOGLE_CLIENT_SECRET GITHUB_CLIENT_SECRET OIDC_CLIENT_SECRET"
 vars_table=$(toml_table "$env" vars)
 vars=$(awk -v table="[$vars_table]" '
@@ -130,6 +131,16 @@ if [ -n "$email_url" ]; then
         || refuse "EMAIL_API_URL is set for $env but EMAIL_API_KEY is not:" \
             "npx wrangler secret put EMAIL_API_KEY --env $env"
 fi
+# Access tokens signed with a public-key algorithm need the private key, or every login and
+# every authenticated request would answer 500.
+case "$(env_var "$env" JWT_ALGORITHM)" in
+    "" | HS256) ;;
+    ES256 | EdDSA)
+        has_secret JWT_PRIVATE_KEY \
+            || refuse "JWT_ALGORITHM is $(env_var "$env" JWT_ALGORITHM) for $env but JWT_PRIVATE_KEY is not set:" \
+                "npx wrangler secret put JWT_PRIVATE_KEY --env $env < key.pem (docs/deploying.md)" ;;
+    *) refuse "JWT_ALGORITHM for $env is \"$(env_var "$env" JWT_ALGORITHM)\": it must be HS256, ES256 or EdDSA" ;;
+esac
 # A sign-in provider the environment turns on (its client id) needs its client secret, or its
 # routes would answer 500.
 for provider in GOOGLE GITHUB OIDC; do

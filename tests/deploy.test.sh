@@ -317,6 +317,19 @@ deploy_cases() {
     expect_refusal "an email API without its key" \
         "EMAIL_API_URL is set for production but EMAIL_API_KEY is not: npx wrangler secret put EMAIL_API_KEY --env production" \
         "setup"$'\n'"secret list --env production"
+    set_var production JWT_ALGORITHM ES256
+    deploy env FAKE_SECRETS="$PROD_SECRETS" scripts/deploy.sh production
+    expect_refusal "an asymmetric algorithm without its key" \
+        "JWT_ALGORITHM is ES256 for production but JWT_PRIVATE_KEY is not set: npx wrangler secret put JWT_PRIVATE_KEY --env production" \
+        "setup"$'\n'"secret list --env production"
+    set_var production JWT_ALGORITHM none
+    deploy env FAKE_SECRETS="$PROD_SECRETS JWT_PRIVATE_KEY" scripts/deploy.sh production
+    expect_refusal "an unknown algorithm" "JWT_ALGORITHM for production is \"none\": it must be HS256, ES256 or EdDSA" \
+        "setup"$'\n'"secret list --env production"
+    set_var production JWT_ALGORITHM EdDSA
+    deploy env FAKE_SECRETS="$PROD_SECRETS JWT_PRIVATE_KEY" scripts/deploy.sh production
+    [ "$status" = 0 ] && pass "EdDSA with its key deploys" || fail "EdDSA with its key refused: exit $status"$'\n'"$output"
+    set_var production JWT_ALGORITHM HS256
 
     # The order of work, and what a failure at each step leaves undone.
     local head
