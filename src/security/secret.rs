@@ -113,6 +113,21 @@ const ED25519_PKCS8_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
 
+/// The DER of a P-256 key in PKCS#8 (RFC 5915 inside RFC 5208), as OpenSSL, Node and Web
+/// Crypto write it, up to the 32-byte scalar; the public key that follows is derived again.
+/// Read by prefix: a DER parser would add about as much to the bundle as the ECDSA code.
+const P256_PKCS8_PREFIX: [u8; 36] = [
+    0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02,
+    0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x6d, 0x30, 0x6b, 0x02,
+    0x01, 0x01, 0x04, 0x20,
+];
+/// The same without the optional public key.
+const P256_PKCS8_SHORT_PREFIX: [u8; 35] = [
+    0x30, 0x41, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+    0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x27, 0x30, 0x25, 0x02, 0x01,
+    0x01, 0x04, 0x20,
+];
+
 /// A `JWT_PRIVATE_KEY` (or `JWT_PRIVATE_KEY_PREVIOUS`): a P-256 or Ed25519 private key, as a
 /// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`; its line breaks may be written `\n`) or as a
 /// private JWK. Its `kid` is the RFC 7638 thumbprint of its public JWK.
@@ -166,10 +181,13 @@ impl PrivateKey {
                 let pair = ed25519_compact::KeyPair::from_seed(seed);
                 KeyPair::EdDsa(pair.sk, pair.pk)
             } else {
-                use p256::pkcs8::DecodePrivateKey;
-                let key = p256::SecretKey::from_pkcs8_der(&der)
-                    .map_err(|_| malformed("not a P-256 or Ed25519 key"))?;
-                let key = p256::ecdsa::SigningKey::from(key);
+                let scalar = der
+                    .strip_prefix(&P256_PKCS8_PREFIX[..])
+                    .or_else(|| der.strip_prefix(&P256_PKCS8_SHORT_PREFIX[..]))
+                    .and_then(|rest| rest.get(..32))
+                    .ok_or_else(|| malformed("not a P-256 or Ed25519 key"))?;
+                let key = p256::ecdsa::SigningKey::from_slice(scalar)
+                    .map_err(|_| malformed("not a P-256 scalar"))?;
                 let public = *key.verifying_key();
                 KeyPair::Es256(key, public)
             }
@@ -320,6 +338,25 @@ Rr2qkWPNZV3fh3N5fEBoNHDAU2ihRANCAAQ4NWvr1+lIgwJ5CrZK82zvFcfSeyND
                 assert_eq!(key.algorithm(), algorithm);
             }
         }
+    }
+
+    #[test]
+    fn a_p256_pkcs8_without_its_public_key_is_the_same_key() {
+        let der = STANDARD
+            .decode(
+                P256_PEM
+                    .lines()
+                    .filter(|l| !l.starts_with("-----"))
+                    .collect::<String>(),
+            )
+            .unwrap();
+        let scalar = &der[P256_PKCS8_PREFIX.len()..][..32];
+        let short = [&P256_PKCS8_SHORT_PREFIX[..], scalar].concat();
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----",
+            STANDARD.encode(short)
+        );
+        assert_eq!(key(&pem).kid(), P256_KID);
     }
 
     #[test]
