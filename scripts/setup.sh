@@ -54,7 +54,8 @@ cargo_install worker-build "$WORKER_BUILD_VERSION" worker-build --locked
 cargo_install wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
 
 # 5. Local secrets, generated once: the signing key, the second factor's sealing key, the seeded superuser's password and the
-#    local email API's address and key, and the local identity providers' clients.
+#    local email API's address and key, the local identity providers' clients, and the local
+#    breached-password range API.
 random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 touch .dev.vars
 chmod 600 .dev.vars
@@ -81,4 +82,7 @@ add_var GITHUB_CLIENT_ID "Iv1.$(random_hex 8)"
 add_var GITHUB_CLIENT_SECRET "$(random_hex 20)"
 add_var GITHUB_URL http://127.0.0.1:8028
 add_var GITHUB_API_URL http://127.0.0.1:8028
+# Breached passwords: the local range API `make dev` starts (scripts/pwned-passwords.mjs), not
+# Have I Been Pwned; set it to https://api.pwnedpasswords.com/range/ to ask the real one.
+add_var PWNED_PASSWORDS_URL http://127.0.0.1:8029/range/
 echo "setup: ready"
