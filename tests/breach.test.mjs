@@ -162,7 +162,7 @@ describe('a range API without a usable answer lets the password through, logged 
       hang: `${STANDIN}/hang/range/`,
     };
     await Promise.all(Object.entries(urls).map(async ([name, url]) => {
-      servers[name] = await startServer({ PWNED_PASSWORDS_URL: url });
+      servers[name] = await startServer({ PWNED_PASSWORDS_URL: url, JWT_SECRET: process.env.TEST_JWT_SECRET });
     }));
   });
   after(async () => Promise.all(Object.values(servers).map((server) => server.stop())));

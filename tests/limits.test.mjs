@@ -133,7 +133,7 @@ async function clearOfWindowEdge(needSeconds = 15) {
 describe('the write limiter (the Rate Limiting binding, as deployed)', () => {
   let server;
   before(async () => {
-    server = await startServer({}, { config: process.env.DEPLOYED_CONFIG });
+    server = await startServer({ JWT_SECRET: process.env.TEST_JWT_SECRET }, { config: process.env.DEPLOYED_CONFIG });
   });
   after(async () => server?.stop());
 
