@@ -1,6 +1,7 @@
 //! Settings from the Worker's bindings: `[vars]` in wrangler.toml, secrets from
 //! `wrangler secret put` (or `.dev.vars` locally). Parsing is pure and fails closed.
 
+use crate::security::breach::DEFAULT_RANGE_URL;
 use crate::security::password::DEFAULT_ITERATIONS;
 use crate::security::throttle::DEFAULT_SIGNUPS_PER_HOUR;
 use crate::security::token::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
@@ -189,6 +190,39 @@ impl std::fmt::Debug for TurnstileSettings {
             .field("verify_url", &self.verify_url)
             .field("routes", &self.routes)
             .finish_non_exhaustive()
+    }
+}
+
+/// The check of new passwords against Have I Been Pwned's range API
+/// (src/security/breach.rs): on unless `PWNED_PASSWORDS` is `off`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreachCheckSettings {
+    /// `PWNED_PASSWORDS_URL`: the range API, to which a password's 5-character SHA-1 prefix
+    /// is appended (default Have I Been Pwned's).
+    pub range_url: String,
+}
+
+impl BreachCheckSettings {
+    /// `None` when `PWNED_PASSWORDS` is `off`; unset, empty or `on`, the check is on. Any
+    /// other value, or a `PWNED_PASSWORDS_URL` that is not an http(s) URL, is an error, so the
+    /// routes that set a password fail closed rather than skip the check.
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<BreachCheckSettings>, String> {
+        match var("PWNED_PASSWORDS").as_deref().map(str::trim) {
+            None | Some("") | Some("on") => {}
+            Some("off") => return Ok(None),
+            Some(other) => {
+                return Err(format!(
+                    "PWNED_PASSWORDS is {other:?}; it must be \"on\" or \"off\" (default \"on\")"
+                ))
+            }
+        }
+        let range_url = match var("PWNED_PASSWORDS_URL").map(|v| v.trim().to_owned()) {
+            Some(url) if !url.is_empty() => web_url(&url, "PWNED_PASSWORDS_URL")?,
+            _ => DEFAULT_RANGE_URL.to_owned(),
+        };
+        Ok(Some(BreachCheckSettings { range_url }))
     }
 }
 
@@ -783,6 +817,36 @@ mod tests {
                 (name, value),
             ]))
             .unwrap_err();
+            assert!(error.contains(name), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_breach_check_is_on_by_default_against_have_i_been_pwned() {
+        let on = BreachCheckSettings::from_vars(vars(&[])).unwrap().unwrap();
+        assert_eq!(on.range_url, "https://api.pwnedpasswords.com/range/");
+        let local = BreachCheckSettings::from_vars(vars(&[
+            ("PWNED_PASSWORDS", " on "),
+            ("PWNED_PASSWORDS_URL", "http://127.0.0.1:8029/range/"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(local.range_url, "http://127.0.0.1:8029/range/");
+        let off = [
+            ("PWNED_PASSWORDS", "off"),
+            ("PWNED_PASSWORDS_URL", "nonsense"),
+        ];
+        assert_eq!(BreachCheckSettings::from_vars(vars(&off)), Ok(None));
+    }
+
+    #[test]
+    fn the_breach_check_fails_closed_on_a_bad_switch_or_url() {
+        for (name, value) in [
+            ("PWNED_PASSWORDS", "yes"),
+            ("PWNED_PASSWORDS", "OFF"),
+            ("PWNED_PASSWORDS_URL", "api.pwnedpasswords.com/range/"),
+        ] {
+            let error = BreachCheckSettings::from_vars(vars(&[(name, value)])).unwrap_err();
             assert!(error.contains(name), "{error}");
         }
     }

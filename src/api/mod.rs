@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+mod breach;
 mod current_user;
 mod docs;
 mod email_links;
@@ -29,7 +30,8 @@ use worker::{Context, Delay, Env, Request, Response};
 use routes::{Route, Unmatched};
 
 use crate::config::{
-    Config, CorsOrigins, EmailSettings, ProviderId, ProviderSettings, TurnstileSettings,
+    BreachCheckSettings, Config, CorsOrigins, EmailSettings, ProviderId, ProviderSettings,
+    TurnstileSettings,
 };
 use crate::error::{ApiError, Result};
 use crate::logs::{RequestLog, SecurityEvent};
@@ -132,6 +134,9 @@ async fn dispatch(
 ) -> Result<Response> {
     if route.edge_limited() {
         limits::edge(&req, app, route).await?;
+    }
+    if route.write_limited() {
+        limits::writes(&req, app, route).await?;
     }
     body::check_declared_length(&req)?;
     app.start_session(&req, route)?;
@@ -320,6 +325,12 @@ impl<'a> App<'a> {
     /// Cloudflare Turnstile; `None` when `TURNSTILE_SECRET_KEY` is not set.
     pub fn turnstile(&self) -> Result<Option<TurnstileSettings>> {
         TurnstileSettings::from_vars(|name| self.binding(name)).map_err(ApiError::Misconfigured)
+    }
+
+    /// The check of new passwords against breached ones; `None` when `PWNED_PASSWORDS` is
+    /// `off`.
+    pub fn breach_check(&self) -> Result<Option<BreachCheckSettings>> {
+        BreachCheckSettings::from_vars(|name| self.binding(name)).map_err(ApiError::Misconfigured)
     }
 
     /// The request's D1 session, opened on first use.

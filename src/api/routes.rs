@@ -148,6 +148,33 @@ impl Route {
         )
     }
 
+    /// Whether the route is behind the write limiter (src/api/limits.rs): every route by
+    /// which a signed-in user (a bearer access token) changes something: their recipes,
+    /// account, sessions, second factor and linked identities, and a superuser's user
+    /// management. Counted per user, so one stolen token cannot fill D1. Some are behind the
+    /// edge limiter as well.
+    pub fn write_limited(self) -> bool {
+        matches!(
+            self,
+            Route::ChangePassword
+                | Route::DeleteMe
+                | Route::EndSession
+                | Route::EndOtherSessions
+                | Route::CreateRecipe
+                | Route::UpdateRecipe
+                | Route::DeleteRecipe
+                | Route::UpdateUser
+                | Route::DeleteUser
+                | Route::ResetPassword
+                | Route::ResendVerification
+                | Route::TotpSetup
+                | Route::TotpEnable
+                | Route::TotpDisable
+                | Route::UnlinkIdentity
+                | Route::ResetSecondFactor
+        )
+    }
+
     /// Whether the answer carries a user's own data (an account, a token, a user list, the
     /// caller's recipes), which no cache between the client and the API may keep.
     pub fn private(self) -> bool {
@@ -298,6 +325,29 @@ mod tests {
         assert!(limited
             .iter()
             .all(|r| r.method() != "GET" || *r == Route::OauthCallback));
+    }
+
+    #[test]
+    fn only_writes_are_write_limited_and_every_recipe_write_is() {
+        for route in Route::iter().filter(|r| r.write_limited()) {
+            assert_ne!(route.method(), "GET", "{route:?}");
+        }
+        for route in [
+            Route::CreateRecipe,
+            Route::UpdateRecipe,
+            Route::DeleteRecipe,
+        ] {
+            assert!(route.write_limited(), "{route:?}");
+        }
+        // Writes without an access token are the edge limiter's.
+        for route in [
+            Route::Signup,
+            Route::Login,
+            Route::Refresh,
+            Route::OauthToken,
+        ] {
+            assert!(!route.write_limited() && route.edge_limited(), "{route:?}");
+        }
     }
 
     #[test]
