@@ -35,6 +35,9 @@ pub enum ApiError {
     /// 503 with `Retry-After`: a Turnstile token could not be verified (siteverify could not
     /// be reached, failed, or gave no readable answer); refused rather than let through.
     TurnstileUnavailable(String),
+    /// 503 with `Retry-After`: `GET /readyz` found D1 failing or slow; the detail says which
+    /// (never the cause), the log line the cause.
+    NotReady(&'static str, String),
     /// 500: the deployment lacks a required setting; the log line says which.
     Misconfigured(String),
     /// 500: anything else that is our fault; logged with context, never echoed.
@@ -80,7 +83,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => 413,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::TooManyRequests(..) => 429,
-            ApiError::Unavailable(_) | ApiError::TurnstileUnavailable(_) => 503,
+            ApiError::Unavailable(_)
+            | ApiError::TurnstileUnavailable(_)
+            | ApiError::NotReady(..) => 503,
             ApiError::Misconfigured(_) | ApiError::Internal(_) => 500,
         }
     }
@@ -101,6 +106,7 @@ impl ApiError {
             ApiError::TurnstileUnavailable(_) => {
                 json!("Turnstile verification is unavailable; try again shortly")
             }
+            ApiError::NotReady(detail, _) => json!(detail),
             ApiError::Misconfigured(_) => json!("Server misconfigured; see the worker's log"),
             ApiError::Internal(_) => json!("Internal Server Error"),
         }
@@ -111,6 +117,7 @@ impl ApiError {
         match self {
             ApiError::Unavailable(cause)
             | ApiError::TurnstileUnavailable(cause)
+            | ApiError::NotReady(_, cause)
             | ApiError::Misconfigured(cause)
             | ApiError::Internal(cause) => Some(cause),
             _ => None,
@@ -130,7 +137,7 @@ impl ApiError {
             ApiError::TooManyRequests(seconds, _) => {
                 let _ = headers.set("Retry-After", &seconds.max(1).to_string());
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::NotReady(..) => {
                 let _ = headers.set("Retry-After", "1");
             }
             // Longer than the database's: an outage of Cloudflare's API is not over in a second.

@@ -50,7 +50,7 @@ mod document {
     use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
     use utoipa::{Modify, OpenApi};
 
-    use crate::api::{auth, email_links, mfa, oauth, pages, recipes, sessions, users};
+    use crate::api::{auth, email_links, health, mfa, oauth, pages, recipes, sessions, users};
     use crate::domain::account::{
         ManagedUser, PasswordChangeRequest, PasswordResetRequest, RefreshRequest, UserList,
         UserStatusRequest,
@@ -119,6 +119,8 @@ mod document {
             users::delete,
             users::reset_password,
             users::reset_second_factor,
+            health::live,
+            health::ready,
         ),
         components(schemas(
             User,
@@ -151,6 +153,7 @@ mod document {
             SignedInDevice,
             SignedInDevices,
             recipes::Results,
+            health::Health,
             Detail,
             ValidationErrors,
             FieldError,
@@ -162,6 +165,7 @@ mod document {
             (name = "recipes", description = "Read, search, submit and edit recipes"),
             (name = "users", description = "User management, for superusers"),
             (name = "pages", description = "HTML pages"),
+            (name = "health", description = "Probes for uptime checks and load balancers"),
         )
     )]
     pub struct ApiDoc;

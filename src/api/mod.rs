@@ -7,6 +7,7 @@ mod current_user;
 mod docs;
 mod email_links;
 mod headers;
+mod health;
 mod limits;
 mod mfa;
 mod oauth;
@@ -179,6 +180,8 @@ async fn dispatch(
         Route::Identities => Box::pin(oauth::list_identities(&req, app)),
         Route::UnlinkIdentity => Box::pin(oauth::unlink_identity(&req, id, app)),
         Route::ResetSecondFactor => Box::pin(users::reset_second_factor(&req, id, app)),
+        Route::Healthz => return health::live(),
+        Route::Readyz => Box::pin(health::ready(app)),
     };
     handler.await
 }
