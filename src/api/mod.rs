@@ -173,7 +173,7 @@ async fn dispatch(
         Route::TotpEnable => Box::pin(mfa::enable(req, app)),
         Route::TotpDisable => Box::pin(mfa::disable(req, app)),
         Route::MfaVerify => Box::pin(mfa::verify(req, app)),
-        Route::OauthProviders => Box::pin(oauth::providers(app)),
+        Route::OauthProviders => Box::pin(oauth::providers(&req, app)),
         Route::OauthAuthorize => Box::pin(oauth::authorize(&req, id, app)),
         Route::OauthCallback => Box::pin(oauth::callback(&req, id, app)),
         Route::OauthToken => Box::pin(oauth::token(req, app)),
