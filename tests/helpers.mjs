@@ -254,11 +254,11 @@ export async function applyMigrations(d1, files) {
  * first server has it; a test may give another); `config` is DEPLOYED_CONFIG for the edge and
  * write limits as deployed (the suite's own, SERVED_CONFIG, are raised). With `d1`, a
  * persist directory of the caller's (e.g. an earlier server's, stopped since), it serves that
- * D1 instead, migrated, and leaves it in place when it stops. Returns its address, the path of its output (`log`, for logSince;
+ * D1 instead, migrated (`migrate: false`: as it is), and leaves it in place when it stops. Returns its address, the path of its output (`log`, for logSince;
  * gone after stop), its D1 (`d1`, for sql) and a `stop` that ends it by its process group
  * and removes its files.
  */
-export async function startServer(vars, { config = process.env.SERVED_CONFIG, d1 } = {}) {
+export async function startServer(vars, { config = process.env.SERVED_CONFIG, d1, migrate = true } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'recipe-api-second-'));
   const varsFile = join(dir, 'vars');
   const logFile = join(dir, 'server.log');
@@ -283,7 +283,7 @@ export async function startServer(vars, { config = process.env.SERVED_CONFIG, d1
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await wrangler(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist]);
+    if (migrate) await wrangler(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist]);
     log = openSync(logFile, 'w');
     server = spawn(process.execPath, [
       SERVE, '--config', config, '--ip', '127.0.0.1', '--port', String(port),

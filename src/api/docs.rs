@@ -53,7 +53,7 @@ mod document {
     use utoipa::{Modify, OpenApi};
 
     use crate::api::routes::Route;
-    use crate::api::{auth, email_links, mfa, oauth, pages, recipes, sessions, users};
+    use crate::api::{auth, email_links, health, mfa, oauth, pages, recipes, sessions, users};
     use crate::domain::account::{
         ManagedUser, PasswordChangeRequest, PasswordResetRequest, RefreshRequest, UserList,
         UserStatusRequest,
@@ -122,6 +122,8 @@ mod document {
             users::delete,
             users::reset_password,
             users::reset_second_factor,
+            health::live,
+            health::ready,
         ),
         components(schemas(
             User,
@@ -154,6 +156,7 @@ mod document {
             SignedInDevice,
             SignedInDevices,
             recipes::Results,
+            health::Health,
             Detail,
             ValidationErrors,
             FieldError,
@@ -165,6 +168,7 @@ mod document {
             (name = "recipes", description = "Read, search, submit and edit recipes"),
             (name = "users", description = "User management, for superusers"),
             (name = "pages", description = "HTML pages"),
+            (name = "health", description = "Probes for uptime checks and load balancers"),
         )
     )]
     pub struct ApiDoc;

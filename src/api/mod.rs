@@ -8,6 +8,7 @@ mod current_user;
 mod docs;
 mod email_links;
 mod headers;
+mod health;
 mod limits;
 mod mfa;
 mod oauth;
@@ -177,13 +178,15 @@ async fn dispatch(
         Route::TotpEnable => Box::pin(mfa::enable(req, app)),
         Route::TotpDisable => Box::pin(mfa::disable(req, app)),
         Route::MfaVerify => Box::pin(mfa::verify(req, app)),
-        Route::OauthProviders => Box::pin(oauth::providers(app)),
+        Route::OauthProviders => Box::pin(oauth::providers(&req, app)),
         Route::OauthAuthorize => Box::pin(oauth::authorize(&req, id, app)),
         Route::OauthCallback => Box::pin(oauth::callback(&req, id, app)),
         Route::OauthToken => Box::pin(oauth::token(req, app)),
         Route::Identities => Box::pin(oauth::list_identities(&req, app)),
         Route::UnlinkIdentity => Box::pin(oauth::unlink_identity(&req, id, app)),
         Route::ResetSecondFactor => Box::pin(users::reset_second_factor(&req, id, app)),
+        Route::Healthz => return health::live(),
+        Route::Readyz => Box::pin(health::ready(app)),
     };
     handler.await
 }

@@ -48,6 +48,8 @@ pub enum Route {
     Identities,
     UnlinkIdentity,
     ResetSecondFactor,
+    Healthz,
+    Readyz,
 }
 
 /// Why no route answered a request.
@@ -101,7 +103,9 @@ impl Route {
             | Route::OauthProviders
             | Route::OauthAuthorize
             | Route::OauthCallback
-            | Route::Identities => "GET",
+            | Route::Identities
+            | Route::Healthz
+            | Route::Readyz => "GET",
         }
     }
 
@@ -183,6 +187,12 @@ impl Route {
             || self == Route::MyRecipes
     }
 
+    /// Whether the route is a probe for uptime checks and load balancers: its answer says how
+    /// the API is now, so no cache may keep it.
+    pub fn probe(self) -> bool {
+        matches!(self, Route::Healthz | Route::Readyz)
+    }
+
     /// Every method some route has, once each, in the order of the table: what a CORS
     /// preflight allows.
     pub fn methods() -> Vec<&'static str> {
@@ -234,6 +244,8 @@ impl Route {
             Route::Identities => "/api/v1/auth/me/identities",
             Route::UnlinkIdentity => "/api/v1/auth/me/identities/{provider}",
             Route::ResetSecondFactor => "/api/v1/users/{user_id}/mfa/totp",
+            Route::Healthz => "/healthz",
+            Route::Readyz => "/readyz",
         }
     }
 
@@ -371,6 +383,22 @@ mod tests {
         ] {
             assert!(!route.private(), "{route:?}");
         }
+    }
+
+    #[test]
+    fn the_probes_are_uncached_gets_that_are_neither_limited_nor_replica_reads() {
+        let probes: Vec<Route> = Route::iter().filter(|r| r.probe()).collect();
+        assert_eq!(probes, [Route::Healthz, Route::Readyz]);
+        for probe in probes {
+            assert_eq!(probe.method(), "GET");
+            // readyz asks the primary: a replica that answers says nothing of writes.
+            assert!(!probe.only_reads() && !probe.edge_limited() && !probe.private());
+        }
+        assert_eq!(Route::resolve("GET", "/readyz/"), Ok((Route::Readyz, None)));
+        assert_eq!(
+            Route::resolve("POST", "/healthz"),
+            Err(Unmatched::MethodNotAllowed(vec!["GET"]))
+        );
     }
 
     #[test]
