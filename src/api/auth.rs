@@ -558,11 +558,17 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
     if verified == Verified::No {
         return Err(ApiError::BadRequest(BAD_PASSWORD.into()));
     }
-    if change.new == change.current {
-        return Err(ApiError::BadRequest(SAME_PASSWORD.into()));
+    // Looked up only for a caller who proved the current password, before the new hash. The
+    // current password was right, so a refused new one gives its attempt back.
+    let refusal = if change.new == change.current {
+        Err(ApiError::BadRequest(SAME_PASSWORD.into()))
+    } else {
+        refuse_breached(app, Route::ChangePassword, &change.new).await
+    };
+    if let Err(refusal) = refusal {
+        attempts::give_back(db, &counters).await?;
+        return Err(refusal);
     }
-    // Looked up only for a caller who proved the current password, before the new hash.
-    refuse_breached(app, Route::ChangePassword, &change.new).await?;
     let new_hash = hash_password(change.new.expose(), config.password_iterations, app)
         .await
         .map_err(|e| ApiError::internal("password change", e))?;
