@@ -50,7 +50,7 @@ mod document {
     use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
     use utoipa::{Modify, OpenApi};
 
-    use crate::api::{auth, email_links, mfa, oauth, pages, recipes, sessions, users};
+    use crate::api::{auth, email_links, mfa, oauth, pages, passkeys, recipes, sessions, users};
     use crate::domain::account::{
         ManagedUser, PasswordChangeRequest, PasswordResetRequest, RefreshRequest, UserList,
         UserStatusRequest,
@@ -59,6 +59,11 @@ mod document {
     use crate::domain::login::LoginRequest;
     use crate::domain::mfa::{
         MfaVerifyRequest, TotpDisableRequest, TotpEnableRequest, TotpSetupRequest,
+    };
+    use crate::domain::passkey::{
+        AuthenticatorSelection, CreationOptions, CredentialDescriptor, CredentialParameter,
+        MfaPasskeyOptionsRequest, Passkey, PasskeyLoginRequest, PasskeyRegisterRequest,
+        PasskeyRenameRequest, RelyingPartyEntity, RequestOptions, UserEntity,
     };
     use crate::domain::recipe::{NewRecipeRequest, RecipeUpdateRequest};
     use crate::domain::recovery::{
@@ -101,6 +106,14 @@ mod document {
             mfa::enable,
             mfa::disable,
             mfa::verify,
+            passkeys::second_step_options,
+            passkeys::register_options,
+            passkeys::register,
+            passkeys::list,
+            passkeys::rename,
+            passkeys::delete,
+            passkeys::login_options,
+            passkeys::login,
             oauth::providers,
             oauth::authorize,
             oauth::callback,
@@ -136,6 +149,18 @@ mod document {
             TotpEnableRequest,
             TotpDisableRequest,
             MfaVerifyRequest,
+            Passkey,
+            PasskeyRegisterRequest,
+            PasskeyLoginRequest,
+            PasskeyRenameRequest,
+            MfaPasskeyOptionsRequest,
+            CreationOptions,
+            RequestOptions,
+            CredentialParameter,
+            CredentialDescriptor,
+            RelyingPartyEntity,
+            UserEntity,
+            AuthenticatorSelection,
             CodeExchangeRequest,
             Provider,
             LinkedIdentity,
@@ -159,6 +184,8 @@ mod document {
         modifiers(&PasswordFlow),
         tags(
             (name = "auth", description = "Sign up, log in, refresh, log out; one's own account"),
+            (name = "passkeys", description = "Passkeys (WebAuthn): register them, sign in \
+             with one and no password"),
             (name = "recipes", description = "Read, search, submit and edit recipes"),
             (name = "users", description = "User management, for superusers"),
             (name = "pages", description = "HTML pages"),

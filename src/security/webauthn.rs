@@ -82,6 +82,29 @@ pub enum Refusal {
     UnknownCredential,
 }
 
+impl Refusal {
+    /// The refusal's name in the log (`passkey_refused`'s `reason`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::Malformed => "malformed",
+            Refusal::BadCbor => "cbor",
+            Refusal::WrongType => "type",
+            Refusal::BadChallenge => "challenge",
+            Refusal::WrongOrigin => "origin",
+            Refusal::CrossOrigin => "cross_origin",
+            Refusal::WrongRpId => "rp_id",
+            Refusal::UserNotPresent => "user_presence",
+            Refusal::UserNotVerified => "user_verification",
+            Refusal::NoCredential => "no_credential",
+            Refusal::UnsupportedKey => "key",
+            Refusal::AlgorithmNotOffered => "algorithm",
+            Refusal::BadSignature => "signature",
+            Refusal::CounterRegression => "counter_regression",
+            Refusal::UnknownCredential => "unknown_credential",
+        }
+    }
+}
+
 /// The relying party: its RP ID, display name and the origins its pages are served from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelyingParty {
