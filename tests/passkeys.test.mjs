@@ -7,9 +7,11 @@
 // go from that page to its own origin: the RP ID is then `localhost`, by default.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   api, signup, login, decodeClaims, fromAddress, randomIPv4, sql, sqlText, launchChromium,
-  BASE_URL, PASSWORD,
+  logSince, BASE_URL, PASSWORD,
 } from './helpers.mjs';
 import { authenticator } from './totp.mjs';
 
@@ -173,9 +175,22 @@ describe('passkeys in Chromium', () => {
     const [row] = await sql(`SELECT sign_count, last_used_at FROM passkeys WHERE id = ${passkey.id}`);
     assert.ok(row.last_used_at > 0);
 
+    // The same answer again, with the stored counter put back so that only the challenge's
+    // single use can refuse it: the batch that records the challenge fails, nothing is written.
+    await sql(`UPDATE passkeys SET sign_count = 0 WHERE id = ${passkey.id}`);
+    const sessionsBefore = (await sql(`SELECT count(*) AS n FROM sessions WHERE user_id = ${user.id}`))[0].n;
+    const offset = statSync(process.env.WORKER_LOG).size;
     const replay = await call(page, '/api/v1/auth/passkeys/login', { json: { credential } });
     assert.equal(replay.status, 400, 'a challenge works once');
     assert.deepEqual(replay.body, { detail: 'Invalid passkey' });
+    let refusals = [];
+    for (let i = 0; i < 50 && refusals.length === 0; i += 1) {
+      await delay(100);
+      refusals = logSince(offset).filter((line) => line.event === 'passkey_refused');
+    }
+    assert.deepEqual(refusals.map((line) => [line.ceremony, line.reason]), [['login', 'challenge']]);
+    const sessionsAfter = (await sql(`SELECT count(*) AS n FROM sessions WHERE user_id = ${user.id}`))[0].n;
+    assert.equal(sessionsAfter, sessionsBefore, 'no session from the replay');
 
     const unknown = structuredClone(await signInCredential(page));
     await sql(`DELETE FROM passkeys WHERE id = ${passkey.id}`);
@@ -191,6 +206,27 @@ describe('passkeys in Chromium', () => {
     await sql(`UPDATE users SET is_active = 0 WHERE id = ${user.id}`);
     const res = await call(page, '/api/v1/auth/passkeys/login', { json: { credential: await signInCredential(page) } });
     assert.deepEqual([res.status, res.body], [400, { detail: 'Inactive user' }]);
+    await page.close();
+  });
+
+  test('a counter that went backwards refuses the sign-in and is logged as passkey_counter_regression', async () => {
+    const { user, token } = await newSignedIn();
+    const page = await pageWithAuthenticator();
+    const { passkey } = await register(page, token);
+    await sql(`UPDATE passkeys SET sign_count = 1000000 WHERE id = ${passkey.id}`);
+    const offset = statSync(process.env.WORKER_LOG).size;
+    const res = await call(page, '/api/v1/auth/passkeys/login', { json: { credential: await signInCredential(page) } });
+    assert.deepEqual([res.status, res.body], [400, { detail: 'Invalid passkey' }]);
+    let logged = [];
+    for (let i = 0; i < 50 && logged.length === 0; i += 1) {
+      await delay(100);
+      logged = logSince(offset).filter((line) => line.event === 'passkey_counter_regression' && line.user_id === user.id);
+    }
+    assert.equal(logged.length, 1, 'one passkey_counter_regression line');
+    assert.equal(logged[0].passkey_id, passkey.id);
+    assert.equal(logged[0].stored, 1000000);
+    const [row] = await sql(`SELECT sign_count, last_used_at FROM passkeys WHERE id = ${passkey.id}`);
+    assert.deepEqual([row.sign_count, row.last_used_at], [1000000, null], 'nothing written');
     await page.close();
   });
 
