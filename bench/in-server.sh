@@ -81,7 +81,7 @@ low_url="http://127.0.0.1:$low_port"
 
 # The peer's D1: the same seed, and the bench user with a hash of 100 000 iterations (the peer
 # has no signup). This worker at 100 000: the bench user signs up there, hashed at that count.
-"$here/../scripts/seed.sh" --config "$here/peer/wrangler.toml" --local --persist-to "$BENCH_OUT/peer-d1" > /dev/null
+"$here/../scripts/seed.sh" --config "$here/peer/wrangler.toml" --local --persist-to "$BENCH_OUT/peer-d1" --sample > /dev/null
 phc_low=$(printf '%s' "$password" | "$BENCH_NATIVE_BIN" phc 100000)
 wrangler d1 execute DB --config "$here/peer/wrangler.toml" --local --persist-to "$BENCH_OUT/peer-d1" --yes \
     --command "INSERT INTO users (email, hashed_password, is_superuser) VALUES ('$email_n', '$phc_low', 0)" \

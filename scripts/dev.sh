@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Brings the API up locally: installs what is missing, applies the D1 migrations to the
-# local database (.wrangler/state), seeds it and serves the worker on http://127.0.0.1:${PORT:-8787},
+# local database (.wrangler/state), seeds it (its superuser; SAMPLE=1: the original app's three
+# recipes too) and serves the worker on http://127.0.0.1:${PORT:-8787},
 # with a mail catcher (scripts/mail-catcher.mjs) on http://127.0.0.1:${MAIL_PORT:-8025} as its
 # email API: the emails it sends (password reset, verification) are listed on that page.
 # Where .dev.vars turns Turnstile on and points TURNSTILE_VERIFY_URL at this machine, a
@@ -17,7 +18,7 @@ use_project_node
 
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 wrangler d1 migrations apply DB --local
-"$ROOT/scripts/seed.sh" --local
+if [ "${SAMPLE:-}" = 1 ]; then "$ROOT/scripts/seed.sh" --local --sample; else "$ROOT/scripts/seed.sh" --local; fi
 
 # The last value .dev.vars gives a name (as setup.sh writes it: NAME=value, unquoted).
 dev_var() { sed -n "s/^$1=//p" .dev.vars | tail -n 1; }

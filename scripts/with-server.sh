@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the worker on a free 127.0.0.1 port with its own new local D1 (migrated and seeded,
-# as `make dev` does) and its own secrets, a mail catcher (scripts/mail-catcher.mjs) on
+# as `make dev SAMPLE=1` does) and its own secrets, a mail catcher (scripts/mail-catcher.mjs) on
 # another free port as its email API, a Turnstile siteverify stand-in
 # (scripts/turnstile-siteverify.mjs) on a third, for the tests' second servers (this server
 # keeps Turnstile off), and two identity providers it signs in with: a local OpenID provider
@@ -52,7 +52,8 @@ random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 export TEST_JWT_SECRET=$(random_hex 32)
 # Exported so tests can start a second server with the same key, or without it.
 export TEST_MFA_ENCRYPTION_KEY=$(random_hex 32)
-export FIRST_SUPERUSER=admin@recipeapi.com FIRST_SUPERUSER_PASSWORD=$(random_hex 12)
+# The local superuser (tests/helpers.mjs SUPERUSER), at an address nobody receives mail at.
+export FIRST_SUPERUSER=admin@recipe-api.localhost FIRST_SUPERUSER_PASSWORD=$(random_hex 12)
 # The suite signs up hundreds of users from one address; the signup limit itself is tested
 # on a second server (tests/throttle.test.mjs).
 printf 'JWT_SECRET=%s\nMFA_ENCRYPTION_KEY=%s\nSIGNUP_LIMIT_PER_HOUR=100000\n' \
@@ -117,7 +118,8 @@ wait_until_up "$GITHUB_STANDIN_URL/api/requests" "$github" "$state/github.log" "
 
 wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/migrations.log" 2>&1 \
     || { cat "$state/migrations.log"; exit 1; }
-"$ROOT/scripts/seed.sh" --local --persist-to "$state/d1"
+# With the sample recipes, which tests/pages.test.mjs reads as the original's seed data.
+"$ROOT/scripts/seed.sh" --local --persist-to "$state/d1" --sample
 
 # Build once here, where a first build (std for wasm, about a minute) has no time limit, then
 # serve that build with a copy of wrangler.toml minus its [build] command: wrangler dev would

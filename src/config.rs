@@ -30,6 +30,25 @@ pub const DEFAULT_EMAIL_FROM: &str = "Recipe API <no-reply@recipe-api.local>";
 /// Below this PBKDF2 is no protection at all; refuse to run with it.
 pub const MIN_ITERATIONS: u32 = 1_000;
 
+/// What every placeholder the documentation and `.dev.vars.example` print for a secret holds.
+const PLACEHOLDER_MARK: &str = "replace-with";
+
+/// A secret's value, or the error that refuses it when it was copied from the documentation
+/// (`JWT_SECRET=replace-with-64-hex-characters…`, which is long enough to pass as a key):
+/// a key anyone can read signs nothing. Cloudflare's Turnstile test secrets (`1x…AA`) are
+/// documented too, but they are keys of a test widget, meant for tests and automation, so
+/// they pass here; `scripts/smoke.sh` catches the always-pass one in a deployment.
+pub fn refuse_placeholder(name: &str, value: Option<String>) -> Result<Option<String>, String> {
+    match value {
+        Some(value) if value.to_ascii_lowercase().contains(PLACEHOLDER_MARK) => Err(format!(
+            "{name} is still the placeholder from the documentation (it contains \
+             \"{PLACEHOLDER_MARK}\"), which anyone can read: set a value of your own with \
+             `wrangler secret put {name}` (locally, scripts/setup.sh replaces it in .dev.vars)"
+        )),
+        value => Ok(value),
+    }
+}
+
 /// Browser origins allowed to call the API with credentials (`BACKEND_CORS_ORIGINS`, as in
 /// the original): a JSON list or a comma-separated list. `*` allows any origin, and then
 /// without credentials: a wildcard never comes with `Access-Control-Allow-Credentials`.
@@ -123,7 +142,7 @@ impl EmailSettings {
         };
         Ok(Some(EmailSettings {
             api_url: web_url(&api_url, "EMAIL_API_URL")?,
-            api_key: present("EMAIL_API_KEY"),
+            api_key: refuse_placeholder("EMAIL_API_KEY", present("EMAIL_API_KEY"))?,
             from: present("EMAIL_FROM").unwrap_or_else(|| DEFAULT_EMAIL_FROM.to_owned()),
         }))
     }
@@ -147,10 +166,10 @@ impl TurnstileSettings {
     pub fn from_vars(
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<TurnstileSettings>, String> {
-        let Some(secret) = var("TURNSTILE_SECRET_KEY")
+        let secret = var("TURNSTILE_SECRET_KEY")
             .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-        else {
+            .filter(|v| !v.is_empty());
+        let Some(secret) = refuse_placeholder("TURNSTILE_SECRET_KEY", secret)? else {
             return Ok(None);
         };
         let verify_url = match var("TURNSTILE_VERIFY_URL").map(|v| v.trim().to_owned()) {
@@ -215,9 +234,9 @@ impl ProviderId {
 /// How a provider says who the user is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Protocol {
-    /// OpenID Connect: endpoints from the issuer's discovery document, identity from a
-    /// signed ID token.
-    OpenId { issuer: String },
+    /// OpenID Connect: endpoints from the issuer's discovery document (at `discovery`),
+    /// identity from an ID token signed by the issuer's keys, whose `iss` must be `issuer`.
+    OpenId { issuer: String, discovery: String },
     /// GitHub's OAuth 2 (no OpenID): identity from its REST API. `web_url` serves the
     /// authorize and token endpoints, `api_url` the user and their emails.
     GitHub { web_url: String, api_url: String },
@@ -245,10 +264,23 @@ impl std::fmt::Debug for ProviderSettings {
 }
 
 pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+pub const GOOGLE_DISCOVERY_URL: &str =
+    "https://accounts.google.com/.well-known/openid-configuration";
 pub const GITHUB_URL: &str = "https://github.com";
 pub const GITHUB_API_URL: &str = "https://api.github.com";
 
 impl ProviderSettings {
+    /// Who vouches for the provider's accounts: an identity is its `(issuer, subject)`. For
+    /// OpenID providers the ID token's `iss`; for GitHub, which has no issuer, `GITHUB_URL`
+    /// (without a trailing slash), so a deployment pointed at another GitHub (Enterprise
+    /// Server, a stand-in) gets new identities rather than the old ones' accounts.
+    pub fn issuer(&self) -> &str {
+        match &self.protocol {
+            Protocol::OpenId { issuer, .. } => issuer,
+            Protocol::GitHub { web_url, .. } => web_url,
+        }
+    }
+
     /// `None` when the provider is off: its client id (`GOOGLE_CLIENT_ID`, `GITHUB_CLIENT_ID`,
     /// `OIDC_CLIENT_ID`) is unset or empty. With it set, a missing secret or issuer, or a
     /// URL that is not one, is an error, so that provider's routes fail closed.
@@ -265,21 +297,28 @@ impl ProviderSettings {
         let Some(client_id) = present(id_name) else {
             return Ok(None);
         };
-        let client_secret = present(secret_name).ok_or_else(|| {
-            format!(
-                "{id_name} is set but {secret_name} is not: \
+        let client_secret =
+            refuse_placeholder(secret_name, present(secret_name))?.ok_or_else(|| {
+                format!(
+                    "{id_name} is set but {secret_name} is not: \
                  `wrangler secret put {secret_name}` (locally, .dev.vars)"
-            )
-        })?;
+                )
+            })?;
         let url_or = |name: &str, default: &str| match present(name) {
             Some(url) => web_url(&url, name).map(|url| url.trim_end_matches('/').to_owned()),
             None => Ok(default.to_owned()),
         };
         let (label, protocol) = match id {
+            // Google's issuer is fixed: its ID tokens say `https://accounts.google.com`. Only
+            // where its discovery document is fetched from may change (a local stand-in).
             ProviderId::Google => (
                 "Google".to_owned(),
                 Protocol::OpenId {
                     issuer: GOOGLE_ISSUER.to_owned(),
+                    discovery: match present("GOOGLE_DISCOVERY_URL") {
+                        Some(url) => web_url(&url, "GOOGLE_DISCOVERY_URL")?,
+                        None => GOOGLE_DISCOVERY_URL.to_owned(),
+                    },
                 },
             ),
             ProviderId::GitHub => (
@@ -295,7 +334,13 @@ impl ProviderSettings {
                 // Kept as written: the ID token's `iss` must equal it exactly.
                 web_url(&issuer, "OIDC_ISSUER")?;
                 let label = present("OIDC_NAME").unwrap_or_else(|| "OpenID Connect".to_owned());
-                (label, Protocol::OpenId { issuer })
+                // OpenID Connect Discovery §4: the issuer without a trailing slash, then the
+                // well-known path.
+                let discovery = format!(
+                    "{}/.well-known/openid-configuration",
+                    issuer.trim_end_matches('/')
+                );
+                (label, Protocol::OpenId { issuer, discovery })
             }
         };
         Ok(Some(ProviderSettings {
@@ -390,7 +435,7 @@ impl Config {
 
     /// The signing key, from the `JWT_SECRET` secret.
     pub fn jwt_secret(var: impl Fn(&str) -> Option<String>) -> Result<JwtSecret, String> {
-        JwtSecret::parse(var("JWT_SECRET").as_deref())
+        JwtSecret::parse(refuse_placeholder("JWT_SECRET", var("JWT_SECRET"))?.as_deref())
     }
 
     /// The keys and claims of access tokens: `JWT_SECRET` signs; `JWT_SECRET_PREVIOUS`, when
@@ -398,7 +443,8 @@ impl Config {
     /// service and its clients, by default both `recipe-api`.
     pub fn token_keys(var: impl Fn(&str) -> Option<String>) -> Result<TokenKeys, String> {
         let current = Config::jwt_secret(&var)?;
-        let previous = match var("JWT_SECRET_PREVIOUS").filter(|v| !v.is_empty()) {
+        let previous = refuse_placeholder("JWT_SECRET_PREVIOUS", var("JWT_SECRET_PREVIOUS"))?;
+        let previous = match previous.filter(|v| !v.is_empty()) {
             None => None,
             Some(value) => Some(JwtSecret::parse_named("JWT_SECRET_PREVIOUS", Some(&value))?),
         };
@@ -421,9 +467,11 @@ impl Config {
     /// the two-factor routes and the cleanup's resealing read them: without the current key
     /// the routes fail closed, and everything else works.
     pub fn mfa_keys(var: impl Fn(&str) -> Option<String>) -> Result<MfaKeys, String> {
-        let current = MfaKey::parse(var("MFA_ENCRYPTION_KEY").as_deref())?;
+        let current = refuse_placeholder("MFA_ENCRYPTION_KEY", var("MFA_ENCRYPTION_KEY"))?;
+        let current = MfaKey::parse(current.as_deref())?;
         let previous_name = "MFA_ENCRYPTION_KEY_PREVIOUS";
-        let previous = match var(previous_name).filter(|v| !v.trim().is_empty()) {
+        let previous = refuse_placeholder(previous_name, var(previous_name))?;
+        let previous = match previous.filter(|v| !v.trim().is_empty()) {
             None => None,
             Some(value) => Some(MfaKey::parse_named(previous_name, Some(&value))?),
         };
@@ -653,8 +701,28 @@ mod tests {
         assert_eq!(
             google.protocol,
             Protocol::OpenId {
-                issuer: GOOGLE_ISSUER.into()
+                issuer: GOOGLE_ISSUER.into(),
+                discovery: GOOGLE_DISCOVERY_URL.into(),
             }
+        );
+        assert_eq!(google.issuer(), "https://accounts.google.com");
+        let elsewhere = ProviderSettings::from_vars(
+            ProviderId::Google,
+            vars(&[
+                ("GOOGLE_CLIENT_ID", "g.apps"),
+                ("GOOGLE_CLIENT_SECRET", "s"),
+                (
+                    "GOOGLE_DISCOVERY_URL",
+                    "http://127.0.0.1:8029/.well-known/openid-configuration",
+                ),
+            ]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            elsewhere.issuer(),
+            GOOGLE_ISSUER,
+            "the document moves, the issuer does not"
         );
         let github = ProviderSettings::from_vars(
             ProviderId::GitHub,
@@ -673,6 +741,7 @@ mod tests {
                 api_url: GITHUB_API_URL.into()
             }
         );
+        assert_eq!(github.issuer(), "http://127.0.0.1:8028");
         let oidc = ProviderSettings::from_vars(
             ProviderId::Oidc,
             vars(&[
@@ -685,6 +754,13 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(oidc.label, "Keycloak");
+        assert_eq!(
+            oidc.protocol,
+            Protocol::OpenId {
+                issuer: "https://idp.example/realms/x".into(),
+                discovery: "https://idp.example/realms/x/.well-known/openid-configuration".into(),
+            }
+        );
         assert!(
             !format!("{oidc:?}").contains("\"s\""),
             "the secret is not in Debug"
@@ -709,6 +785,14 @@ mod tests {
                     ("GITHUB_CLIENT_ID", "c"),
                     ("GITHUB_CLIENT_SECRET", "s"),
                     ("GITHUB_API_URL", "ftp://x"),
+                ],
+            ),
+            (
+                ProviderId::Google,
+                vec![
+                    ("GOOGLE_CLIENT_ID", "g"),
+                    ("GOOGLE_CLIENT_SECRET", "s"),
+                    ("GOOGLE_DISCOVERY_URL", "accounts.google.com"),
                 ],
             ),
         ] {
@@ -902,6 +986,103 @@ mod tests {
         assert!(Config::mfa_keys(vars(&[])).is_err());
         assert!(Config::mfa_keys(vars(&[("MFA_ENCRYPTION_KEY", &"x".repeat(64))])).is_err());
         assert!(Config::mfa_keys(vars(&[("MFA_ENCRYPTION_KEY", &"ab".repeat(32))])).is_ok());
+    }
+
+    /// Every secret of `.dev.vars.example` as a deployment would get it copied over: none may
+    /// pass, whichever code reads it. The commented Turnstile line is Cloudflare's test secret.
+    #[test]
+    fn no_secret_copied_from_the_example_file_is_accepted() {
+        let example: Vec<(String, String)> = include_str!("../.dev.vars.example")
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .filter(|(name, _)| !name.starts_with('#'))
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        let copied = |name: &str| {
+            example
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let refused = |result: Result<(), String>, name: &str| {
+            let error = result.expect_err(name);
+            assert!(
+                error.contains(name) && error.contains("placeholder"),
+                "{error}"
+            );
+        };
+        for name in [
+            "JWT_SECRET",
+            "MFA_ENCRYPTION_KEY",
+            "OIDC_CLIENT_SECRET",
+            "GITHUB_CLIENT_SECRET",
+        ] {
+            assert!(copied(name).is_some(), ".dev.vars.example has {name}");
+        }
+        refused(Config::token_keys(copied).map(drop), "JWT_SECRET");
+        refused(Config::mfa_keys(copied).map(drop), "MFA_ENCRYPTION_KEY");
+        for id in [ProviderId::Oidc, ProviderId::GitHub] {
+            let (_, secret_name) = id.client_settings();
+            refused(
+                ProviderSettings::from_vars(id, copied).map(drop),
+                secret_name,
+            );
+        }
+        // The same placeholders under the other names, as an operator might paste them.
+        let placeholder = copied("JWT_SECRET").unwrap();
+        let good_jwt = "k".repeat(64);
+        let good_mfa = "ab".repeat(32);
+        let with = |name: &'static str| {
+            let placeholder = placeholder.clone();
+            let (good_jwt, good_mfa) = (good_jwt.clone(), good_mfa.clone());
+            move |n: &str| match n {
+                _ if n == name => Some(placeholder.clone()),
+                "JWT_SECRET" => Some(good_jwt.clone()),
+                "MFA_ENCRYPTION_KEY" => Some(good_mfa.clone()),
+                "EMAIL_API_URL" => Some("https://api.resend.com/emails".into()),
+                "GOOGLE_CLIENT_ID" => Some("g.apps".into()),
+                _ => None,
+            }
+        };
+        refused(
+            Config::token_keys(with("JWT_SECRET_PREVIOUS")).map(drop),
+            "JWT_SECRET_PREVIOUS",
+        );
+        refused(
+            Config::mfa_keys(with("MFA_ENCRYPTION_KEY_PREVIOUS")).map(drop),
+            "MFA_ENCRYPTION_KEY_PREVIOUS",
+        );
+        refused(
+            EmailSettings::from_vars(with("EMAIL_API_KEY")).map(drop),
+            "EMAIL_API_KEY",
+        );
+        refused(
+            TurnstileSettings::from_vars(with("TURNSTILE_SECRET_KEY")).map(drop),
+            "TURNSTILE_SECRET_KEY",
+        );
+        refused(
+            ProviderSettings::from_vars(ProviderId::Google, with("GOOGLE_CLIENT_SECRET")).map(drop),
+            "GOOGLE_CLIENT_SECRET",
+        );
+        let shouted = placeholder.to_ascii_uppercase();
+        assert!(
+            Config::jwt_secret(|_| Some(shouted.clone())).is_err(),
+            "in any case"
+        );
+        // Real values under every name pass.
+        assert!(Config::token_keys(with("NOTHING")).is_ok());
+        assert!(Config::mfa_keys(with("NOTHING")).is_ok());
+        assert!(EmailSettings::from_vars(with("NOTHING")).is_ok());
+        // Cloudflare's documented test secret is for tests, and passes.
+        let test_secret = include_str!("../.dev.vars.example")
+            .lines()
+            .find_map(|line| line.strip_prefix("#TURNSTILE_SECRET_KEY="))
+            .unwrap();
+        assert!(TurnstileSettings::from_vars(
+            |n| (n == "TURNSTILE_SECRET_KEY").then(|| test_secret.into())
+        )
+        .unwrap()
+        .is_some());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 // Shared by the HTTP tests: the server under test comes from scripts/with-server.sh.
 import { createHash, createHmac, pbkdf2Sync, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -177,14 +177,15 @@ export async function pastGraceWindow(refreshToken, seconds = 3600) {
   await sql(`UPDATE refresh_tokens SET used_at = used_at - ${seconds} WHERE token_hash = ${sqlText(refreshTokenHash(refreshToken))}`);
 }
 
-/** Runs the project's seed script against the server's local D1. */
+/** Runs the project's seed script against the server's local D1, as scripts/with-server.sh does. */
 export async function seedAgain() {
-  await promisify(execFile)('scripts/seed.sh', ['--local', '--persist-to', process.env.D1_PERSIST_DIR], {
+  await promisify(execFile)('scripts/seed.sh', ['--local', '--persist-to', process.env.D1_PERSIST_DIR, '--sample'], {
     env: process.env,
   });
 }
 
-export const SUPERUSER = { email: 'admin@recipeapi.com', password: process.env.FIRST_SUPERUSER_PASSWORD };
+/** The local superuser scripts/with-server.sh seeds. */
+export const SUPERUSER = { email: process.env.FIRST_SUPERUSER, password: process.env.FIRST_SUPERUSER_PASSWORD };
 
 /** An access token of the seeded superuser. */
 export async function superuserToken() {
@@ -218,6 +219,32 @@ function wrangler(args) {
     child.on('error', reject);
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`wrangler ${args.join(' ')}: exit ${code}`))));
   });
+}
+
+/**
+ * Applies the project's migrations `files` (names in migrations/, e.g. those before one under
+ * test) to the local D1 at `d1` as a deploy does (`wrangler d1 migrations apply`), from a
+ * folder of their own inside `d1`; called again with more files, it applies those. For
+ * checking what a migration does to rows written before it. Query the D1 with sql(…, { d1 }).
+ */
+export async function applyMigrations(d1, files) {
+  const dir = join(d1, 'migrations-under-test');
+  mkdirSync(join(dir, 'migrations'), { recursive: true });
+  for (const file of files) {
+    copyFileSync(fileURLToPath(new URL(`../migrations/${file}`, import.meta.url)), join(dir, 'migrations', file));
+  }
+  // The database id of wrangler.toml's DB, so that sql(), which reads that file, finds it.
+  writeFileSync(join(dir, 'wrangler.toml'), [
+    'name = "migrations-under-test"',
+    'compatibility_date = "2025-01-01"',
+    '[[d1_databases]]',
+    'binding = "DB"',
+    'database_name = "recipe-api"',
+    'database_id = "00000000-0000-0000-0000-000000000000"',
+    'migrations_dir = "migrations"',
+    '',
+  ].join('\n'));
+  await wrangler(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', d1, '--config', join(dir, 'wrangler.toml')]);
 }
 
 /**

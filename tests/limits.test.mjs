@@ -56,7 +56,7 @@ const LIMITED = [
   ['/api/v1/auth/mfa/totp', { method: 'DELETE', json: { password: 'x', code: '123456' } }],
   ['/api/v1/auth/mfa/verify', { json: { mfa_token: 'unknown', code: '123456' } }],
   ['/api/v1/auth/oauth/oidc/callback', { method: 'GET' }, '/api/v1/auth/oauth/{provider}/callback'],
-  ['/api/v1/auth/oauth/token', { json: { code: 'unknown' } }],
+  ['/api/v1/auth/oauth/token', { json: { code: 'unknown', code_verifier: 'v'.repeat(43) } }],
 ];
 
 describe('the edge limiter (the Rate Limiting binding, as deployed)', () => {
@@ -165,7 +165,7 @@ describe('unknown tokens cost one read and write nothing', () => {
     ['/api/v1/auth/logout', () => ({ refresh_token: unknown() }), 204],
     ['/api/v1/auth/verify-email', () => ({ token: unknown() }), 400],
     ['/api/v1/auth/reset-password', () => ({ token: unknown(), new_password: 'a long new passphrase' }), 400],
-    ['/api/v1/auth/oauth/token', () => ({ code: unknown() }), 400],
+    ['/api/v1/auth/oauth/token', () => ({ code: unknown(), code_verifier: unknown() }), 400],
   ];
   for (const [route, body, status] of cases) {
     test(`20 unknown tokens sent at once to ${route}: ${status}, no rows written, no hash`, async () => {

@@ -6,13 +6,23 @@
 // with the client secret …) and see it refused with #error=invalid_id_token and the reason
 // on the log; and good RS256 and ES256 tokens sign in. It also checks what the worker sends
 // the token endpoint: the PKCE verifier of its challenge and HTTP Basic client auth.
+//
+// The issuer serves more than one discovery document: its own at its root, another issuer's
+// under /tenant-b (so two servers on one D1 can each trust a different issuer), and Google's
+// under /google (issuer https://accounts.google.com, the endpoints its own), at which the
+// second server's GOOGLE_DISCOVERY_URL points: tokens claiming Google's `iss` then exercise
+// the rule for Google accounts that may link to existing ones (Gmail, or `hd`).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac, generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
 import { createServer } from 'node:http';
-import { statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { api, startServer, logSince, fromAddress, randomIPv4, nowSeconds } from './helpers.mjs';
+import { api, startServer, logSince, fromAddress, randomIPv4, nowSeconds, sql, sqlText, PASSWORD } from './helpers.mjs';
+
+const GOOGLE = 'https://accounts.google.com';
 
 const CLIENT_ID = `recipe-api-${randomUUID().slice(0, 8)}`;
 const CLIENT_SECRET = randomBytes(24).toString('hex');
@@ -67,9 +77,11 @@ async function route(req, res) {
     res.end(JSON.stringify(value));
   };
   const { pathname } = new URL(req.url, issuer.url);
-  if (req.method === 'GET' && pathname === '/.well-known/openid-configuration') {
+  const discovery = /^(|\/tenant-b|\/google)\/\.well-known\/openid-configuration$/.exec(pathname);
+  if (req.method === 'GET' && discovery) {
+    const prefix = discovery[1];
     return json(200, {
-      issuer: issuer.url,
+      issuer: prefix === '/google' ? GOOGLE : `${issuer.url}${prefix}`,
       authorization_endpoint: `${issuer.url}/authorize`,
       token_endpoint: `${issuer.url}/token`,
       jwks_uri: `${issuer.url}/jwks`,
@@ -114,6 +126,9 @@ before(async () => {
     OIDC_CLIENT_ID: CLIENT_ID,
     OIDC_CLIENT_SECRET: CLIENT_SECRET,
     OIDC_NAME: 'Forging issuer',
+    GOOGLE_CLIENT_ID: CLIENT_ID,
+    GOOGLE_CLIENT_SECRET: CLIENT_SECRET,
+    GOOGLE_DISCOVERY_URL: `${issuer.url}/google/.well-known/openid-configuration`,
   });
 });
 
@@ -126,19 +141,25 @@ after(async () => {
 // ---- A flow against it.
 
 /**
- * Starts a sign-in at the second server: the authorize redirect's parameters and the flow's
- * cookie, from a client address of its own (callbacks count against login counters).
+ * Starts a sign-in with `provider` at a server (the second server unless `at`, with the
+ * issuer it trusts, `iss`): the authorize redirect's parameters, the flow's cookie and the
+ * page's verifier (its challenge sent along), from a client address of its own (callbacks
+ * count against login counters).
  */
-async function startFlow() {
+async function startFlow({ provider = 'oidc', at = server, iss = provider === 'google' ? GOOGLE : issuer.url } = {}) {
   const headers = fromAddress(randomIPv4());
-  const home = `${server.base}/`;
-  const res = await api(`/api/v1/auth/oauth/oidc/authorize?redirect_to=${encodeURIComponent(home)}`, { base: server.base, redirect: 'manual', headers });
+  const home = `${at.base}/`;
+  const verifier = randomBytes(32).toString('base64url');
+  const query = new URLSearchParams({
+    redirect_to: home, code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
+  });
+  const res = await api(`/api/v1/auth/oauth/${provider}/authorize?${query}`, { base: at.base, redirect: 'manual', headers });
   assert.equal(res.status, 302, JSON.stringify(res.body));
   const location = new URL(res.headers.get('location'));
   assert.equal(`${location.origin}${location.pathname}`, `${issuer.url}/authorize`, 'the discovery document\'s authorization endpoint');
   const cookie = res.headers.getSetCookie().find((c) => /^(__Host-)?recipe_oauth=/.test(c))?.split(';')[0];
   assert.ok(cookie, 'the flow cookie');
-  return { params: Object.fromEntries(location.searchParams), cookie, headers, home };
+  return { params: Object.fromEntries(location.searchParams), cookie, headers, home, provider, server: at, iss, verifier };
 }
 
 /** Good claims for a flow: the ones a real provider would sign. */
@@ -146,7 +167,7 @@ function claimsFor(flow, fields = {}) {
   const now = nowSeconds();
   const email = `cook-${randomUUID()}@example.com`;
   return {
-    iss: issuer.url, sub: `subject-${randomUUID()}`, aud: CLIENT_ID, exp: now + 300, iat: now, nonce: flow.params.nonce,
+    iss: flow.iss, sub: `subject-${randomUUID()}`, aud: CLIENT_ID, exp: now + 300, iat: now, nonce: flow.params.nonce,
     email, email_verified: true, given_name: 'Grace', family_name: 'Hopper', name: 'Grace Hopper', ...fields,
   };
 }
@@ -158,11 +179,11 @@ function claimsFor(flow, fields = {}) {
  */
 async function complete(flow, idToken, { answer } = {}) {
   issuer.answer = () => answer ?? [200, { access_token: randomBytes(16).toString('hex'), token_type: 'Bearer', expires_in: 3600, id_token: idToken }];
-  const offset = statSync(server.log).size;
+  const offset = statSync(flow.server.log).size;
   const before = issuer.tokenRequests.length;
   const code = randomBytes(16).toString('base64url');
-  const res = await api(`/api/v1/auth/oauth/oidc/callback?code=${code}&state=${encodeURIComponent(flow.params.state)}`, {
-    base: server.base, redirect: 'manual', headers: { ...flow.headers, cookie: flow.cookie },
+  const res = await api(`/api/v1/auth/oauth/${flow.provider}/callback?code=${code}&state=${encodeURIComponent(flow.params.state)}`, {
+    base: flow.server.base, redirect: 'manual', headers: { ...flow.headers, cookie: flow.cookie },
   });
   assert.equal(res.status, 302, JSON.stringify(res.body));
   const location = res.headers.get('location');
@@ -170,36 +191,41 @@ async function complete(flow, idToken, { answer } = {}) {
   const hash = Object.fromEntries(new URLSearchParams(new URL(location).hash.slice(1)));
   let events = [];
   for (let waited = 0; waited <= 3000; waited += 100) {
-    events = logSince(offset, server.log).filter((e) => e.log === 'security' && /^oauth_/.test(e.event ?? ''));
+    events = logSince(offset, flow.server.log).filter((e) => e.log === 'security' && /^oauth_/.test(e.event ?? ''));
     if (events.length > 0) break;
     await delay(100);
   }
   const requests = issuer.tokenRequests.slice(before);
   assert.equal(requests.length, 1, 'the token endpoint was asked once');
   assert.equal(requests[0].form.code, code, 'for the callback\'s code');
-  return { hash, events, request: requests[0] };
+  return { hash, events, request: requests[0], flow };
 }
 
 /** Asserts a refusal: #error=invalid_id_token (or `error`) and one oauth_refused line with `reason`. */
-function assertRefused({ hash, events }, reason, error = 'invalid_id_token') {
+function assertRefused({ hash, events, flow }, reason, error = 'invalid_id_token') {
   assert.equal(hash.code, undefined, `no code: ${JSON.stringify(hash)}`);
   assert.equal(hash.error, error, JSON.stringify(hash));
   assert.ok(hash.error_description, 'with a description');
   assert.equal(events.length, 1, JSON.stringify(events));
   assert.deepEqual({ event: events[0].event, provider: events[0].provider, reason: events[0].reason },
-    { event: 'oauth_refused', provider: 'oidc', reason });
+    { event: 'oauth_refused', provider: flow.provider, reason });
 }
 
-/** Asserts a sign-in: a code that exchanges for a session of a user with the token's email. */
-async function assertSignedIn({ hash, events }, email) {
+/**
+ * Asserts a sign-in: a code that exchanges (with the page's verifier) for a session of a
+ * user with `email`, logged with `outcome`. Returns the user.
+ */
+async function assertSignedIn({ hash, events, flow }, email, outcome = 'created') {
   assert.ok(hash.code, `a code: ${JSON.stringify(hash)}`);
-  const pair = await api('/api/v1/auth/oauth/token', { method: 'POST', json: { code: hash.code }, base: server.base, headers: fromAddress(randomIPv4()) });
+  const pair = await api('/api/v1/auth/oauth/token', {
+    method: 'POST', json: { code: hash.code, code_verifier: flow.verifier }, base: flow.server.base, headers: fromAddress(randomIPv4()),
+  });
   assert.equal(pair.status, 200, JSON.stringify(pair.body));
-  const me = await api('/api/v1/auth/me', { token: pair.body.access_token, base: server.base });
+  const me = await api('/api/v1/auth/me', { token: pair.body.access_token, base: flow.server.base });
   assert.equal(me.status, 200, JSON.stringify(me.body));
   assert.equal(me.body.email, email);
   assert.equal(me.body.email_verified, true);
-  assert.deepEqual(events.map((e) => [e.event, e.outcome]), [['oauth_sign_in', 'created']]);
+  assert.deepEqual(events.map((e) => [e.event, e.provider, e.outcome]), [['oauth_sign_in', flow.provider, outcome]]);
   return me.body;
 }
 
@@ -323,7 +349,8 @@ describe('an issuer that cannot be reached', () => {
   after(async () => { await unreachable?.stop(); });
 
   test('authorize answers 503 when the discovery document cannot be fetched, and sets no cookie', async () => {
-    const res = await api(`/api/v1/auth/oauth/oidc/authorize?redirect_to=${encodeURIComponent(`${unreachable.base}/`)}`, {
+    const query = new URLSearchParams({ redirect_to: `${unreachable.base}/`, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM' });
+    const res = await api(`/api/v1/auth/oauth/oidc/authorize?${query}`, {
       base: unreachable.base, redirect: 'manual',
     });
     assert.equal(res.status, 503, JSON.stringify(res.body));
@@ -331,5 +358,125 @@ describe('an issuer that cannot be reached', () => {
     assert.deepEqual(res.headers.getSetCookie().filter((c) => c.includes('recipe_oauth')), []);
     const list = await api('/api/v1/auth/oauth/providers', { base: unreachable.base });
     assert.deepEqual(list.body.map((p) => [p.id, p.name]), [['oidc', 'OpenID Connect']], 'listed, with the default label');
+  });
+});
+
+// ---- Identities are (issuer, subject).
+
+describe('an identity is its issuer and subject', () => {
+  test('two servers on one D1, the second trusting another issuer: its account with the same sub is a new identity, never the old account', async () => {
+    const d1 = mkdtempSync(join(tmpdir(), 'recipe-api-issuers-'));
+    const vars = (oidcIssuer) => ({
+      JWT_SECRET: process.env.TEST_JWT_SECRET, OIDC_ISSUER: oidcIssuer, OIDC_CLIENT_ID: CLIENT_ID, OIDC_CLIENT_SECRET: CLIENT_SECRET,
+    });
+    const tenantB = `${issuer.url}/tenant-b`;
+    const subject = `subject-${randomUUID()}`;
+    const email = `cook-${randomUUID()}@example.com`;
+    let first;
+    let second;
+    try {
+      // The first server trusts the issuer at the root: the account `subject` signs up.
+      first = await startServer(vars(issuer.url), { d1 });
+      const flowA = await startFlow({ at: first });
+      const owner = await assertSignedIn(await complete(flowA, rs256(claimsFor(flowA, { sub: subject, email }))), email);
+      await first.stop();
+      first = undefined;
+
+      // The same D1, served by a second server whose OIDC_ISSUER is another issuer, whose
+      // account has the same `sub`.
+      second = await startServer(vars(tenantB), { d1 });
+      // With an unverified email (the owner's): not the owner's identity, so not linked.
+      const unverified = await startFlow({ at: second, iss: tenantB });
+      const refused = await complete(unverified, rs256(claimsFor(unverified, { sub: subject, email, email_verified: false })));
+      assertRefused(refused, 'email_not_verified', 'email_not_verified');
+      // With the owner's email, verified: the usual rules, and the owner already has an
+      // identity of this provider.
+      const sameEmail = await startFlow({ at: second, iss: tenantB });
+      assertRefused(await complete(sameEmail, rs256(claimsFor(sameEmail, { sub: subject, email }))), 'identity_conflict', 'identity_conflict');
+      // With another verified email: a new account.
+      const otherEmail = `cook-${randomUUID()}@example.com`;
+      const other = await startFlow({ at: second, iss: tenantB });
+      const newcomer = await assertSignedIn(await complete(other, rs256(claimsFor(other, { sub: subject, email: otherEmail }))), otherEmail);
+      assert.notEqual(newcomer.id, owner.id, 'not the first issuer\'s user');
+
+      const rows = await sql(`SELECT issuer, user_id FROM identities WHERE subject = ${sqlText(subject)} ORDER BY user_id`, { d1 });
+      assert.deepEqual(rows, [{ issuer: issuer.url, user_id: owner.id }, { issuer: tenantB, user_id: newcomer.id }]);
+    } finally {
+      await first?.stop();
+      await second?.stop();
+      rmSync(d1, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---- Google: an existing account is linked to, or taken over, only for an address Google
+// is the authority for.
+
+describe('Google accounts and existing accounts', () => {
+  /** A user of the second server with a password, `verified` or not. */
+  async function existingUser(email, verified) {
+    const created = await api('/api/v1/auth/signup', { method: 'POST', json: { email, password: PASSWORD }, base: server.base, headers: fromAddress(randomIPv4()) });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    if (verified) await sql(`UPDATE users SET email_verified = 1 WHERE id = ${created.body.id}`, { d1: server.d1 });
+    return created.body;
+  }
+  const passwordLogin = (email) => api('/api/v1/auth/login', {
+    method: 'POST', form: new URLSearchParams({ username: email, password: PASSWORD }), base: server.base, headers: fromAddress(randomIPv4()),
+  });
+  const identitiesOf = async (userId) => sql(`SELECT provider, issuer FROM identities WHERE user_id = ${userId}`, { d1: server.d1 });
+  const google = async (fields) => {
+    const flow = await startFlow({ provider: 'google' });
+    const claims = claimsFor(flow, fields);
+    assert.equal(claims.iss, GOOGLE);
+    return complete(flow, rs256(claims));
+  };
+
+  test('an address Google does not host, without hd: not linked to a verified account, nor taking over an unverified one; identity_conflict says to sign in first and link', async () => {
+    for (const verified of [true, false]) {
+      const email = `cook-${randomUUID()}@example.com`;
+      const user = await existingUser(email, verified);
+      const done = await google({ email });
+      assertRefused(done, 'identity_conflict', 'identity_conflict');
+      assert.match(done.hash.error_description, /sign in to it first, then link/, done.hash.error_description);
+      assert.deepEqual(await identitiesOf(user.id), [], `verified ${verified}: nothing linked`);
+      const login = await passwordLogin(email);
+      assert.equal(login.status, 200, `verified ${verified}: the account and its password are untouched: ${JSON.stringify(login.body)}`);
+    }
+  });
+
+  test('with hd (a Workspace account) it links to a verified account and takes over an unverified one', async () => {
+    const linkedEmail = `cook-${randomUUID()}@example.com`;
+    const linkedUser = await existingUser(linkedEmail, true);
+    const linked = await assertSignedIn(await google({ email: linkedEmail, hd: 'example.com' }), linkedEmail, 'linked');
+    assert.equal(linked.id, linkedUser.id);
+    assert.deepEqual(await identitiesOf(linkedUser.id), [{ provider: 'google', issuer: GOOGLE }]);
+
+    const squattedEmail = `cook-${randomUUID()}@example.com`;
+    const squatter = await existingUser(squattedEmail, false);
+    const owner = await assertSignedIn(await google({ email: squattedEmail, hd: 'example.com' }), squattedEmail, 'took_over');
+    assert.equal(owner.id, squatter.id);
+    assert.equal((await passwordLogin(squattedEmail)).status, 400, 'the squatter\'s password is gone');
+  });
+
+  test('a Gmail address links without hd', async () => {
+    const email = `cook-${randomUUID()}@gmail.com`;
+    const user = await existingUser(email, true);
+    const linked = await assertSignedIn(await google({ email }), email, 'linked');
+    assert.equal(linked.id, user.id);
+  });
+
+  test('a new address creates an account; an identity already linked signs in as before, hd or not', async () => {
+    const sub = `subject-${randomUUID()}`;
+    const email = `cook-${randomUUID()}@example.com`;
+    const created = await assertSignedIn(await google({ sub, email }), email, 'created');
+    const again = await assertSignedIn(await google({ sub, email }), email, 'returning');
+    assert.equal(again.id, created.id);
+
+    const workspaceSub = `subject-${randomUUID()}`;
+    const workspaceEmail = `cook-${randomUUID()}@example.com`;
+    const user = await existingUser(workspaceEmail, true);
+    await assertSignedIn(await google({ sub: workspaceSub, email: workspaceEmail, hd: 'example.com' }), workspaceEmail, 'linked');
+    const returning = await assertSignedIn(await google({ sub: workspaceSub, email: workspaceEmail }), workspaceEmail, 'returning');
+    assert.equal(returning.id, user.id, 'without hd now, the identity is still the user\'s');
   });
 });

@@ -2,18 +2,22 @@
 // (scripts/oidc-provider.mjs, the npm package oidc-provider) and the GitHub stand-in
 // (scripts/github-oauth.mjs), both started by scripts/with-server.sh: the whole flow in
 // Chromium, then by plain HTTP the browser-binding cookie, the one-time code (replayed, in
-// parallel, expired, bound to the page by its code_challenge), redirect_to, provider
-// refusals, unverified emails, the login counters, linking to and taking over existing
-// accounts, unlinking, users without a password, inactive users, TOTP, and the security log
-// lines.
+// parallel, expired, bound to the page by its required code_challenge, a planted one),
+// redirect_to, provider refusals, unverified emails, the login counters (and a provider's
+// unverified email that must not touch another account's), linking to and taking over
+// existing accounts, unlinking, users without a password, inactive users, TOTP, the
+// security log lines, and migration 0014's fill of existing identities.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   api, signup, login, newUser, me, refresh, PASSWORD, BASE_URL, sql, sqlText, logSince,
   launchChromium, superuserToken, fromAddress, randomIPv4, mailTo, tokenFrom, startServer,
+  applyMigrations,
 } from './helpers.mjs';
 import { codeAt as totpCode, stepNow } from './totp.mjs';
 
@@ -33,9 +37,23 @@ const countOf = (statuses, status) => statuses.filter((s) => s === status).lengt
 // ---- The worker's routes.
 
 const providers = () => api('/api/v1/auth/oauth/providers');
-/** GET authorize with `redirect_to` (left out when undefined) and any `extra` query parameters. */
-const authorize = (provider, redirectTo, headers = {}, extra = {}) => {
-  const query = new URLSearchParams({ ...(redirectTo === undefined ? {} : { redirect_to: redirectTo }), ...extra });
+
+/** A page's PKCE pair (RFC 7636): a random code_verifier it keeps, and its S256 code_challenge. */
+function pkce() {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+/**
+ * GET authorize with `redirect_to` (left out when undefined), the page's `challenge` (a fresh
+ * one unless given; left out when null) and any `extra` query parameters.
+ */
+const authorize = (provider, redirectTo, headers = {}, { challenge = pkce().challenge, ...extra } = {}) => {
+  const query = new URLSearchParams({
+    ...(redirectTo === undefined ? {} : { redirect_to: redirectTo }),
+    ...(challenge === null ? {} : { code_challenge: challenge, code_challenge_method: 'S256' }),
+    ...extra,
+  });
   return api(`/api/v1/auth/oauth/${provider}/authorize?${query}`, { redirect: 'manual', headers });
 };
 const callback = (url, cookie, headers = {}) => api(url.replace(BASE_URL, ''), {
@@ -43,7 +61,10 @@ const callback = (url, cookie, headers = {}) => api(url.replace(BASE_URL, ''), {
 });
 // Callbacks and exchanges count against the login counters of their client address, so each
 // flow comes from an address of its own (as tests/auth.test.mjs's failed logins do).
-const exchange = (code, headers = fromAddress(randomIPv4()), extra = {}) => api('/api/v1/auth/oauth/token', { method: 'POST', json: { code, ...extra }, headers });
+/** POST the code with `verifier` as its code_verifier (left out when undefined). */
+const exchange = (code, verifier, headers = fromAddress(randomIPv4())) => api('/api/v1/auth/oauth/token', {
+  method: 'POST', json: { code, ...(verifier === undefined ? {} : { code_verifier: verifier }) }, headers,
+});
 const identities = (token) => api('/api/v1/auth/me/identities', { token });
 const unlink = (token, provider) => api(`/api/v1/auth/me/identities/${provider}`, { method: 'DELETE', token });
 
@@ -108,19 +129,20 @@ async function signInAtGitHub(start, { login: loginName, email, verified = true,
 }
 
 /**
- * One sign-in up to the worker's callback: authorize (redirect_to `redirectTo`), the
- * provider's pages, and the callback with the flow's cookie. `as` is the OpenID login name,
- * or the GitHub {login, email, verified}. Returns the callback's answer and the flow's parts.
+ * One sign-in up to the worker's callback: authorize (redirect_to `redirectTo`, the challenge
+ * of `page`'s verifier), the provider's pages, and the callback with the flow's cookie. `as`
+ * is the OpenID login name, or the GitHub {login, email, verified}. Returns the callback's
+ * answer and the flow's parts, the page's verifier among them.
  */
-async function signIn(provider, as, { redirectTo = HOME, headers = fromAddress(randomIPv4()), query = {} } = {}) {
-  const started = await authorize(provider, redirectTo, headers, query);
+async function signIn(provider, as, { redirectTo = HOME, headers = fromAddress(randomIPv4()), page = pkce() } = {}) {
+  const started = await authorize(provider, redirectTo, headers, { challenge: page.challenge });
   assert.equal(started.status, 302, JSON.stringify(started.body));
   const cookie = flowCookie(started);
   const providerUrl = started.headers.get('location');
   const back = provider === 'oidc' ? await signInAtOpenIdProvider(providerUrl, as) : await signInAtGitHub(providerUrl, as);
   assert.ok(back.startsWith(`${BASE_URL}/api/v1/auth/oauth/${provider}/callback?`), `back at the callback: ${back}`);
   const res = await callback(back, cookie, headers);
-  return { res, cookie, providerUrl, callbackUrl: back, location: res.headers.get('location') };
+  return { res, cookie, providerUrl, callbackUrl: back, location: res.headers.get('location'), verifier: page.verifier };
 }
 
 /** A sign-in that must succeed: its one-time code (and the callback's answer). */
@@ -134,8 +156,8 @@ async function signInCode(provider, as, options) {
 
 /** A sign-in through to a token pair: the login's answer. */
 async function signInTokens(provider, as, options) {
-  const { code } = await signInCode(provider, as, options);
-  const res = await exchange(code);
+  const { code, verifier } = await signInCode(provider, as, options);
+  const res = await exchange(code, verifier);
   assert.equal(res.status, 200, JSON.stringify(res.body));
   return res.body;
 }
@@ -212,6 +234,8 @@ describe('the providers list', () => {
 describe('in Chromium', () => {
   let browser;
   after(async () => { await browser?.close(); });
+  /** The verifier each page's sign-in began with, as the app's page would keep it. */
+  const verifiers = new WeakMap();
 
   /** Opens the provider's authorize URL as a sign-in button would; returns the page. */
   async function start(provider) {
@@ -219,7 +243,10 @@ describe('in Chromium', () => {
     const list = await providers();
     const { authorize_url: url } = list.body.find((p) => p.id === provider);
     const page = await browser.newPage();
-    await page.goto(`${BASE_URL}${url}?redirect_to=${encodeURIComponent(HOME)}`, { waitUntil: 'domcontentloaded' });
+    const { verifier, challenge } = pkce();
+    verifiers.set(page, verifier);
+    const query = new URLSearchParams({ redirect_to: HOME, code_challenge: challenge, code_challenge_method: 'S256' });
+    await page.goto(`${BASE_URL}${url}?${query}`, { waitUntil: 'domcontentloaded' });
     return page;
   }
 
@@ -233,7 +260,7 @@ describe('in Chromium', () => {
     const cookies = await page.context().cookies(BASE_URL);
     assert.equal(cookies.find((c) => /recipe_oauth$/.test(c.name)), undefined, 'the flow cookie is cleared');
     await page.close();
-    const pair = await exchange(code);
+    const pair = await exchange(code, verifiers.get(page));
     assert.equal(pair.status, 200, JSON.stringify(pair.body));
     assert.equal(pair.body.token_type, 'bearer');
     const profile = await me(pair.body.access_token);
@@ -426,6 +453,7 @@ describe('the callback', () => {
   });
 
   test('the provider\'s own [a-z_] error code is passed on; anything else becomes access_denied, never injected', async () => {
+    const start = logOffset();
     for (const [sent, expected] of [
       ['temporarily_unavailable', 'temporarily_unavailable'],
       ['<script>alert(1)</script>', 'access_denied'],
@@ -440,6 +468,9 @@ describe('the callback', () => {
       assert.equal(hash.code, undefined);
       assert.ok(!res.headers.get('location').includes('<'), 'nothing of the provider\'s text is copied raw');
     }
+    // The worker logs after answering: its three lines come before the next test's.
+    const lines = await oauthEvents(start, (events) => events.length >= 3);
+    assert.deepEqual(lines.map((e) => e.reason), ['denied', 'denied', 'denied']);
   });
 
   test('an unverified email at the provider neither creates nor links an account: #error=email_not_verified', async () => {
@@ -510,7 +541,8 @@ describe('a key rotation', () => {
       assert.equal(after.status, 302, JSON.stringify(after.body));
       assert.equal(fragment(after.headers.get('location')).error, 'access_denied');
       // Begun on the rotated server, under a key this one has never had.
-      const elsewhere = await api(`/api/v1/auth/oauth/github/authorize?redirect_to=${encodeURIComponent(`${rotated.base}/`)}`, { redirect: 'manual', base: rotated.base });
+      const query = new URLSearchParams({ redirect_to: `${rotated.base}/`, code_challenge: pkce().challenge });
+      const elsewhere = await api(`/api/v1/auth/oauth/github/authorize?${query}`, { redirect: 'manual', base: rotated.base });
       const theirs = new URL(elsewhere.headers.get('location')).searchParams.get('state');
       const refused = await callback(`${BASE_URL}/api/v1/auth/oauth/github/callback?error=access_denied&state=${theirs}`, flowCookie(elsewhere));
       assert.equal(refused.status, 400, JSON.stringify(refused.body));
@@ -523,8 +555,8 @@ describe('a key rotation', () => {
 
 describe('the one-time code', () => {
   test('gives the same token pair as a password login, once; a replay is a 400', async () => {
-    const { code } = await signInCode('oidc', `cook-${unique()}`);
-    const first = await exchange(code);
+    const { code, verifier } = await signInCode('oidc', `cook-${unique()}`);
+    const first = await exchange(code, verifier);
     assert.equal(first.status, 200, JSON.stringify(first.body));
     const { user } = await newUser();
     const passwordLogin = await login(user.email);
@@ -534,51 +566,90 @@ describe('the one-time code', () => {
     assert.ok(claims.sid, 'a session, as a password login has');
     const renewed = await refresh(first.body.refresh_token);
     assert.equal(renewed.status, 200, 'its refresh token works');
-    const replay = await exchange(code);
+    const replay = await exchange(code, verifier);
     assert.equal(replay.status, 400, JSON.stringify(replay.body));
     assert.deepEqual(replay.body, INVALID_CODE);
   });
 
   test('10 parallel exchanges of one code: exactly one 200', async () => {
-    const { code } = await signInCode('github', githubAccount());
-    const answers = await Promise.all(Array.from({ length: 10 }, () => exchange(code)));
+    const { code, verifier } = await signInCode('github', githubAccount());
+    const answers = await Promise.all(Array.from({ length: 10 }, () => exchange(code, verifier)));
     const statuses = answers.map((r) => r.status);
     assert.equal(countOf(statuses, 200), 1, `statuses: ${statuses}`);
     assert.equal(countOf(statuses, 400), 9, `statuses: ${statuses}`);
     for (const refused of answers.filter((r) => r.status === 400)) assert.deepEqual(refused.body, INVALID_CODE);
   });
 
-  test('bound to the page by its code_challenge: exchanged only with the verifier, not without it or with another', async () => {
-    const verifier = randomBytes(32).toString('base64url');
-    const challenge = createHash('sha256').update(verifier).digest('base64url');
-    const { code, providerUrl } = await signInCode('github', githubAccount(), { query: { code_challenge: challenge, code_challenge_method: 'S256' } });
-    assert.notEqual(new URL(providerUrl).searchParams.get('code_challenge'), challenge, 'the page\'s challenge is not the one sent to the provider');
+  test('bound to the page by its code_challenge: exchanged only with the verifier, not with another; without one it is a 422 and stays unused', async () => {
+    const page = pkce();
+    const { code, providerUrl } = await signInCode('github', githubAccount(), { page });
+    assert.notEqual(new URL(providerUrl).searchParams.get('code_challenge'), page.challenge, 'the page\'s challenge is not the one sent to the provider');
     const without = await exchange(code);
-    assert.equal(without.status, 400, JSON.stringify(without.body));
-    assert.deepEqual(without.body, INVALID_CODE);
-    const another = await exchange(code, undefined, { code_verifier: randomBytes(32).toString('base64url') });
+    assert.equal(without.status, 422, JSON.stringify(without.body));
+    assert.deepEqual(without.body.detail.map((e) => e.loc), [['body', 'code_verifier']]);
+    const malformed = await exchange(code, 'short');
+    assert.equal(malformed.status, 422, JSON.stringify(malformed.body));
+    const another = await exchange(code, pkce().verifier);
     assert.equal(another.status, 400, JSON.stringify(another.body));
     assert.deepEqual(another.body, INVALID_CODE);
-    const right = await exchange(code, undefined, { code_verifier: verifier });
+    const right = await exchange(code, page.verifier);
     assert.equal(right.status, 200, JSON.stringify(right.body));
-    assert.equal((await exchange(code, undefined, { code_verifier: verifier })).status, 400, 'once');
+    assert.equal((await exchange(code, page.verifier)).status, 400, 'once');
+  });
+
+  test('login CSRF with a planted code: an attacker cannot start a sign-in without a challenge, and their code does not work with the victim\'s page\'s verifier, nor without one', async () => {
+    // The attacker's first move was a sign-in begun without code_challenge, whose code any
+    // page would exchange: refused before anything happens.
+    const attackerAddress = fromAddress(randomIPv4());
+    const offset = logOffset();
+    const unbound = await authorize('github', HOME, attackerAddress, { challenge: null });
+    assert.equal(unbound.status, 422, JSON.stringify(unbound.body));
+    assert.deepEqual(unbound.body.detail, [{ loc: ['query', 'code_challenge'], msg: 'field required', type: 'value_error.missing' }]);
+    assert.equal(unbound.headers.get('location'), null, 'not sent to the provider');
+    assert.deepEqual(unbound.headers.getSetCookie().filter((c) => c.includes('recipe_oauth')), [], 'no flow cookie');
+    let line;
+    for (let waited = 0; !line && waited <= 3000; waited += 100) {
+      line = logSince(offset).find((e) => e.log === 'request' && e.route === '/api/v1/auth/oauth/{provider}/authorize' && e.status === 422);
+      if (!line) await delay(100);
+    }
+    assert.ok(line, 'the refusal\'s request line');
+    assert.equal(line.d1_round_trips, 0, `refused before any D1: ${JSON.stringify(line)}`);
+    // So the attacker signs in with a challenge of their own and stops at the redirect with
+    // the code, for their own account, which they plant in a link to the victim's page.
+    const attacker = githubAccount();
+    const attackerPage = pkce();
+    const { code } = await signInCode('github', attacker, { page: attackerPage, headers: attackerAddress });
+    // The victim's page keeps its own verifier (it began a sign-in of its own), and posts
+    // the planted code with it; or, a page that lost it, with none.
+    const victimPage = pkce();
+    const withVictims = await exchange(code, victimPage.verifier);
+    assert.equal(withVictims.status, 400, JSON.stringify(withVictims.body));
+    assert.deepEqual(withVictims.body, INVALID_CODE);
+    assert.equal(withVictims.body.access_token, undefined, 'the victim is not signed in as the attacker');
+    const withNone = await exchange(code);
+    assert.equal(withNone.status, 422, JSON.stringify(withNone.body));
+    const hash = createHash('sha256').update(code).digest('base64url');
+    const stored = await sql(`SELECT client_challenge FROM sign_in_codes WHERE code_hash = ${sqlText(hash)}`);
+    assert.deepEqual(stored, [{ client_challenge: attackerPage.challenge }], 'the code is bound to the attacker\'s page and not used up');
+    const nullable = await sql("SELECT \"notnull\" AS required FROM pragma_table_info('sign_in_codes') WHERE name = 'client_challenge'");
+    assert.deepEqual(nullable, [{ required: 1 }], 'a code without a challenge cannot be stored');
   });
 
   test('a code_challenge that is not S256 is a 422', async () => {
-    const plain = await authorize('github', HOME, {}, { code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' });
+    const plain = await authorize('github', HOME, {}, { challenge: 'a'.repeat(43), code_challenge_method: 'plain' });
     assert.equal(plain.status, 422, JSON.stringify(plain.body));
     assert.deepEqual(plain.body.detail[0].loc, ['query', 'code_challenge_method']);
-    const short = await authorize('github', HOME, {}, { code_challenge: 'too-short', code_challenge_method: 'S256' });
+    const short = await authorize('github', HOME, {}, { challenge: 'too-short' });
     assert.equal(short.status, 422, JSON.stringify(short.body));
     assert.deepEqual(short.body.detail[0].loc, ['query', 'code_challenge']);
   });
 
   test('a code past its 60 seconds is a 400', async () => {
-    const { code } = await signInCode('github', githubAccount());
+    const { code, verifier } = await signInCode('github', githubAccount());
     const hash = createHash('sha256').update(code).digest('base64url');
     const moved = await sql(`UPDATE sign_in_codes SET expires_at = expires_at - 61 WHERE code_hash = ${sqlText(hash)} RETURNING code_hash`);
     assert.equal(moved.length, 1, 'the code is stored by its SHA-256');
-    const res = await exchange(code);
+    const res = await exchange(code, verifier);
     assert.equal(res.status, 400, JSON.stringify(res.body));
     assert.deepEqual(res.body, INVALID_CODE);
     // The scheduled cleanup deletes it.
@@ -594,12 +665,12 @@ describe('the one-time code', () => {
   });
 
   test('an unknown code is a 400, a missing one a 422', async () => {
-    const unknown = await exchange('not-a-code-anyone-was-given');
+    const unknown = await exchange('not-a-code-anyone-was-given', pkce().verifier);
     assert.equal(unknown.status, 400);
     assert.deepEqual(unknown.body, INVALID_CODE);
     const missing = await api('/api/v1/auth/oauth/token', { method: 'POST', json: {} });
     assert.equal(missing.status, 422, JSON.stringify(missing.body));
-    assert.deepEqual(missing.body.detail[0].loc, ['body', 'code']);
+    assert.deepEqual(missing.body.detail.map((e) => e.loc), [['body', 'code'], ['body', 'code_verifier']]);
   });
 });
 
@@ -607,10 +678,13 @@ describe('the login counters', () => {
   test('sign-ins count as logins: after 5 refused for one account from one address, #error=too_many_requests there, not elsewhere', async () => {
     const address = fromAddress(randomIPv4());
     const account = githubAccount({ verified: false });
+    const start = logOffset();
     for (let i = 0; i < 5; i++) {
       const refused = await signInRefused('github', account, { headers: address });
       assert.equal(refused.error, 'email_not_verified', `attempt ${i + 1}: ${JSON.stringify(refused)}`);
     }
+    // The worker logs after answering: the fifth refusal's line comes before what follows.
+    await oauthEvents(start, (events) => events.length >= 5);
     const offset = logOffset();
     const throttled = await signInRefused('github', { ...account, verified: true }, { headers: address });
     assert.equal(throttled.error, 'too_many_requests', JSON.stringify(throttled));
@@ -619,6 +693,45 @@ describe('the login counters', () => {
     assert.equal(await usersWithEmail(account.email), 0, 'nothing written');
     const elsewhere = await signInTokens('github', { ...account, verified: true });
     assert.ok(elsewhere.access_token, 'the same account from another address signs in');
+  });
+
+  // An attacker's provider account, linked with their own address, whose provider then lets
+  // them say their email is the victim's (unverified): its sign-ins must neither count nor
+  // settle the victim's failed logins.
+  async function attackerAndVictim() {
+    const { user: victim } = await newUser({ email: `victim-${unique()}@example.com` });
+    const attacker = githubAccount();
+    const first = await signInTokens('github', attacker);
+    const attackerId = (await me(first.access_token)).body.id;
+    return { victim, attacker, attackerId, claimingVictim: { ...attacker, email: victim.email, verified: false } };
+  }
+
+  const wrongPassword = (email, address) => login(email, 'not the password at all', address);
+
+  test('an unverified provider email does not wipe the victim\'s failed logins: 4 wrong passwords, a sign-in claiming the victim\'s address, then the 6th wrong password is 429', async () => {
+    const { victim, attackerId, claimingVictim } = await attackerAndVictim();
+    const address = fromAddress(randomIPv4());
+    for (let i = 1; i <= 4; i++) assert.equal((await wrongPassword(victim.email, address)).status, 400, `wrong password ${i}`);
+    const pair = await signInTokens('github', claimingVictim, { headers: address });
+    assert.equal((await me(pair.access_token)).body.id, attackerId, 'the attacker signs in as themselves');
+    assert.equal((await wrongPassword(victim.email, address)).status, 400, 'wrong password 5: the limit, still checked');
+    const sixth = await wrongPassword(victim.email, address);
+    assert.equal(sixth.status, 429, `wrong password 6 is over the limit, the count intact: ${JSON.stringify(sixth.body)}`);
+    assert.ok(Number(sixth.headers.get('retry-after')) > 0, 'with Retry-After');
+  });
+
+  test('5 wrong passwords for the victim, then a sign-in whose unverified email claims the victim\'s address: the sign-in goes through and the victim\'s next wrong password is still 429', async () => {
+    const { victim, attackerId, claimingVictim } = await attackerAndVictim();
+    const address = fromAddress(randomIPv4());
+    for (let i = 1; i <= 5; i++) assert.equal((await wrongPassword(victim.email, address)).status, 400, `wrong password ${i}`);
+    const offset = logOffset();
+    const pair = await signInTokens('github', claimingVictim, { headers: address });
+    assert.equal((await me(pair.access_token)).body.id, attackerId, 'not throttled by the victim\'s counter, nor signed in as the victim');
+    await assertSignInLogged(offset, 'github', attackerId, 'returning');
+    const next = await wrongPassword(victim.email, address);
+    assert.equal(next.status, 429, JSON.stringify(next.body));
+    const counted = await sql(`SELECT count FROM attempts WHERE key = ${sqlText(`account:${victim.email}|${address['cf-connecting-ip']}`)}`);
+    assert.deepEqual(counted, [{ count: 6 }], 'the victim\'s counter: 5 failures and the refused 6th, nothing of the sign-in');
   });
 });
 
@@ -738,8 +851,8 @@ describe('accounts', () => {
     const enabled = await api('/api/v1/auth/mfa/totp/enable', { method: 'POST', token, json: { code: totpCode(secret, enabledStep) } });
     assert.equal(enabled.status, 200, JSON.stringify(enabled.body));
 
-    const { code } = await signInCode('oidc', user.email);
-    const res = await exchange(code);
+    const { code, verifier } = await signInCode('oidc', user.email);
+    const res = await exchange(code, verifier);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.mfa_required, true, JSON.stringify(res.body));
     assert.equal(res.body.access_token, undefined, 'no token before the second factor');
@@ -807,5 +920,44 @@ describe('the security log', () => {
     assert.ok(!text.includes(code), 'no code in the log');
     assert.equal(events.length, 1, JSON.stringify(events));
     assert.equal(events[0].outcome, 'created');
+  });
+});
+
+describe('migration 0014', () => {
+  test('fills the issuer of existing identities from their provider (oidc: not recorded), keeps the release before it linking, and drops codes without a challenge', async () => {
+    const d1 = mkdtempSync(join(tmpdir(), 'recipe-api-migration-'));
+    try {
+      const before = readdirSync('migrations').filter((file) => /^\d{4}_.*\.sql$/.test(file) && file < '0014').sort();
+      await applyMigrations(d1, before);
+      const challenge = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
+      await sql(`INSERT INTO users (id, email, hashed_password, email_verified) VALUES
+          (1, 'g@example.com', '', 1), (2, 'h@example.com', '', 1), (3, 'o@example.com', '', 1);
+        INSERT INTO identities (provider, subject, user_id, email, created_at) VALUES
+          ('google', '42', 1, 'g@example.com', 1), ('github', '42', 2, 'h@example.com', 2), ('oidc', '42', 3, 'o@example.com', 3);
+        INSERT INTO sign_in_codes (code_hash, user_id, token_version, expires_at, client_challenge) VALUES
+          ('unbound', 1, 0, 4102444800, NULL), ('bound', 2, 0, 4102444800, '${challenge}');`, { d1 });
+      await applyMigrations(d1, ['0014_identity_issuer.sql']);
+      const identities = await sql('SELECT provider, issuer, subject, user_id FROM identities ORDER BY user_id', { d1 });
+      assert.deepEqual(identities, [
+        { provider: 'google', issuer: 'https://accounts.google.com', subject: '42', user_id: 1 },
+        { provider: 'github', issuer: 'https://github.com', subject: '42', user_id: 2 },
+        { provider: 'oidc', issuer: '', subject: '42', user_id: 3 },
+      ]);
+      const codes = await sql('SELECT code_hash, client_challenge FROM sign_in_codes', { d1 });
+      assert.deepEqual(codes, [{ code_hash: 'bound', client_challenge: challenge }]);
+      // The release before this one names no issuer when it links: it still can, unrecorded.
+      await sql("INSERT INTO users (id, email, hashed_password, email_verified) VALUES (4, 'p@example.com', '', 1); INSERT INTO identities (provider, subject, user_id, email, created_at) VALUES ('github', '7', 4, 'p@example.com', 4)", { d1 });
+      assert.deepEqual(await sql('SELECT issuer FROM identities WHERE user_id = 4', { d1 }), [{ issuer: '' }]);
+      // One identity per provider per user, and per (issuer, subject). wrangler prints a
+      // refused statement's error on its standard output.
+      const refusal = (command) => sql(command, { d1 }).then(() => 'accepted', (error) => `${error.stdout}`);
+      const identity = (values) => `INSERT INTO identities (provider, issuer, subject, user_id, email, created_at) VALUES ${values}`;
+      assert.match(await refusal(identity("('github', 'https://ghe.example', '8', 2, 'h@example.com', 5)")), /UNIQUE constraint failed: identities\.user_id, identities\.provider/);
+      assert.match(await refusal(identity("('oidc', 'https://github.com', '42', 4, 'p@example.com', 5)")), /UNIQUE constraint failed: identities\.issuer, identities\.subject/);
+      await sql(identity("('oidc', 'https://idp.example', '42', 4, 'p@example.com', 5)"), { d1 });
+      assert.match(await refusal("INSERT INTO sign_in_codes (code_hash, user_id, token_version, expires_at) VALUES ('none', 1, 0, 4102444800)"), /NOT NULL constraint failed: sign_in_codes\.client_challenge/);
+    } finally {
+      rmSync(d1, { recursive: true, force: true });
+    }
   });
 });

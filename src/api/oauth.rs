@@ -22,16 +22,15 @@ use super::outbound::call;
 use super::{log, no_content, now, request_url, App};
 use crate::config::{Protocol, ProviderId, ProviderSettings};
 use crate::domain::identity::{
-    github_identity, CodeExchange, CodeExchangeRequest, Discovery, LinkedIdentity, Newcomer,
-    Provider, TokenAnswer,
+    github_identity, AuthorizeRequest, CodeExchange, CodeExchangeRequest, Discovery,
+    LinkedIdentity, Newcomer, Provider, TokenAnswer,
 };
-use crate::domain::validation::{query_values, FieldError};
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
 use crate::logs::SecurityEvent;
 use crate::security::id_token::{self, Expected, Identity, KeySet};
 use crate::security::oauth::{
-    authorization_url, basic_authorization, clear_cookie, cookie_value, is_s256_challenge,
-    provider_error, redirect_target, s256, set_cookie, with_fragment, Flow, FOREIGN_REDIRECT,
+    authorization_url, basic_authorization, clear_cookie, cookie_value, provider_error,
+    redirect_target, s256, set_cookie, with_fragment, Flow, FOREIGN_REDIRECT,
 };
 use crate::security::throttle;
 use crate::security::{opaque_token_hash, OpaqueToken};
@@ -87,67 +86,52 @@ pub async fn providers(app: &App<'_>) -> Result<Response> {
 /// `/api/v1/auth/oauth/token`. The flow is bound to this browser by an HttpOnly cookie
 /// (`__Host-recipe_oauth` over https) and lasts 10 minutes.
 ///
-/// A page should also send `code_challenge` (S256 of a random verifier it keeps, as in
-/// PKCE): the code is then exchanged only with that `code_verifier`, so a code for someone
-/// else's account, planted in a link, signs no one in.
+/// The page must send `code_challenge`, the S256 of a random `code_verifier` it keeps (as
+/// in PKCE, RFC 7636): the code is exchanged only with that verifier, so a code for someone
+/// else's account, planted in a link to the page, signs no one in.
 #[utoipa::path(
     get, path = "/api/v1/auth/oauth/{provider}/authorize", tag = "auth",
     params(
         ("provider" = String, Path, description = "`google`, `github` or `oidc`"),
         ("redirect_to" = String, Query, description = "Where the browser goes when the \
          sign-in ends: a URL on this API's origin or one in BACKEND_CORS_ORIGINS"),
-        ("code_challenge" = Option<String>, Query, description = "S256 of a verifier the \
-         page keeps; the code's exchange then needs `code_verifier`"),
-        ("code_challenge_method" = Option<String>, Query, description = "`S256` (the only \
-         one)"),
+        ("code_challenge" = String, Query, min_length = 43, max_length = 43,
+         pattern = "^[A-Za-z0-9_-]{43}$", description = "The S256 of a `code_verifier` the \
+         page keeps: base64url, without padding, of its SHA-256 (43 characters); the code's \
+         exchange needs that verifier"),
+        ("code_challenge_method" = Option<String>, Query, pattern = "^S256$",
+         description = "`S256`, the only one; may be left out"),
     ),
     responses(
         (status = 302, description = "To the provider, with the flow's cookie set",
          headers(("Location" = String), ("Set-Cookie" = String))),
         (status = 400, description = "redirect_to is not allowed", body = Detail),
         (status = 404, description = "No such provider is enabled", body = Detail),
-        (status = 422, description = "redirect_to is missing, or code_challenge is not S256",
-         body = ValidationErrors),
+        (status = 422, description = "redirect_to or code_challenge is missing, or \
+         code_challenge is not an S256 one", body = ValidationErrors),
         (status = 503, description = "The provider could not be reached", body = Detail),
     )
 )]
 pub async fn authorize(req: &Request, name: &str, app: &App<'_>) -> Result<Response> {
     let settings = provider(app, name)?;
     let url = request_url(req)?;
-    let [redirect_to, challenge, method] = query_values(
-        url.query_pairs(),
-        ["redirect_to", "code_challenge", "code_challenge_method"],
-    );
-    let query_error = |name: &str, msg: &str, kind: &str| {
-        ApiError::Validation(vec![FieldError::new(
-            vec!["query".into(), name.into()],
-            msg,
-            kind,
-        )])
-    };
-    let redirect_to = redirect_to
-        .ok_or_else(|| query_error("redirect_to", "field required", "value_error.missing"))?;
-    if method.as_deref().is_some_and(|method| method != "S256") {
-        let msg = "only S256 is supported";
-        return Err(query_error("code_challenge_method", msg, "value_error"));
-    }
-    if challenge.as_deref().is_some_and(|c| !is_s256_challenge(c)) {
-        let msg = "must be an S256 challenge: 43 base64url characters";
-        return Err(query_error("code_challenge", msg, "value_error"));
-    }
+    let AuthorizeRequest {
+        redirect_to,
+        challenge,
+    } = AuthorizeRequest::from_query(url.query_pairs())?;
     let own_origin = url.origin().ascii_serialization();
     let target = redirect_target(&redirect_to, &own_origin, app.cors())
         .ok_or_else(|| ApiError::BadRequest(FOREIGN_REDIRECT.into()))?;
     let endpoint = match &settings.protocol {
-        Protocol::OpenId { issuer } => discover(issuer, now())
+        Protocol::OpenId { issuer, discovery } => discover(issuer, discovery, now())
             .await
             .map_err(ApiError::Unavailable)?
             .authorization_endpoint
             .clone(),
         Protocol::GitHub { web_url, .. } => format!("{web_url}/login/oauth/authorize"),
     };
-    let flow = Flow::start(name, &target, challenge.as_deref(), now())
-        .map_err(|e| ApiError::internal("flow", e))?;
+    let flow =
+        Flow::start(name, &target, &challenge, now()).map_err(|e| ApiError::internal("flow", e))?;
     let openid = matches!(settings.protocol, Protocol::OpenId { .. });
     let location = authorization_url(
         &endpoint,
@@ -313,8 +297,8 @@ async fn sign_in(
     };
     let now = now();
     let identity = match &settings.protocol {
-        Protocol::OpenId { issuer } => {
-            openid_identity(settings, issuer, code, flow, callback, now).await
+        Protocol::OpenId { issuer, discovery } => {
+            openid_identity(settings, (issuer, discovery), code, flow, callback, now).await
         }
         Protocol::GitHub { web_url, api_url } => {
             github_account(settings, (web_url, api_url), code, flow, callback).await
@@ -324,11 +308,26 @@ async fn sign_in(
         Ok(identity) => identity,
         Err(refusal) => return Ok(Err(refusal)),
     };
-    // Counted as a login is, by address and account, before anything is written.
+    // Only an email the provider has verified may link to an account or create one, and
+    // name an account to count against.
+    let newcomer = identity
+        .email_verified
+        .then(|| Newcomer::of(&identity, settings.id));
+    let verified_email = newcomer
+        .as_ref()
+        .and_then(Option::as_ref)
+        .map(|newcomer| newcomer.email.as_str());
+    // Counted as a login is, by address and by the provider's account (and its verified
+    // email), before anything is written.
     let db = app.db()?;
     let address = client_address(req);
-    let account = identity.email.as_deref().unwrap_or(&identity.subject);
-    let counters = throttle::login_counters(account, address.as_deref());
+    let issuer = settings.issuer();
+    let name = settings.id.name();
+    let counters = throttle::sign_in_counters(
+        (name, issuer, &identity.subject),
+        verified_email,
+        address.as_deref(),
+    );
     match admit(db, &counters, address.as_deref(), now).await {
         Ok(()) => {}
         Err(ApiError::TooManyRequests(..)) => {
@@ -341,26 +340,19 @@ async fn sign_in(
         }
         Err(error) => return Err(error),
     }
-    // Only an email the provider has verified may link to an account or create one.
-    let newcomer = match identity.email_verified {
-        true => match Newcomer::of(&identity) {
-            Some(newcomer) => Some(newcomer),
-            None => return Ok(Err(Refusal::email_not_verified())),
-        },
-        false => None,
+    let newcomer = match newcomer {
+        Some(Some(newcomer)) => Some(newcomer),
+        Some(None) => return Ok(Err(Refusal::email_not_verified())),
+        None => None,
     };
     let code = OpaqueToken::generate().map_err(|e| ApiError::internal("sign-in code", e))?;
     // Given back only if the code is issued: a refused sign-in keeps its count.
     let settle = attempts::settle_sign_in(db, &counters, &code.hash)?;
     let signed_in = identities::sign_in(
         db,
-        (settings.id.name(), &identity.subject),
+        (name, issuer, &identity.subject),
         newcomer.as_ref(),
-        (
-            &code.hash,
-            flow.client_challenge.as_deref(),
-            now + CODE_SECONDS,
-        ),
+        (&code.hash, &flow.client_challenge, now + CODE_SECONDS),
         now,
         settle,
     )
@@ -389,6 +381,12 @@ async fn sign_in(
             "identity_conflict",
             "The account with this email has another account of this provider linked",
         )),
+        SignIn::Unclaimable => Err(Refusal::new(
+            "identity_conflict",
+            "identity_conflict",
+            "An account with this email already exists: sign in to it first, then link this \
+             account to it",
+        )),
     })
 }
 
@@ -396,13 +394,13 @@ async fn sign_in(
 /// secret and the PKCE verifier), and the ID token that comes back verified against its keys.
 async fn openid_identity(
     settings: &ProviderSettings,
-    issuer: &str,
+    (issuer, discovery): (&str, &str),
     code: &str,
     flow: &Flow,
     callback: &str,
     now: i64,
 ) -> std::result::Result<Identity, Refusal> {
-    let discovery = discover(issuer, now)
+    let discovery = discover(issuer, discovery, now)
         .await
         .map_err(|_| Refusal::provider("provider_error"))?;
     let form = form(&[
@@ -499,31 +497,31 @@ fn form(pairs: &[(&str, &str)]) -> String {
 }
 
 thread_local! {
-    /// Discovery documents by issuer, with when each was fetched: the same for every request
-    /// an isolate serves, so fetched once an hour rather than at every sign-in.
+    /// Discovery documents by their URL, with when each was fetched: the same for every
+    /// request an isolate serves, so fetched once an hour rather than at every sign-in.
     static DISCOVERY: RefCell<HashMap<String, (i64, Rc<Discovery>)>> = RefCell::default();
     /// Key sets by `jwks_uri`, with when each was fetched.
     static KEY_SETS: RefCell<HashMap<String, (i64, Rc<KeySet>)>> = RefCell::default();
 }
 
-/// The issuer's discovery document, from the isolate's cache while it is under an hour old.
-async fn discover(issuer: &str, now: i64) -> std::result::Result<Rc<Discovery>, String> {
-    let cached = DISCOVERY.with_borrow(|cache| cache.get(issuer).cloned());
+/// The issuer's discovery document, fetched from `url`, from the isolate's cache while it is
+/// under an hour old.
+async fn discover(issuer: &str, url: &str, now: i64) -> std::result::Result<Rc<Discovery>, String> {
+    let cached = DISCOVERY.with_borrow(|cache| cache.get(url).cloned());
     if let Some((fetched_at, discovery)) = cached {
         if now - fetched_at < CACHE_SECONDS {
             return Ok(discovery);
         }
     }
-    let url = format!("{issuer}/.well-known/openid-configuration");
-    let (status, body) = call(Method::Get, &url, &[("Accept", "application/json")], None)
+    let (status, body) = call(Method::Get, url, &[("Accept", "application/json")], None)
         .await
         .map_err(|e| format!("{url} {e}"))?;
     if status != 200 {
         return Err(format!("{url} answered {status}"));
     }
-    let discovery = Rc::new(Discovery::parse(&body, issuer)?);
+    let discovery = Rc::new(Discovery::parse(&body, issuer, url)?);
     DISCOVERY.with_borrow_mut(|cache| {
-        cache.insert(issuer.to_owned(), (now, Rc::clone(&discovery)));
+        cache.insert(url.to_owned(), (now, Rc::clone(&discovery)));
     });
     Ok(discovery)
 }
@@ -573,20 +571,21 @@ async fn key_set(
         (status = 200, description = "Signed in; or, with a second factor on, the token for \
          its second step", body = LoginAnswer),
         (status = 400, description = "Invalid, used or expired code, or a code_verifier that \
-         is missing or does not match", body = Detail),
+         does not match its challenge", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
         (status = 415, description = "Not JSON", body = Detail),
-        (status = 422, description = "Validation error", body = ValidationErrors),
+        (status = 422, description = "code or code_verifier missing, or a code_verifier not \
+         of RFC 7636's form", body = ValidationErrors),
     )
 )]
 pub async fn token(mut req: Request, app: &App<'_>) -> Result<Response> {
     let exchange = CodeExchange::from_json(&json_text(&mut req).await?)?;
     let hash =
         opaque_token_hash(&exchange.code).ok_or_else(|| ApiError::BadRequest(BAD_CODE.into()))?;
-    let challenge = exchange.verifier.as_deref().map(s256);
+    let challenge = s256(&exchange.verifier);
     let issuer = Issuer::new(app)?;
     let now = now();
-    let claimed = identities::claim_code(issuer.db, &hash, challenge.as_deref(), now)
+    let claimed = identities::claim_code(issuer.db, &hash, &challenge, now)
         .await?
         .ok_or_else(|| ApiError::BadRequest(BAD_CODE.into()))?;
     app.note_user(claimed.user_id);

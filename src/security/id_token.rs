@@ -300,6 +300,9 @@ pub struct Identity {
     pub given_name: Option<String>,
     pub family_name: Option<String>,
     pub name: Option<String>,
+    /// Google's `hd`: the Google Workspace domain of the account, present only for Workspace
+    /// accounts, whose email addresses Google is the authority for.
+    pub hosted_domain: Option<String>,
 }
 
 /// The header members beyond `alg` and `kid` that matter here.
@@ -334,6 +337,8 @@ struct IdClaims {
     family_name: Option<String>,
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    hd: Option<String>,
 }
 
 fn untrusted(token: &str) -> Result<UntrustedToken<'_, HeaderExtensions>, IdTokenError> {
@@ -388,6 +393,7 @@ pub fn verify(
         given_name: custom.given_name,
         family_name: custom.family_name,
         name: custom.name,
+        hosted_domain: custom.hd.filter(|hd| !hd.is_empty()),
     })
 }
 
@@ -599,6 +605,7 @@ mod tests {
             given_name: Some("Jane".into()),
             family_name: Some("Doe".into()),
             name: Some("Jane Doe".into()),
+            hosted_domain: None,
         }
     }
 
@@ -627,8 +634,19 @@ mod tests {
                 given_name: None,
                 family_name: None,
                 name: None,
+                hosted_domain: None,
             })
         );
+    }
+
+    #[test]
+    fn googles_hd_claim_is_the_hosted_domain_and_an_empty_one_is_none() {
+        let token = sign_rs256(Some("rsa-1"), with_claim("hd", json!("example.com")));
+        let identity = verify(&token, &provider_keys(), &expected()).unwrap();
+        assert_eq!(identity.hosted_domain.as_deref(), Some("example.com"));
+        let token = sign_rs256(Some("rsa-1"), with_claim("hd", json!("")));
+        let identity = verify(&token, &provider_keys(), &expected()).unwrap();
+        assert_eq!(identity.hosted_domain, None);
     }
 
     #[test]

@@ -48,11 +48,12 @@ pub struct Flow {
     /// Where the browser goes when the flow ends, checked by [`redirect_target`].
     #[serde(rename = "r")]
     pub redirect_to: String,
-    /// The S256 challenge of a verifier the client (the page at `redirect_to`) keeps, when it
-    /// sent one: the one-time code is then exchanged only with that verifier, so a code for
-    /// someone else's account, planted in a victim's page, signs no one in.
-    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
-    pub client_challenge: Option<String>,
+    /// The S256 challenge of a verifier the client (the page at `redirect_to`) keeps: the
+    /// one-time code is exchanged only with that verifier, so a code for someone else's
+    /// account, planted in a victim's page, signs no one in. Required: a cookie sealed
+    /// before it was (a flow without one) does not open.
+    #[serde(rename = "c")]
+    pub client_challenge: String,
     /// Seconds since the epoch after which the cookie is no longer read.
     #[serde(rename = "e")]
     pub expires_at: i64,
@@ -63,7 +64,7 @@ impl Flow {
     pub fn start(
         provider: &str,
         redirect_to: &Url,
-        client_challenge: Option<&str>,
+        client_challenge: &str,
         now: i64,
     ) -> Result<Flow, getrandom::Error> {
         Ok(Flow {
@@ -72,7 +73,7 @@ impl Flow {
             verifier: random_text()?,
             nonce: random_text()?,
             redirect_to: redirect_to.to_string(),
-            client_challenge: client_challenge.map(str::to_owned),
+            client_challenge: client_challenge.to_owned(),
             expires_at: now + FLOW_SECONDS,
         })
     }
@@ -263,6 +264,15 @@ pub fn is_s256_challenge(challenge: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Whether a client's `code_verifier` has RFC 7636's form (§4.1): 43 to 128 characters of
+/// `A-Z a-z 0-9 - . _ ~`. A shorter one would be a guessable binding.
+pub fn is_code_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
 /// 256 random bits in base64url: a state, a verifier (43 characters, within RFC 7636's 43 to
 /// 128) or a nonce.
 fn random_text() -> Result<String, getrandom::Error> {
@@ -284,7 +294,7 @@ mod tests {
 
     fn flow() -> Flow {
         let to = Url::parse("https://app.example.com/signed-in").unwrap();
-        Flow::start("oidc", &to, None, NOW).unwrap()
+        Flow::start("oidc", &to, &s256("the page's verifier"), NOW).unwrap()
     }
 
     #[test]
@@ -339,9 +349,9 @@ mod tests {
         let to = Url::parse("https://app.example.com/").unwrap();
         let challenge = s256("a verifier the page keeps");
         assert!(is_s256_challenge(&challenge));
-        let flow = Flow::start("github", &to, Some(&challenge), NOW).unwrap();
+        let flow = Flow::start("github", &to, &challenge, NOW).unwrap();
         let opened = Flow::open(&flow.seal(&key()), &key(), "github", &flow.state, NOW).unwrap();
-        assert_eq!(opened.client_challenge.as_deref(), Some(challenge.as_str()));
+        assert_eq!(opened.client_challenge, challenge);
         for bad in [
             "",
             "plain",
@@ -349,6 +359,36 @@ mod tests {
             &format!("{}=", &challenge[..42]),
         ] {
             assert!(!is_s256_challenge(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_flow_sealed_without_a_clients_challenge_does_not_open() {
+        // As cookies were sealed while the challenge was optional.
+        let flow = flow();
+        let mut body = serde_json::to_value(&flow).unwrap();
+        body.as_object_mut().unwrap().remove("c");
+        let body = B64.encode(serde_json::to_vec(&body).unwrap());
+        let cookie = format!("{body}.{}", B64.encode(key().tag(body.as_bytes())));
+        assert_eq!(Flow::open(&cookie, &key(), "oidc", &flow.state, NOW), None);
+    }
+
+    #[test]
+    fn a_code_verifier_has_rfc_7636s_form() {
+        assert!(is_code_verifier(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        ));
+        assert!(is_code_verifier(&"a.b~c-d_e".repeat(15)[..128]));
+        for bad in [
+            "",
+            "short",
+            &"a".repeat(42),
+            &"a".repeat(129),
+            &format!("{}=", "a".repeat(43)),
+            &format!("{}+/", "a".repeat(43)),
+            &format!("{} ", "a".repeat(43)),
+        ] {
+            assert!(!is_code_verifier(bad), "{bad:?}");
         }
     }
 

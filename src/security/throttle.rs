@@ -147,6 +147,39 @@ pub fn login_counters(email: &str, address: Option<&str>) -> Vec<Counter> {
     }
 }
 
+/// The counters of a sign-in through a provider from `address`: the address (the gate, the
+/// same counter as its logins'), then the provider's account, `(provider, issuer, subject)`,
+/// from that address, and, only when the provider has verified it, the email's login counter
+/// from that address. An unverified email names no account: anyone may type anyone's.
+pub fn sign_in_counters(
+    (provider, issuer, subject): (&str, &str, &str),
+    verified_email: Option<&str>,
+    address: Option<&str>,
+) -> Vec<Counter> {
+    let from = |key: String| match address {
+        Some(address) => format!("{key}|{address}"),
+        None => key,
+    };
+    let mut counters = Vec::with_capacity(3);
+    if let Some(address) = address {
+        counters.push(address_counter(address));
+    }
+    counters.push(Counter {
+        key: from(format!("identity:{provider}|{issuer}|{subject}")),
+        scope: Scope::Account,
+        limit: LOGIN_PER_ACCOUNT,
+    });
+    if let Some(email) = verified_email {
+        let email = email.trim().to_ascii_lowercase();
+        counters.push(Counter {
+            key: from(format!("account:{email}")),
+            scope: Scope::Account,
+            limit: LOGIN_PER_ACCOUNT,
+        });
+    }
+    counters
+}
+
 /// The counter of second-factor codes for user `user_id` (see [`CODES_PER_ACCOUNT`]).
 pub fn code_counter(user_id: i64) -> Counter {
     Counter {
@@ -397,6 +430,45 @@ mod tests {
             refused(&counters, &[at(6)], 1_000),
             Some((Scope::PasswordChange, 900))
         );
+    }
+
+    #[test]
+    fn a_sign_in_counts_the_providers_account_and_only_a_verified_email() {
+        let identity = ("github", "https://github.com", "583231");
+        let keys = |email, address| -> Vec<String> {
+            sign_in_counters(identity, email, address)
+                .into_iter()
+                .map(|c| c.key)
+                .collect()
+        };
+        assert_eq!(
+            keys(None, Some("203.0.113.9")),
+            [
+                "ip:203.0.113.9",
+                "identity:github|https://github.com|583231|203.0.113.9"
+            ],
+            "an unverified email is no key at all"
+        );
+        assert_eq!(
+            keys(Some("Ada@Example.com"), Some("203.0.113.9")),
+            [
+                "ip:203.0.113.9",
+                "identity:github|https://github.com|583231|203.0.113.9",
+                "account:ada@example.com|203.0.113.9"
+            ]
+        );
+        assert_eq!(
+            login_counters("ada@example.com", Some("203.0.113.9"))[1].key,
+            keys(Some("ada@example.com"), Some("203.0.113.9"))[2],
+            "a verified email shares the account's login counter"
+        );
+        assert_eq!(
+            keys(None, None),
+            ["identity:github|https://github.com|583231"]
+        );
+        let other_issuer =
+            sign_in_counters(("github", "https://ghe.example", "583231"), None, None);
+        assert_ne!(other_issuer[0].key, keys(None, None)[0]);
     }
 
     #[test]

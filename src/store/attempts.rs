@@ -89,33 +89,13 @@ pub async fn count(db: &Db, counters: &[Counter], now: i64) -> Result<Vec<Count>
         .collect()
 }
 
+/// Gives a counter back one count.
+const GIVE_BACK: &str = "UPDATE attempts SET count = count - 1 WHERE key = ?1 AND count > 0";
+
 /// The statements that settle a successful login from these counters, for the batch that
 /// starts its session: the account's counter (of passwords or of codes) is cleared, and the
 /// address's gets its one count back, so successes never use up an address's budget.
 pub fn settle_login(db: &Db, counters: &[Counter]) -> Result<Vec<D1PreparedStatement>> {
-    settle(db, counters, None)
-}
-
-/// As [`settle_login`], for a batch that decides within itself whether the login succeeded:
-/// each statement settles only if the sign-in code `code_hash` was stored before it ran.
-pub fn settle_sign_in(
-    db: &Db,
-    counters: &[Counter],
-    code_hash: &str,
-) -> Result<Vec<D1PreparedStatement>> {
-    settle(db, counters, Some(code_hash))
-}
-
-fn settle(
-    db: &Db,
-    counters: &[Counter],
-    code_hash: Option<&str>,
-) -> Result<Vec<D1PreparedStatement>> {
-    let context = "settling a login's attempt";
-    let condition = match code_hash {
-        Some(_) => " AND EXISTS (SELECT 1 FROM sign_in_codes WHERE code_hash = ?2)",
-        None => "",
-    };
     counters
         .iter()
         .map(|counter| {
@@ -123,13 +103,39 @@ fn settle(
                 Scope::Account | Scope::SecondFactor | Scope::PasswordChange => {
                     "DELETE FROM attempts WHERE key = ?1"
                 }
-                Scope::Address | Scope::Signup | Scope::Email | Scope::Verification => {
-                    "UPDATE attempts SET count = count - 1 WHERE key = ?1 AND count > 0"
-                }
+                Scope::Address | Scope::Signup | Scope::Email | Scope::Verification => GIVE_BACK,
             };
-            let mut args = vec![counter.key.as_str().into()];
-            args.extend(code_hash.map(Into::into));
-            statement(db, &format!("{sql}{condition}"), &args, context)
+            statement(
+                db,
+                sql,
+                &[counter.key.as_str().into()],
+                "settling a login's attempt",
+            )
+        })
+        .collect()
+}
+
+/// The statements that settle a sign-in through a provider, for the batch that decides
+/// within itself whether it succeeded: each runs only if the sign-in code `code_hash` was
+/// stored before it. A sign-in gives back the one count it added to each of its counters
+/// and clears none: a counter it shares (a verified email's, with that account's password
+/// logins) holds others' attempts, which a sign-in, perhaps as someone else, must not wipe.
+pub fn settle_sign_in(
+    db: &Db,
+    counters: &[Counter],
+    code_hash: &str,
+) -> Result<Vec<D1PreparedStatement>> {
+    counters
+        .iter()
+        .map(|counter| {
+            statement(
+                db,
+                &format!(
+                    "{GIVE_BACK} AND EXISTS (SELECT 1 FROM sign_in_codes WHERE code_hash = ?2)"
+                ),
+                &[counter.key.as_str().into(), code_hash.into()],
+                "settling a sign-in's attempt",
+            )
         })
         .collect()
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use worker::D1PreparedStatement;
 
 use super::caller::{scoped, Caller};
-use super::{int, rows, statement, text_or_null, Db, Params};
+use super::{int, is_unique_violation, rows, statement, text_or_null, Db, Params};
 use crate::domain::device::rfc3339;
 use crate::domain::identity::{LinkedIdentity, Newcomer};
 use crate::error::Result;
@@ -47,27 +47,32 @@ pub enum SignIn {
     NotLinked,
     /// The user with the identity's email has another account of this provider linked.
     Conflict,
+    /// A user has the identity's email, and the provider does not speak for the address
+    /// (`Newcomer::may_claim`): the identity may not be linked to them, nor take them over.
+    Unclaimable,
 }
 
-/// Signs in with `provider`'s account `subject`: the user it is linked to gets a one-time
-/// code, stored by `code_hash` until `expires_at`. With `newcomer` (an email the provider
-/// says is verified), a first sign-in first links the account to the user with that email,
-/// taking an unverified one over, or creates a user. One batch, one transaction: what is
-/// decided is decided in the statements that write, so parallel callbacks for one identity
-/// make one user and one link. `also` (the login counters' settlement) runs at the end.
+/// Signs in with the provider's account `subject`, as `issuer` names it: the user that
+/// identity is linked to gets a one-time code, stored by `code_hash`, bound to the page's
+/// `client_challenge`, until `expires_at`. With `newcomer` (an email the provider says is
+/// verified), a first sign-in first links the identity to the user with that email, taking
+/// an unverified one over, or creates a user; a newcomer that may not claim an existing
+/// account only creates one. One batch, one transaction: what is decided is decided in the
+/// statements that write, so parallel callbacks for one identity make one user and one
+/// link. `also` (the login counters' settlement) runs at the end.
 pub async fn sign_in(
     db: &Db,
-    (provider, subject): (&str, &str),
+    (provider, issuer, subject): (&str, &str, &str),
     newcomer: Option<&Newcomer>,
-    (code_hash, client_challenge, expires_at): (&str, Option<&str>, i64),
+    (code_hash, client_challenge, expires_at): (&str, &str, i64),
     now: i64,
     also: Vec<D1PreparedStatement>,
 ) -> Result<SignIn> {
     let context = "signing in with an identity";
     let identity = |params: &mut Params| {
         format!(
-            "identities.provider = {} AND identities.subject = {}",
-            params.bind(provider),
+            "identities.issuer = {} AND identities.subject = {}",
+            params.bind(issuer),
             params.bind(subject)
         )
     };
@@ -79,21 +84,19 @@ pub async fn sign_in(
     let mut statements = vec![prepare(&|params| {
         format!("SELECT user_id FROM identities WHERE {}", identity(params))
     })?];
-    let linking = newcomer.is_some();
     // Where the statements whose returned rows say what happened are (with a newcomer).
-    let (created, took_over) = (1, 9);
+    let (mut created, mut took_over) = (None, None);
     if let Some(newcomer) = newcomer {
         let email = newcomer.email.as_str();
-        // The user the email belongs to, if unverified and the identity is not linked yet:
-        // someone may have signed up with the address to be there first.
-        let squatted = |params: &mut Params| {
-            format!(
-                "(SELECT id FROM users WHERE email = {} AND email_verified = 0 \
-                 AND NOT EXISTS (SELECT 1 FROM identities WHERE {}))",
-                params.bind(email),
-                identity(params)
-            )
+        // A newcomer that may not claim an existing account has no `ON CONFLICT` here: a user
+        // with the email (any case) already there fails the batch on `users.email`'s UNIQUE,
+        // and nothing of it is written. Otherwise that user is linked to, below.
+        let on_conflict = if newcomer.may_claim {
+            "ON CONFLICT DO NOTHING"
+        } else {
+            ""
         };
+        created = Some(statements.len());
         statements.push(prepare(&|params| {
             let (first, surname) = (
                 params.bind(text_or_null(newcomer.first_name.as_deref())),
@@ -102,38 +105,54 @@ pub async fn sign_in(
             format!(
                 "INSERT INTO users (first_name, surname, email, hashed_password, email_verified) \
                  SELECT {first}, {surname}, {}, '', 1 WHERE NOT EXISTS \
-                 (SELECT 1 FROM identities WHERE {}) ON CONFLICT DO NOTHING RETURNING id",
+                 (SELECT 1 FROM identities WHERE {}) {on_conflict} RETURNING id",
                 params.bind(email),
                 identity(params)
             )
         })?);
-        for table in [
-            "sessions",
-            "totp_factors",
-            "totp_recovery_codes",
-            "mfa_tokens",
-            "email_tokens",
-            "sign_in_codes",
-            "identities",
-        ] {
+        if newcomer.may_claim {
+            // The user the email belongs to, if unverified and the identity is not linked
+            // yet: someone may have signed up with the address to be there first.
+            let squatted = |params: &mut Params| {
+                format!(
+                    "(SELECT id FROM users WHERE email = {} AND email_verified = 0 \
+                     AND NOT EXISTS (SELECT 1 FROM identities WHERE {}))",
+                    params.bind(email),
+                    identity(params)
+                )
+            };
+            for table in [
+                "sessions",
+                "totp_factors",
+                "totp_recovery_codes",
+                "mfa_tokens",
+                "email_tokens",
+                "sign_in_codes",
+                "identities",
+            ] {
+                statements.push(prepare(&|params| {
+                    format!("DELETE FROM {table} WHERE user_id = {}", squatted(params))
+                })?);
+            }
+            took_over = Some(statements.len());
             statements.push(prepare(&|params| {
-                format!("DELETE FROM {table} WHERE user_id = {}", squatted(params))
+                format!(
+                    "UPDATE users SET hashed_password = '', email_verified = 1, \
+                     token_version = token_version + 1 WHERE id = {} RETURNING id",
+                    squatted(params)
+                )
             })?);
         }
-        debug_assert_eq!(statements.len(), took_over);
-        statements.push(prepare(&|params| {
-            format!(
-                "UPDATE users SET hashed_password = '', email_verified = 1, \
-                 token_version = token_version + 1 WHERE id = {} RETURNING id",
-                squatted(params)
-            )
-        })?);
         // A user with another account of this provider keeps it: nothing is inserted.
         statements.push(prepare(&|params| {
-            let (p, s) = (params.bind(provider), params.bind(subject));
+            let (p, i, s) = (
+                params.bind(provider),
+                params.bind(issuer),
+                params.bind(subject),
+            );
             format!(
-                "INSERT INTO identities (provider, subject, user_id, email, created_at) \
-                 SELECT {p}, {s}, id, email, {} FROM users WHERE email = {} \
+                "INSERT INTO identities (provider, issuer, subject, user_id, email, created_at) \
+                 SELECT {p}, {i}, {s}, id, email, {} FROM users WHERE email = {} \
                  ON CONFLICT DO NOTHING",
                 params.bind(int(now)),
                 params.bind(email),
@@ -142,7 +161,7 @@ pub async fn sign_in(
     }
     statements.push(prepare(&|params| {
         let (hash, expires) = (params.bind(code_hash), params.bind(int(expires_at)));
-        let challenge = params.bind(text_or_null(client_challenge));
+        let challenge = params.bind(client_challenge);
         format!(
             "INSERT INTO sign_in_codes (code_hash, user_id, token_version, expires_at, \
              client_challenge) SELECT {hash}, users.id, users.token_version, {expires}, \
@@ -160,16 +179,28 @@ pub async fn sign_in(
     })?);
     let last = statements.len() - 1;
     statements.extend(also);
-    let results = db.batch(statements, context).await?;
+    let unclaimable = newcomer.is_some_and(|newcomer| !newcomer.may_claim);
+    let results = match db.batch(statements, context).await {
+        Ok(results) => results,
+        // The newcomer's user is the only insert of this batch without `ON CONFLICT`.
+        Err(error) if unclaimable && is_unique_violation(&error) => return Ok(SignIn::Unclaimable),
+        Err(error) => return Err(error),
+    };
 
     #[derive(Deserialize)]
     struct Linked {
         id: i64,
         is_active: i64,
     }
-    let returning = !rows::<IgnoredAny>(&results[0], context)?.is_empty();
+    let returned = |index: Option<usize>| -> Result<bool> {
+        Ok(match index {
+            Some(index) => !rows::<IgnoredAny>(&results[index], context)?.is_empty(),
+            None => false,
+        })
+    };
+    let returning = returned(Some(0))?;
     let Some(linked) = rows::<Linked>(&results[last], context)?.into_iter().next() else {
-        return Ok(if linking {
+        return Ok(if newcomer.is_some() {
             SignIn::Conflict
         } else {
             SignIn::NotLinked
@@ -180,9 +211,9 @@ pub async fn sign_in(
     }
     let outcome = if returning {
         Outcome::Returning
-    } else if !rows::<IgnoredAny>(&results[created], context)?.is_empty() {
+    } else if returned(created)? {
         Outcome::Created
-    } else if !rows::<IgnoredAny>(&results[took_over], context)?.is_empty() {
+    } else if returned(took_over)? {
         Outcome::TookOver
     } else {
         Outcome::Linked
@@ -204,22 +235,23 @@ pub struct Claimed {
     pub second_factor: bool,
 }
 
-/// Uses up the code stored by `code_hash`, if it is there, unexpired, and either was issued
-/// without a client challenge or with `challenge` (the S256 of the verifier presented).
+/// Uses up the code stored by `code_hash`, if it is there, unexpired, and was issued with
+/// `challenge` (the S256 of the verifier presented); every code is issued with one.
 /// Deleting it is the decision: of any number of requests with one code, one gets its row.
 pub async fn claim_code(
     db: &Db,
     code_hash: &str,
-    challenge: Option<&str>,
+    challenge: &str,
     now: i64,
 ) -> Result<Option<Claimed>> {
     let context = "exchanging a sign-in code";
     let delete = statement(
         db,
         "DELETE FROM sign_in_codes WHERE code_hash = ?1 AND expires_at > ?2 \
-         AND (client_challenge IS NULL OR client_challenge = ?3) RETURNING user_id, token_version, EXISTS (SELECT 1 FROM totp_factors f \
-         WHERE f.user_id = sign_in_codes.user_id AND f.enabled_at IS NOT NULL) AS second_factor",
-        &[code_hash.into(), int(now), text_or_null(challenge)],
+         AND client_challenge = ?3 RETURNING user_id, token_version, EXISTS (SELECT 1 FROM \
+         totp_factors f WHERE f.user_id = sign_in_codes.user_id AND f.enabled_at IS NOT NULL) \
+         AS second_factor",
+        &[code_hash.into(), int(now), challenge.into()],
         context,
     )?;
     #[derive(Deserialize)]
