@@ -6,6 +6,7 @@ use crate::security::password::DEFAULT_ITERATIONS;
 use crate::security::throttle::DEFAULT_SIGNUPS_PER_HOUR;
 use crate::security::token::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 use crate::security::turnstile::{GuardedRoutes, DEFAULT_VERIFY_URL};
+use crate::security::webauthn::RelyingParty;
 use crate::security::{JwtSecret, MfaKey, MfaKeys, TokenKeys};
 
 /// Access tokens live half an hour (the original: 8 days). A client with a refresh token
@@ -512,6 +513,81 @@ impl Config {
     }
 }
 
+/// The name passkey prompts show when `WEBAUTHN_RP_NAME` is unset.
+pub const DEFAULT_RP_NAME: &str = "Recipe API";
+
+/// Passkeys' relying party, for a request to the API at `own_origin` (`scheme://host[:port]`):
+/// - `WEBAUTHN_RP_ID`: by default the host of `own_origin`. A registrable domain the pages'
+///   origins are all within (`example.com` serves `app.example.com` and `api.example.com`).
+/// - `WEBAUTHN_RP_NAME`: by default `Recipe API`.
+/// - `WEBAUTHN_ORIGINS`: the origins whose pages may use passkeys, a JSON or comma-separated
+///   list; by default `own_origin` and `BACKEND_CORS_ORIGINS` (`cors`), without `*` and
+///   without any origin outside the RP ID. A set list must not name one outside it.
+pub fn relying_party(
+    var: impl Fn(&str) -> Option<String>,
+    own_origin: &str,
+    cors: &CorsOrigins,
+) -> Result<RelyingParty, String> {
+    let set = |name| {
+        var(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let host_of = |origin: &str| {
+        url::Url::parse(origin)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .and_then(|url| url.host_str().map(str::to_owned))
+    };
+    let id = match set("WEBAUTHN_RP_ID") {
+        Some(id) => {
+            let valid = !id.contains(['/', ':', ' '])
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            if !valid || id != id.to_ascii_lowercase() {
+                return Err(format!(
+                    "WEBAUTHN_RP_ID is {id:?}; it must be a lower-case domain name such as                      example.com (no scheme, port or path)"
+                ));
+            }
+            id
+        }
+        None => host_of(own_origin).unwrap_or_default(),
+    };
+    let within = |origin: &str| {
+        host_of(origin).is_some_and(|host| host == id || host.ends_with(&format!(".{id}")))
+    };
+    let origins = match set("WEBAUTHN_ORIGINS") {
+        Some(value) => {
+            let CorsOrigins::List(list) = CorsOrigins::parse(Some(&value)) else {
+                return Err(format!(
+                    "WEBAUTHN_ORIGINS is {value:?}; it must list origins such as                      https://app.example.com (no *)"
+                ));
+            };
+            if let Some(outside) = list.iter().find(|origin| !within(origin)) {
+                return Err(format!(
+                    "WEBAUTHN_ORIGINS names {outside:?}, which is not within the RP ID                      {id:?} (WEBAUTHN_RP_ID): browsers would refuse its passkeys"
+                ));
+            }
+            list
+        }
+        None => {
+            let mut list = vec![own_origin.trim_end_matches('/').to_owned()];
+            if let CorsOrigins::List(cors) = cors {
+                list.extend(cors.iter().cloned());
+            }
+            list.retain(|origin| within(origin));
+            list.dedup();
+            list
+        }
+    };
+    Ok(RelyingParty {
+        id,
+        name: set("WEBAUTHN_RP_NAME").unwrap_or_else(|| DEFAULT_RP_NAME.to_owned()),
+        origins,
+    })
+}
+
 /// A setting that must be an absolute `http` or `https` URL.
 fn web_url(value: &str, name: &str) -> Result<String, String> {
     match url::Url::parse(value) {
@@ -562,6 +638,81 @@ mod tests {
                 .iter()
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn the_relying_party_defaults_to_the_apis_own_origin_and_its_cors_origins_within_it() {
+        let cors = CorsOrigins::parse(Some(
+            "http://app.localhost:3000,https://elsewhere.example,*",
+        ));
+        assert_eq!(cors, CorsOrigins::Any, "* makes the list Any");
+        let cors = CorsOrigins::parse(Some("http://app.localhost:3000,https://elsewhere.example"));
+        let rp = relying_party(vars(&[]), "http://localhost:8787", &cors).unwrap();
+        assert_eq!(rp.id, "localhost");
+        assert_eq!(rp.name, "Recipe API");
+        assert_eq!(
+            rp.origins,
+            ["http://localhost:8787", "http://app.localhost:3000"],
+            "an origin outside the RP ID could never use it"
+        );
+        let rp = relying_party(vars(&[]), "http://localhost:8787", &CorsOrigins::Any).unwrap();
+        assert_eq!(rp.origins, ["http://localhost:8787"], "never *");
+    }
+
+    #[test]
+    fn a_frontend_and_api_on_subdomains_share_the_parent_rp_id() {
+        let set = vars(&[
+            ("WEBAUTHN_RP_ID", "example.com"),
+            ("WEBAUTHN_RP_NAME", "Recipes"),
+            (
+                "WEBAUTHN_ORIGINS",
+                r#"["https://app.example.com", "https://example.com/"]"#,
+            ),
+        ]);
+        let rp = relying_party(set, "https://api.example.com", &CorsOrigins::None).unwrap();
+        assert_eq!(rp.id, "example.com");
+        assert_eq!(rp.name, "Recipes");
+        assert_eq!(
+            rp.origins,
+            ["https://app.example.com", "https://example.com"]
+        );
+        let defaulted = relying_party(
+            vars(&[("WEBAUTHN_RP_ID", "example.com")]),
+            "https://api.example.com",
+            &CorsOrigins::parse(Some("https://app.example.com")),
+        )
+        .unwrap();
+        assert_eq!(
+            defaulted.origins,
+            ["https://api.example.com", "https://app.example.com"]
+        );
+    }
+
+    #[test]
+    fn a_bad_rp_id_or_an_origin_outside_it_is_a_clear_error() {
+        for id in [
+            "https://example.com",
+            "Example.com",
+            "example.com:443",
+            "a b",
+        ] {
+            let err = relying_party(
+                vars(&[("WEBAUTHN_RP_ID", id)]),
+                "https://x.example.com",
+                &CorsOrigins::None,
+            )
+            .unwrap_err();
+            assert!(err.contains("WEBAUTHN_RP_ID"), "{id}: {err}");
+        }
+        for origins in ["*", "https://evil.example", "https://notexample.com"] {
+            let pairs = [
+                ("WEBAUTHN_RP_ID", "example.com"),
+                ("WEBAUTHN_ORIGINS", origins),
+            ];
+            let err = relying_party(vars(&pairs), "https://api.example.com", &CorsOrigins::None)
+                .unwrap_err();
+            assert!(err.contains("WEBAUTHN_ORIGINS"), "{origins}: {err}");
         }
     }
 

@@ -72,6 +72,25 @@ pub enum SecurityEvent<'a> {
         provider: &'static str,
         reason: &'static str,
     },
+    /// A user registered a passkey (`passkey_id`).
+    PasskeyRegistered { user_id: i64, passkey_id: i64 },
+    /// A user removed one of their passkeys.
+    PasskeyRemoved { user_id: i64, passkey_id: i64 },
+    /// A passkey signed with a counter that did not move forward: the authenticator may have
+    /// been cloned. The sign-in was refused.
+    PasskeyCounterRegression {
+        user_id: i64,
+        passkey_id: i64,
+        stored: i64,
+        presented: u32,
+    },
+    /// A passkey ceremony refused: `reason` says which check failed (`unknown_credential`,
+    /// `signature`, `origin`, `challenge`, `replayed`, …).
+    PasskeyRefused {
+        ceremony: &'static str,
+        reason: &'static str,
+        client: Option<&'a str>,
+    },
     /// A request to a route that asks for a Turnstile token refused with 403: `reason` is
     /// `missing_token`, `token_too_long` or `refused` (by siteverify, whose `error_codes`
     /// say why, e.g. `timeout-or-duplicate` for a spent token). Never the token itself.

@@ -32,8 +32,8 @@ use crate::store::{attempts, caller as auth_store, sessions, totp, users, Db};
 
 const EMAIL_TAKEN: &str = "The user with this email already exists in the system";
 const BAD_LOGIN: &str = "Incorrect username or password";
-const INACTIVE: &str = "Inactive user";
-const NOT_VERIFIED: &str = "Email not verified";
+pub(super) const INACTIVE: &str = "Inactive user";
+pub(super) const NOT_VERIFIED: &str = "Email not verified";
 const BAD_REFRESH_TOKEN: &str = "Invalid or expired refresh token";
 pub(super) const BAD_PASSWORD: &str = "Incorrect password";
 const SAME_PASSWORD: &str = "New password cannot be the same as the current one";
@@ -66,6 +66,9 @@ pub struct MfaChallenge {
     pub token_type: &'static str,
     /// Seconds until `mfa_token` expires.
     pub expires_in: i64,
+    /// What the second step can be answered with: `totp`, `recovery_code`, and `passkey`
+    /// when the user has one (`POST /api/v1/auth/mfa/passkey/options`).
+    pub methods: Vec<&'static str>,
 }
 
 /// How long a login's second step may take.
@@ -161,7 +164,7 @@ impl<'a> Issuer<'a> {
 
 /// The device a request comes from: its user agent, and where Cloudflare placed its address
 /// (`request.cf`; locally, whatever `wrangler dev` makes up, or nothing).
-fn device_of(req: &Request) -> Device {
+pub(super) fn device_of(req: &Request) -> Device {
     let user_agent = req.headers().get("User-Agent").ok().flatten();
     let cf = req.cf();
     Device::new(
@@ -347,16 +350,20 @@ pub(super) async fn start_second_step(
     let token = new_refresh_token()?;
     let settle = attempts::settle_login(db, counters)?;
     let times = (now, now + MFA_TOKEN_SECONDS);
-    let started =
-        totp::start_pending_login(db, (user_id, token_version), &token.hash, times, settle).await?;
-    if !started {
-        return Err(ApiError::BadRequest(BAD_LOGIN.into()));
+    let has_passkey =
+        totp::start_pending_login(db, (user_id, token_version), &token.hash, times, settle)
+            .await?
+            .ok_or_else(|| ApiError::BadRequest(BAD_LOGIN.into()))?;
+    let mut methods = vec!["totp", "recovery_code"];
+    if has_passkey {
+        methods.push("passkey");
     }
     Ok(MfaChallenge {
         mfa_required: true,
         mfa_token: token.token,
         token_type: "mfa",
         expires_in: MFA_TOKEN_SECONDS,
+        methods,
     })
 }
 

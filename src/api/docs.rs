@@ -53,7 +53,9 @@ mod document {
     use utoipa::{Modify, OpenApi};
 
     use crate::api::routes::Route;
-    use crate::api::{auth, email_links, health, mfa, oauth, pages, recipes, sessions, users};
+    use crate::api::{
+        auth, email_links, health, mfa, oauth, pages, passkeys, recipes, sessions, users,
+    };
     use crate::domain::account::{
         ManagedUser, PasswordChangeRequest, PasswordResetRequest, RefreshRequest, UserList,
         UserStatusRequest,
@@ -62,6 +64,11 @@ mod document {
     use crate::domain::login::LoginRequest;
     use crate::domain::mfa::{
         MfaVerifyRequest, TotpDisableRequest, TotpEnableRequest, TotpSetupRequest,
+    };
+    use crate::domain::passkey::{
+        AuthenticatorSelection, CreationOptions, CredentialDescriptor, CredentialParameter,
+        MfaPasskeyOptionsRequest, Passkey, PasskeyLoginRequest, PasskeyRegisterRequest,
+        PasskeyRenameRequest, RelyingPartyEntity, RequestOptions, UserEntity,
     };
     use crate::domain::recipe::{NewRecipeRequest, RecipeUpdateRequest};
     use crate::domain::recovery::{
@@ -104,6 +111,14 @@ mod document {
             mfa::enable,
             mfa::disable,
             mfa::verify,
+            passkeys::second_step_options,
+            passkeys::register_options,
+            passkeys::register,
+            passkeys::list,
+            passkeys::rename,
+            passkeys::delete,
+            passkeys::login_options,
+            passkeys::login,
             oauth::providers,
             oauth::authorize,
             oauth::callback,
@@ -141,6 +156,18 @@ mod document {
             TotpEnableRequest,
             TotpDisableRequest,
             MfaVerifyRequest,
+            Passkey,
+            PasskeyRegisterRequest,
+            PasskeyLoginRequest,
+            PasskeyRenameRequest,
+            MfaPasskeyOptionsRequest,
+            CreationOptions,
+            RequestOptions,
+            CredentialParameter,
+            CredentialDescriptor,
+            RelyingPartyEntity,
+            UserEntity,
+            AuthenticatorSelection,
             CodeExchangeRequest,
             Provider,
             LinkedIdentity,
@@ -165,6 +192,8 @@ mod document {
         modifiers(&PasswordFlow, &WriteLimit),
         tags(
             (name = "auth", description = "Sign up, log in, refresh, log out; one's own account"),
+            (name = "passkeys", description = "Passkeys (WebAuthn): register them, sign in \
+             with one and no password"),
             (name = "recipes", description = "Read, search, submit and edit recipes"),
             (name = "users", description = "User management, for superusers"),
             (name = "pages", description = "HTML pages"),

@@ -14,6 +14,7 @@ mod mfa;
 mod oauth;
 mod outbound;
 mod pages;
+mod passkeys;
 mod recipes;
 pub mod routes;
 mod sessions;
@@ -37,6 +38,7 @@ use crate::config::{
 use crate::error::{ApiError, Result};
 use crate::logs::{RequestLog, SecurityEvent};
 use crate::security::oauth::FlowKey;
+use crate::security::webauthn::{ChallengeKey, RelyingParty};
 use crate::security::{MfaKeys, Pacer, TokenKeys};
 use crate::store::{parse_bookmark, Consistency, Db};
 
@@ -141,7 +143,8 @@ async fn dispatch(
     }
     body::check_declared_length(&req)?;
     app.start_session(&req, route)?;
-    // `{recipe_id}`, `{user_id}`, `{session_id}` or `{provider}`, whichever the route has.
+    // `{recipe_id}`, `{user_id}`, `{session_id}`, `{provider}` or `{passkey_id}`, whichever
+    // the route has.
     let id = parameter.as_deref().unwrap_or_default();
     let handler: Handler<'_> = match route {
         Route::Home => Box::pin(pages::home(app)),
@@ -187,6 +190,14 @@ async fn dispatch(
         Route::ResetSecondFactor => Box::pin(users::reset_second_factor(&req, id, app)),
         Route::Healthz => return health::live(),
         Route::Readyz => Box::pin(health::ready(app)),
+        Route::PasskeyRegisterOptions => Box::pin(passkeys::register_options(&req, app)),
+        Route::PasskeyRegister => Box::pin(passkeys::register(req, app)),
+        Route::Passkeys => Box::pin(passkeys::list(&req, app)),
+        Route::RenamePasskey => Box::pin(passkeys::rename(req, id, app)),
+        Route::DeletePasskey => Box::pin(passkeys::delete(&req, id, app)),
+        Route::PasskeyLoginOptions => Box::pin(passkeys::login_options(&req, app)),
+        Route::PasskeyLogin => Box::pin(passkeys::login(req, app)),
+        Route::MfaPasskeyOptions => Box::pin(passkeys::second_step_options(req, app)),
     };
     handler.await
 }
@@ -306,6 +317,24 @@ impl<'a> App<'a> {
             .secrets()
             .map(|secret| FlowKey::derive(secret.key().as_ref()))
             .collect())
+    }
+
+    /// The keys passkey challenges are sealed with, derived from `JWT_SECRET` (which seals;
+    /// first) and `JWT_SECRET_PREVIOUS` (which still opens).
+    pub fn challenge_keys(&self) -> Result<Vec<ChallengeKey>> {
+        Ok(self
+            .token_keys()?
+            .secrets()
+            .map(|secret| ChallengeKey::derive(secret.key().as_ref()))
+            .collect())
+    }
+
+    /// Passkeys' relying party (`WEBAUTHN_RP_ID`, `WEBAUTHN_RP_NAME`, `WEBAUTHN_ORIGINS`),
+    /// with defaults from the origin `req` was sent to and `BACKEND_CORS_ORIGINS`.
+    pub fn relying_party(&self, req: &Request) -> Result<RelyingParty> {
+        let own_origin = request_url(req)?.origin().ascii_serialization();
+        crate::config::relying_party(|name| self.binding(name), &own_origin, &self.cors)
+            .map_err(ApiError::Misconfigured)
     }
 
     /// An identity provider's settings; `None` when it is off.

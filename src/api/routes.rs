@@ -50,6 +50,14 @@ pub enum Route {
     ResetSecondFactor,
     Healthz,
     Readyz,
+    PasskeyRegisterOptions,
+    PasskeyRegister,
+    Passkeys,
+    RenamePasskey,
+    DeletePasskey,
+    PasskeyLoginOptions,
+    PasskeyLogin,
+    MfaPasskeyOptions,
 }
 
 /// Why no route answered a request.
@@ -77,9 +85,14 @@ impl Route {
             | Route::TotpSetup
             | Route::TotpEnable
             | Route::MfaVerify
-            | Route::OauthToken => "POST",
+            | Route::OauthToken
+            | Route::PasskeyRegisterOptions
+            | Route::PasskeyRegister
+            | Route::PasskeyLoginOptions
+            | Route::PasskeyLogin
+            | Route::MfaPasskeyOptions => "POST",
             Route::UpdateRecipe => "PUT",
-            Route::UpdateUser => "PATCH",
+            Route::UpdateUser | Route::RenamePasskey => "PATCH",
             Route::DeleteMe
             | Route::EndSession
             | Route::EndOtherSessions
@@ -87,7 +100,8 @@ impl Route {
             | Route::DeleteUser
             | Route::TotpDisable
             | Route::UnlinkIdentity
-            | Route::ResetSecondFactor => "DELETE",
+            | Route::ResetSecondFactor
+            | Route::DeletePasskey => "DELETE",
             Route::Home
             | Route::Docs
             | Route::OpenApi
@@ -105,7 +119,8 @@ impl Route {
             | Route::OauthCallback
             | Route::Identities
             | Route::Healthz
-            | Route::Readyz => "GET",
+            | Route::Readyz
+            | Route::Passkeys => "GET",
         }
     }
 
@@ -131,6 +146,7 @@ impl Route {
     /// valid access token (a wrong one costs the same check as none). The second factor's
     /// routes count every code in D1, and setting up and turning off hash a password. A
     /// provider's callback calls the provider and writes; a sign-in code's exchange writes.
+    /// A passkey sign-in writes, and its options and the second step's are anyone's to ask.
     pub fn edge_limited(self) -> bool {
         matches!(
             self,
@@ -149,6 +165,9 @@ impl Route {
                 | Route::MfaVerify
                 | Route::OauthCallback
                 | Route::OauthToken
+                | Route::PasskeyLoginOptions
+                | Route::PasskeyLogin
+                | Route::MfaPasskeyOptions
         )
     }
 
@@ -176,6 +195,10 @@ impl Route {
                 | Route::TotpDisable
                 | Route::UnlinkIdentity
                 | Route::ResetSecondFactor
+                | Route::PasskeyRegisterOptions
+                | Route::PasskeyRegister
+                | Route::RenamePasskey
+                | Route::DeletePasskey
         )
     }
 
@@ -246,6 +269,13 @@ impl Route {
             Route::ResetSecondFactor => "/api/v1/users/{user_id}/mfa/totp",
             Route::Healthz => "/healthz",
             Route::Readyz => "/readyz",
+            Route::PasskeyRegisterOptions => "/api/v1/auth/passkeys/register/options",
+            Route::PasskeyRegister => "/api/v1/auth/passkeys/register",
+            Route::Passkeys => "/api/v1/auth/passkeys",
+            Route::RenamePasskey | Route::DeletePasskey => "/api/v1/auth/passkeys/{passkey_id}",
+            Route::PasskeyLoginOptions => "/api/v1/auth/passkeys/login/options",
+            Route::PasskeyLogin => "/api/v1/auth/passkeys/login",
+            Route::MfaPasskeyOptions => "/api/v1/auth/mfa/passkey/options",
         }
     }
 
@@ -331,6 +361,9 @@ mod tests {
                 Route::MfaVerify,
                 Route::OauthCallback,
                 Route::OauthToken,
+                Route::PasskeyLoginOptions,
+                Route::PasskeyLogin,
+                Route::MfaPasskeyOptions,
             ]
         );
         // A provider's callback is a GET (a browser redirect), and writes.
@@ -416,7 +449,8 @@ mod tests {
                 .replace("{recipe_id}", "7")
                 .replace("{user_id}", "8")
                 .replace("{session_id}", "a-session")
-                .replace("{provider}", "oidc");
+                .replace("{provider}", "oidc")
+                .replace("{passkey_id}", "5");
             let (found, _) = Route::resolve(route.method(), &path).unwrap();
             assert_eq!(found, route, "{path}");
         }
@@ -489,6 +523,22 @@ mod tests {
         assert_eq!(
             Route::resolve("GET", "/api/v1/auth/sessions/AbC"),
             Err(Unmatched::MethodNotAllowed(vec!["DELETE"]))
+        );
+    }
+
+    #[test]
+    fn passkey_routes_name_one_by_its_id_and_their_literal_paths_are_not_ids() {
+        assert_eq!(
+            Route::resolve("PATCH", "/api/v1/auth/passkeys/12"),
+            Ok((Route::RenamePasskey, Some("12".into())))
+        );
+        assert_eq!(
+            Route::resolve("POST", "/api/v1/auth/passkeys/login"),
+            Ok((Route::PasskeyLogin, None))
+        );
+        assert_eq!(
+            Route::resolve("DELETE", "/api/v1/auth/passkeys/login"),
+            Err(Unmatched::MethodNotAllowed(vec!["POST"]))
         );
     }
 

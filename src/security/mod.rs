@@ -17,6 +17,7 @@ pub mod throttle;
 pub mod token;
 pub mod totp;
 pub mod turnstile;
+pub mod webauthn;
 
 pub use mfa_key::{MfaKey, MfaKeys};
 pub use opaque::{new_session_id, opaque_token_hash, OpaqueToken, SuccessorKey};

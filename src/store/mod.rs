@@ -5,6 +5,7 @@ pub mod caller;
 pub mod cleanup;
 pub mod email_tokens;
 pub mod identities;
+pub mod passkeys;
 pub mod recipes;
 pub mod sessions;
 pub mod totp;
