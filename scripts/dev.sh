@@ -118,6 +118,7 @@ if [ -n "$(dev_var GITHUB_CLIENT_ID)" ] && is_local "$(dev_var GITHUB_URL)"; the
     echo "Sign in with GitHub: a local stand-in at $github_base (a form; nothing goes to github.com)."
 fi
 echo "The superuser's email and password are in .dev.vars (FIRST_SUPERUSER, FIRST_SUPERUSER_PASSWORD)."
+echo "Sign in, sign up and manage your account at http://127.0.0.1:${PORT:-8787}/login"
 
 # In the background so that this script stays to stop the catcher, yet on the terminal's
 # input (a background job's default is /dev/null) for wrangler's keyboard shortcuts. Not

@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+mod cookie;
 mod current_user;
 mod docs;
 mod email_links;
@@ -135,6 +136,9 @@ async fn dispatch(
     }
     body::check_declared_length(&req)?;
     app.start_session(&req, route)?;
+    if route.takes_refresh_cookie() {
+        cookie::choose(&req, app, route)?;
+    }
     // `{recipe_id}`, `{user_id}`, `{session_id}` or `{provider}`, whichever the route has.
     let id = parameter.as_deref().unwrap_or_default();
     let handler: Handler<'_> = match route {
@@ -147,6 +151,7 @@ async fn dispatch(
         Route::Logout => Box::pin(auth::logout(req, app)),
         Route::ChangePassword => Box::pin(auth::change_password(req, app)),
         Route::Me => Box::pin(auth::me(req, app)),
+        Route::UpdateMe => Box::pin(auth::update_me(req, app)),
         Route::DeleteMe => Box::pin(auth::delete_me(req, app)),
         Route::Sessions => Box::pin(sessions::list(&req, app)),
         Route::EndSession => Box::pin(sessions::end_one(&req, id, app)),
@@ -168,6 +173,10 @@ async fn dispatch(
         Route::ResendVerification => Box::pin(email_links::resend_verification(req, app)),
         Route::ResetPasswordPage => return pages::reset_password(),
         Route::VerifyEmailPage => return pages::verify_email(),
+        Route::LoginPage => return pages::login(app),
+        Route::SignupPage => return pages::signup(app),
+        Route::ForgotPasswordPage => return pages::forgot_password(app),
+        Route::AccountPage => return pages::account(app),
         Route::TotpSetup => Box::pin(mfa::setup(req, app)),
         Route::TotpEnable => Box::pin(mfa::enable(req, app)),
         Route::TotpDisable => Box::pin(mfa::disable(req, app)),
@@ -176,6 +185,7 @@ async fn dispatch(
         Route::OauthAuthorize => Box::pin(oauth::authorize(&req, id, app)),
         Route::OauthCallback => Box::pin(oauth::callback(&req, id, app)),
         Route::OauthToken => Box::pin(oauth::token(req, app)),
+        Route::OauthLink => Box::pin(oauth::link(req, id, app)),
         Route::Identities => Box::pin(oauth::list_identities(&req, app)),
         Route::UnlinkIdentity => Box::pin(oauth::unlink_identity(&req, id, app)),
         Route::ResetSecondFactor => Box::pin(users::reset_second_factor(&req, id, app)),
@@ -219,6 +229,8 @@ pub struct App<'a> {
     db: OnceCell<Db>,
     user: Cell<Option<i64>>,
     pbkdf2_iterations: Cell<u64>,
+    /// `Some(secure)` when the request keeps its refresh token in the pages' cookie.
+    refresh_cookie: Cell<Option<bool>>,
 }
 
 impl<'a> App<'a> {
@@ -232,6 +244,7 @@ impl<'a> App<'a> {
             db: OnceCell::new(),
             user: Cell::new(None),
             pbkdf2_iterations: Cell::new(0),
+            refresh_cookie: Cell::new(None),
         }
     }
 
@@ -320,6 +333,13 @@ impl<'a> App<'a> {
     /// Cloudflare Turnstile; `None` when `TURNSTILE_SECRET_KEY` is not set.
     pub fn turnstile(&self) -> Result<Option<TurnstileSettings>> {
         TurnstileSettings::from_vars(|name| self.binding(name)).map_err(ApiError::Misconfigured)
+    }
+
+    /// `TURNSTILE_SITE_KEY`: the widget's site key, shown on the pages; `None` when unset.
+    pub fn turnstile_site_key(&self) -> Option<String> {
+        self.binding("TURNSTILE_SITE_KEY")
+            .map(|key| key.trim().to_owned())
+            .filter(|key| !key.is_empty())
     }
 
     /// The request's D1 session, opened on first use.

@@ -16,6 +16,7 @@ pub enum Route {
     Logout,
     ChangePassword,
     Me,
+    UpdateMe,
     DeleteMe,
     Sessions,
     EndSession,
@@ -37,6 +38,10 @@ pub enum Route {
     ResendVerification,
     ResetPasswordPage,
     VerifyEmailPage,
+    LoginPage,
+    SignupPage,
+    ForgotPasswordPage,
+    AccountPage,
     TotpSetup,
     TotpEnable,
     TotpDisable,
@@ -45,6 +50,7 @@ pub enum Route {
     OauthAuthorize,
     OauthCallback,
     OauthToken,
+    OauthLink,
     Identities,
     UnlinkIdentity,
     ResetSecondFactor,
@@ -75,9 +81,10 @@ impl Route {
             | Route::TotpSetup
             | Route::TotpEnable
             | Route::MfaVerify
-            | Route::OauthToken => "POST",
+            | Route::OauthToken
+            | Route::OauthLink => "POST",
             Route::UpdateRecipe => "PUT",
-            Route::UpdateUser => "PATCH",
+            Route::UpdateUser | Route::UpdateMe => "PATCH",
             Route::DeleteMe
             | Route::EndSession
             | Route::EndOtherSessions
@@ -98,6 +105,10 @@ impl Route {
             | Route::GetUser
             | Route::ResetPasswordPage
             | Route::VerifyEmailPage
+            | Route::LoginPage
+            | Route::SignupPage
+            | Route::ForgotPasswordPage
+            | Route::AccountPage
             | Route::OauthProviders
             | Route::OauthAuthorize
             | Route::OauthCallback
@@ -148,6 +159,22 @@ impl Route {
         )
     }
 
+    /// Whether the API's own pages may keep the route's refresh token in their cookie: the
+    /// routes that answer with a token pair, and logout (see `security::refresh_cookie`).
+    pub fn takes_refresh_cookie(self) -> bool {
+        matches!(
+            self,
+            Route::Login
+                | Route::Refresh
+                | Route::Logout
+                | Route::ChangePassword
+                | Route::TotpEnable
+                | Route::TotpDisable
+                | Route::MfaVerify
+                | Route::OauthToken
+        )
+    }
+
     /// Whether the answer carries a user's own data (an account, a token, a user list, the
     /// caller's recipes), which no cache between the client and the API may keep.
     pub fn private(self) -> bool {
@@ -180,7 +207,7 @@ impl Route {
             Route::Refresh => "/api/v1/auth/refresh",
             Route::Logout => "/api/v1/auth/logout",
             Route::ChangePassword => "/api/v1/auth/password",
-            Route::Me | Route::DeleteMe => "/api/v1/auth/me",
+            Route::Me | Route::UpdateMe | Route::DeleteMe => "/api/v1/auth/me",
             Route::Sessions | Route::EndOtherSessions => "/api/v1/auth/sessions",
             Route::EndSession => "/api/v1/auth/sessions/{session_id}",
             Route::SearchRecipes => "/api/v1/recipes/search",
@@ -196,6 +223,10 @@ impl Route {
             Route::ResendVerification => "/api/v1/auth/verify-email/resend",
             Route::ResetPasswordPage => "/reset-password",
             Route::VerifyEmailPage => "/verify-email",
+            Route::LoginPage => "/login",
+            Route::SignupPage => "/signup",
+            Route::ForgotPasswordPage => "/forgot-password",
+            Route::AccountPage => "/account",
             Route::TotpSetup => "/api/v1/auth/mfa/totp/setup",
             Route::TotpEnable => "/api/v1/auth/mfa/totp/enable",
             Route::TotpDisable => "/api/v1/auth/mfa/totp",
@@ -204,6 +235,7 @@ impl Route {
             Route::OauthAuthorize => "/api/v1/auth/oauth/{provider}/authorize",
             Route::OauthCallback => "/api/v1/auth/oauth/{provider}/callback",
             Route::OauthToken => "/api/v1/auth/oauth/token",
+            Route::OauthLink => "/api/v1/auth/oauth/{provider}/link",
             Route::Identities => "/api/v1/auth/me/identities",
             Route::UnlinkIdentity => "/api/v1/auth/me/identities/{provider}",
             Route::ResetSecondFactor => "/api/v1/users/{user_id}/mfa/totp",
@@ -386,7 +418,7 @@ mod tests {
         );
         assert_eq!(
             Route::resolve("POST", "/api/v1/auth/me"),
-            Err(Unmatched::MethodNotAllowed(vec!["GET", "DELETE"]))
+            Err(Unmatched::MethodNotAllowed(vec!["GET", "PATCH", "DELETE"]))
         );
         assert_eq!(
             Route::resolve("PATCH", "/api/v1/recipes"),
