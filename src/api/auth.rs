@@ -467,8 +467,14 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
         issuer.config.session_max_seconds,
     );
     let reuse_seconds = issuer.config.refresh_reuse_seconds;
-    let rotation =
-        sessions::rotate(issuer.db, &old_hash, &successors[0].hash, times, reuse_seconds).await?;
+    let rotation = sessions::rotate(
+        issuer.db,
+        &old_hash,
+        &successors[0].hash,
+        times,
+        reuse_seconds,
+    )
+    .await?;
     match rotation {
         Rotation::Rotated {
             subject,

@@ -24,9 +24,8 @@ use super::outbound::call;
 use super::{log, no_content, now, request_url, App};
 use crate::config::{Protocol, ProviderId, ProviderSettings};
 use crate::domain::identity::{
-    github_identity, link_redirect_from_json, AuthorizeRequest, CodeExchange,
-    CodeExchangeRequest, Discovery, LinkRequest, LinkedIdentity, Newcomer, Provider,
-    TokenAnswer,
+    github_identity, link_redirect_from_json, AuthorizeRequest, CodeExchange, CodeExchangeRequest,
+    Discovery, LinkRequest, LinkedIdentity, Newcomer, Provider, TokenAnswer,
 };
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
 use crate::logs::SecurityEvent;
@@ -35,11 +34,11 @@ use crate::security::oauth::{
     authorization_url, basic_authorization, clear_cookie, cookie_value, provider_error,
     redirect_target, s256, set_cookie, with_fragment, Flow, LinkTarget, FOREIGN_REDIRECT,
 };
-use crate::security::Subject;
-use crate::store::caller::Caller;
 use crate::security::throttle;
+use crate::security::Subject;
 use crate::security::{opaque_token_hash, OpaqueToken};
 use crate::store::attempts;
+use crate::store::caller::Caller;
 use crate::store::identities::{self, Linking, SignIn, Unlinked};
 
 const UNKNOWN_PROVIDER: &str = "Unknown identity provider";
@@ -441,7 +440,14 @@ async fn link_identity(
         token_version: target.token_version,
         session_id: target.session_id.clone(),
     });
-    let email: String = identity.email.as_deref().unwrap_or("").trim().chars().take(254).collect();
+    let email: String = identity
+        .email
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(254)
+        .collect();
     let name = settings.id.name();
     let linking = identities::link(
         app.db()?,
@@ -529,8 +535,7 @@ pub async fn link(mut req: Request, name: &str, app: &App<'_>) -> Result<Respons
     let url = request_url(&req)?;
     let own_origin = url.origin().ascii_serialization();
     let body = json_text(&mut req).await.unwrap_or_default();
-    let wanted = link_redirect_from_json(&body)?
-        .unwrap_or_else(|| format!("{own_origin}/account"));
+    let wanted = link_redirect_from_json(&body)?.unwrap_or_else(|| format!("{own_origin}/account"));
     let target = redirect_target(&wanted, &own_origin, app.cors())
         .ok_or_else(|| ApiError::BadRequest(FOREIGN_REDIRECT.into()))?;
     let mut flow =
@@ -544,7 +549,12 @@ pub async fn link(mut req: Request, name: &str, app: &App<'_>) -> Result<Respons
     let location = authorization_location(&settings, &own_origin, &flow).await?;
     let current = app.flow_keys()?.swap_remove(0);
     let cookie = set_cookie(&flow.seal(&current), url.scheme() == "https");
-    let mut response = json_response(200, &LinkStart { authorize_url: location });
+    let mut response = json_response(
+        200,
+        &LinkStart {
+            authorize_url: location,
+        },
+    );
     response
         .headers_mut()
         .set("Set-Cookie", &cookie)

@@ -198,7 +198,9 @@ fn account_page<T: Template>(
         .map_err(|e| ApiError::internal("rendering a page", e))?;
     let mut response =
         Response::from_html(html).map_err(|e| ApiError::internal("page response", e))?;
-    let _ = response.headers_mut().set("Content-Security-Policy", &policy);
+    let _ = response
+        .headers_mut()
+        .set("Content-Security-Policy", &policy);
     Ok(response)
 }
 
@@ -238,10 +240,12 @@ pub fn signup(app: &App<'_>) -> Result<Response> {
     responses((status = 200, description = "HTML page", content_type = "text/html", body = String))
 )]
 pub fn forgot_password(app: &App<'_>) -> Result<Response> {
-    account_page(app, Some(Guarded::Recovery), |site_key| ForgotPasswordPage {
-        style: PAGES_STYLE,
-        site_key,
-        turnstile_script: TURNSTILE_SCRIPT,
+    account_page(app, Some(Guarded::Recovery), |site_key| {
+        ForgotPasswordPage {
+            style: PAGES_STYLE,
+            site_key,
+            turnstile_script: TURNSTILE_SCRIPT,
+        }
     })
 }
 
@@ -288,7 +292,10 @@ mod tests {
         .render()
         .unwrap();
         assert!(with_widget.contains(TURNSTILE_SCRIPT));
-        assert!(with_widget.contains(r#"data-sitekey="site-&#60;key&#62;""#), "{with_widget}");
+        assert!(
+            with_widget.contains(r#"data-sitekey="site-&#60;key&#62;""#),
+            "{with_widget}"
+        );
     }
 
     #[test]

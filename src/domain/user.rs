@@ -153,9 +153,10 @@ mod tests {
         let change = NameChange::from_json(r#"{"surname": " "}"#).unwrap();
         assert_eq!(change.first_name, None);
         assert_eq!(change.surname, Some(None));
-        let errors =
-            NameChange::from_json(&json!({"first_name": 3, "surname": "x".repeat(257)}).to_string())
-                .unwrap_err();
+        let errors = NameChange::from_json(
+            &json!({"first_name": 3, "surname": "x".repeat(257)}).to_string(),
+        )
+        .unwrap_err();
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].kind, "type_error.str");
     }

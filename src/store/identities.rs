@@ -291,7 +291,9 @@ pub async fn link(
             params.bind(subject),
         )
     })?;
-    let me = scoped(db, caller, context, |_| "SELECT id AS user_id FROM me".into())?;
+    let me = scoped(db, caller, context, |_| {
+        "SELECT id AS user_id FROM me".into()
+    })?;
     let results = db.batch(vec![insert, owner, me], context).await?;
     let owner = rows::<Owner>(&results[1], context)?.into_iter().next();
     let Some(me) = rows::<Owner>(&results[2], context)?.into_iter().next() else {
