@@ -22,6 +22,7 @@ function done(body) {
   if (body && body.mfa_required) {
     mfaToken = body.mfa_token;
     loginForm.hidden = true;
+    document.getElementById('providers').hidden = true;
     mfaForm.hidden = false;
     mfaForm.querySelector('input').focus();
     return;
