@@ -2,7 +2,7 @@
 
     python3 bench/d1_counts.py > d1-counts.json
 
-Run inside scripts/with-server.sh (BASE_URL, WORKER_LOG, FIRST_SUPERUSER_PASSWORD). Sends
+Run inside scripts/with-server.sh (BASE_URL, WORKER_LOG, FIRST_SUPERUSER, FIRST_SUPERUSER_PASSWORD). Sends
 each request once with its own `cf-ray`, then reads the worker's log line for it: round
 trips, statements, rows read and written, summed by the worker from D1's `meta`. Prints a
 JSON list of [label, round_trips, statements, rows_read, rows_written].
@@ -77,7 +77,7 @@ measured("POST /api/v1/auth/password", "POST", "/api/v1/auth/password",
          token=second["access_token"],
          json_body={"current_password": password, "new_password": f"{password} again"})
 admin = call("POST", "/api/v1/auth/login", form={
-    "username": os.environ.get("FIRST_SUPERUSER", "admin@recipeapi.com"),
+    "username": os.environ["FIRST_SUPERUSER"],
     "password": os.environ["FIRST_SUPERUSER_PASSWORD"]})
 measured("GET /api/v1/users/", "GET", "/api/v1/users/", token=admin["access_token"])
 

@@ -48,7 +48,10 @@ profile() { # name inspector_port command...
 extra_groups=()
 stop_extras() { for group in "${extra_groups[@]}"; do kill -TERM -- "-$group" 2>/dev/null || true; done; }
 trap stop_extras EXIT
-printf 'JWT_SECRET=%s\nSIGNUP_LIMIT_PER_HOUR=100000\n' "$TEST_JWT_SECRET" > "$BENCH_OUT/vars"
+# The extra servers check new passwords with the suite's breached-password stand-in, as the
+# first one does: nothing leaves the machine.
+printf 'JWT_SECRET=%s\nSIGNUP_LIMIT_PER_HOUR=100000\nPWNED_PASSWORDS_URL=%s\n' \
+    "$TEST_JWT_SECRET" "$PWNED_PASSWORDS_URL" > "$BENCH_OUT/vars"
 
 # Every login runs as many iterations as the strongest stored hash of its database (src/api/
 # auth.rs), so the login with 2N runs on a server of its own whose only user has a hash of
@@ -81,7 +84,7 @@ low_url="http://127.0.0.1:$low_port"
 
 # The peer's D1: the same seed, and the bench user with a hash of 100 000 iterations (the peer
 # has no signup). This worker at 100 000: the bench user signs up there, hashed at that count.
-"$here/../scripts/seed.sh" --config "$here/peer/wrangler.toml" --local --persist-to "$BENCH_OUT/peer-d1" > /dev/null
+"$here/../scripts/seed.sh" --config "$here/peer/wrangler.toml" --local --persist-to "$BENCH_OUT/peer-d1" --sample > /dev/null
 phc_low=$(printf '%s' "$password" | "$BENCH_NATIVE_BIN" phc 100000)
 wrangler d1 execute DB --config "$here/peer/wrangler.toml" --local --persist-to "$BENCH_OUT/peer-d1" --yes \
     --command "INSERT INTO users (email, hashed_password, is_superuser) VALUES ('$email_n', '$phc_low', 0)" \

@@ -66,7 +66,7 @@ awk '/^\[build\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$base_dir/wrangl
 printf 'JWT_SECRET=%s\nSIGNUP_LIMIT_PER_HOUR=100000\n' "$TEST_JWT_SECRET" > "$out/stall-vars"
 read -r before_port before_inspector before_group < <("$here/serve.sh" "$base_config" \
     "$out/before-d1" "$out/stall-vars" "$out/before.log")
-"$root/scripts/seed.sh" --config "$base_config" --local --persist-to "$out/before-d1" > /dev/null
+"$root/scripts/seed.sh" --config "$base_config" --local --persist-to "$out/before-d1" --sample > /dev/null
 before_url="http://127.0.0.1:$before_port"
 after_url=$BASE_URL
 port=${BASE_URL##*:}

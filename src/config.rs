@@ -1,6 +1,7 @@
 //! Settings from the Worker's bindings: `[vars]` in wrangler.toml, secrets from
 //! `wrangler secret put` (or `.dev.vars` locally). Parsing is pure and fails closed.
 
+use crate::security::breach::DEFAULT_RANGE_URL;
 use crate::security::password::DEFAULT_ITERATIONS;
 use crate::security::throttle::DEFAULT_SIGNUPS_PER_HOUR;
 use crate::security::token::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
@@ -28,6 +29,25 @@ pub const VERIFY_TOKEN_SECONDS: i64 = 24 * 3600;
 pub const DEFAULT_EMAIL_FROM: &str = "Recipe API <no-reply@recipe-api.local>";
 /// Below this PBKDF2 is no protection at all; refuse to run with it.
 pub const MIN_ITERATIONS: u32 = 1_000;
+
+/// What every placeholder the documentation and `.dev.vars.example` print for a secret holds.
+const PLACEHOLDER_MARK: &str = "replace-with";
+
+/// A secret's value, or the error that refuses it when it was copied from the documentation
+/// (`JWT_SECRET=replace-with-64-hex-characters…`, which is long enough to pass as a key):
+/// a key anyone can read signs nothing. Cloudflare's Turnstile test secrets (`1x…AA`) are
+/// documented too, but they are keys of a test widget, meant for tests and automation, so
+/// they pass here; `scripts/smoke.sh` catches the always-pass one in a deployment.
+pub fn refuse_placeholder(name: &str, value: Option<String>) -> Result<Option<String>, String> {
+    match value {
+        Some(value) if value.to_ascii_lowercase().contains(PLACEHOLDER_MARK) => Err(format!(
+            "{name} is still the placeholder from the documentation (it contains \
+             \"{PLACEHOLDER_MARK}\"), which anyone can read: set a value of your own with \
+             `wrangler secret put {name}` (locally, scripts/setup.sh replaces it in .dev.vars)"
+        )),
+        value => Ok(value),
+    }
+}
 
 /// Browser origins allowed to call the API with credentials (`BACKEND_CORS_ORIGINS`, as in
 /// the original): a JSON list or a comma-separated list. `*` allows any origin, and then
@@ -122,7 +142,7 @@ impl EmailSettings {
         };
         Ok(Some(EmailSettings {
             api_url: web_url(&api_url, "EMAIL_API_URL")?,
-            api_key: present("EMAIL_API_KEY"),
+            api_key: refuse_placeholder("EMAIL_API_KEY", present("EMAIL_API_KEY"))?,
             from: present("EMAIL_FROM").unwrap_or_else(|| DEFAULT_EMAIL_FROM.to_owned()),
         }))
     }
@@ -146,10 +166,10 @@ impl TurnstileSettings {
     pub fn from_vars(
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<TurnstileSettings>, String> {
-        let Some(secret) = var("TURNSTILE_SECRET_KEY")
+        let secret = var("TURNSTILE_SECRET_KEY")
             .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-        else {
+            .filter(|v| !v.is_empty());
+        let Some(secret) = refuse_placeholder("TURNSTILE_SECRET_KEY", secret)? else {
             return Ok(None);
         };
         let verify_url = match var("TURNSTILE_VERIFY_URL").map(|v| v.trim().to_owned()) {
@@ -170,6 +190,39 @@ impl std::fmt::Debug for TurnstileSettings {
             .field("verify_url", &self.verify_url)
             .field("routes", &self.routes)
             .finish_non_exhaustive()
+    }
+}
+
+/// The check of new passwords against Have I Been Pwned's range API
+/// (src/security/breach.rs): on unless `PWNED_PASSWORDS` is `off`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreachCheckSettings {
+    /// `PWNED_PASSWORDS_URL`: the range API, to which a password's 5-character SHA-1 prefix
+    /// is appended (default Have I Been Pwned's).
+    pub range_url: String,
+}
+
+impl BreachCheckSettings {
+    /// `None` when `PWNED_PASSWORDS` is `off`; unset, empty or `on`, the check is on. Any
+    /// other value, or a `PWNED_PASSWORDS_URL` that is not an http(s) URL, is an error, so the
+    /// routes that set a password fail closed rather than skip the check.
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<BreachCheckSettings>, String> {
+        match var("PWNED_PASSWORDS").as_deref().map(str::trim) {
+            None | Some("") | Some("on") => {}
+            Some("off") => return Ok(None),
+            Some(other) => {
+                return Err(format!(
+                    "PWNED_PASSWORDS is {other:?}; it must be \"on\" or \"off\" (default \"on\")"
+                ))
+            }
+        }
+        let range_url = match var("PWNED_PASSWORDS_URL").map(|v| v.trim().to_owned()) {
+            Some(url) if !url.is_empty() => web_url(&url, "PWNED_PASSWORDS_URL")?,
+            _ => DEFAULT_RANGE_URL.to_owned(),
+        };
+        Ok(Some(BreachCheckSettings { range_url }))
     }
 }
 
@@ -277,12 +330,13 @@ impl ProviderSettings {
         let Some(client_id) = present(id_name) else {
             return Ok(None);
         };
-        let client_secret = present(secret_name).ok_or_else(|| {
-            format!(
-                "{id_name} is set but {secret_name} is not: \
+        let client_secret =
+            refuse_placeholder(secret_name, present(secret_name))?.ok_or_else(|| {
+                format!(
+                    "{id_name} is set but {secret_name} is not: \
                  `wrangler secret put {secret_name}` (locally, .dev.vars)"
-            )
-        })?;
+                )
+            })?;
         let url_or = |name: &str, default: &str| match present(name) {
             Some(url) => web_url(&url, name).map(|url| url.trim_end_matches('/').to_owned()),
             None => Ok(default.to_owned()),
@@ -414,7 +468,7 @@ impl Config {
 
     /// The signing key, from the `JWT_SECRET` secret.
     pub fn jwt_secret(var: impl Fn(&str) -> Option<String>) -> Result<JwtSecret, String> {
-        JwtSecret::parse(var("JWT_SECRET").as_deref())
+        JwtSecret::parse(refuse_placeholder("JWT_SECRET", var("JWT_SECRET"))?.as_deref())
     }
 
     /// The keys and claims of access tokens: `JWT_SECRET` signs; `JWT_SECRET_PREVIOUS`, when
@@ -422,7 +476,8 @@ impl Config {
     /// service and its clients, by default both `recipe-api`.
     pub fn token_keys(var: impl Fn(&str) -> Option<String>) -> Result<TokenKeys, String> {
         let current = Config::jwt_secret(&var)?;
-        let previous = match var("JWT_SECRET_PREVIOUS").filter(|v| !v.is_empty()) {
+        let previous = refuse_placeholder("JWT_SECRET_PREVIOUS", var("JWT_SECRET_PREVIOUS"))?;
+        let previous = match previous.filter(|v| !v.is_empty()) {
             None => None,
             Some(value) => Some(JwtSecret::parse_named("JWT_SECRET_PREVIOUS", Some(&value))?),
         };
@@ -445,9 +500,11 @@ impl Config {
     /// the two-factor routes and the cleanup's resealing read them: without the current key
     /// the routes fail closed, and everything else works.
     pub fn mfa_keys(var: impl Fn(&str) -> Option<String>) -> Result<MfaKeys, String> {
-        let current = MfaKey::parse(var("MFA_ENCRYPTION_KEY").as_deref())?;
+        let current = refuse_placeholder("MFA_ENCRYPTION_KEY", var("MFA_ENCRYPTION_KEY"))?;
+        let current = MfaKey::parse(current.as_deref())?;
         let previous_name = "MFA_ENCRYPTION_KEY_PREVIOUS";
-        let previous = match var(previous_name).filter(|v| !v.trim().is_empty()) {
+        let previous = refuse_placeholder(previous_name, var(previous_name))?;
+        let previous = match previous.filter(|v| !v.trim().is_empty()) {
             None => None,
             Some(value) => Some(MfaKey::parse_named(previous_name, Some(&value))?),
         };
@@ -765,6 +822,36 @@ mod tests {
     }
 
     #[test]
+    fn the_breach_check_is_on_by_default_against_have_i_been_pwned() {
+        let on = BreachCheckSettings::from_vars(vars(&[])).unwrap().unwrap();
+        assert_eq!(on.range_url, "https://api.pwnedpasswords.com/range/");
+        let local = BreachCheckSettings::from_vars(vars(&[
+            ("PWNED_PASSWORDS", " on "),
+            ("PWNED_PASSWORDS_URL", "http://127.0.0.1:8029/range/"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(local.range_url, "http://127.0.0.1:8029/range/");
+        let off = [
+            ("PWNED_PASSWORDS", "off"),
+            ("PWNED_PASSWORDS_URL", "nonsense"),
+        ];
+        assert_eq!(BreachCheckSettings::from_vars(vars(&off)), Ok(None));
+    }
+
+    #[test]
+    fn the_breach_check_fails_closed_on_a_bad_switch_or_url() {
+        for (name, value) in [
+            ("PWNED_PASSWORDS", "yes"),
+            ("PWNED_PASSWORDS", "OFF"),
+            ("PWNED_PASSWORDS_URL", "api.pwnedpasswords.com/range/"),
+        ] {
+            let error = BreachCheckSettings::from_vars(vars(&[(name, value)])).unwrap_err();
+            assert!(error.contains(name), "{error}");
+        }
+    }
+
+    #[test]
     fn refuses_nonsense_with_a_message_naming_the_setting() {
         for (name, value) in [
             ("PASSWORD_ITERATIONS", "ten"),
@@ -812,6 +899,103 @@ mod tests {
         assert!(Config::mfa_keys(vars(&[])).is_err());
         assert!(Config::mfa_keys(vars(&[("MFA_ENCRYPTION_KEY", &"x".repeat(64))])).is_err());
         assert!(Config::mfa_keys(vars(&[("MFA_ENCRYPTION_KEY", &"ab".repeat(32))])).is_ok());
+    }
+
+    /// Every secret of `.dev.vars.example` as a deployment would get it copied over: none may
+    /// pass, whichever code reads it. The commented Turnstile line is Cloudflare's test secret.
+    #[test]
+    fn no_secret_copied_from_the_example_file_is_accepted() {
+        let example: Vec<(String, String)> = include_str!("../.dev.vars.example")
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .filter(|(name, _)| !name.starts_with('#'))
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        let copied = |name: &str| {
+            example
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let refused = |result: Result<(), String>, name: &str| {
+            let error = result.expect_err(name);
+            assert!(
+                error.contains(name) && error.contains("placeholder"),
+                "{error}"
+            );
+        };
+        for name in [
+            "JWT_SECRET",
+            "MFA_ENCRYPTION_KEY",
+            "OIDC_CLIENT_SECRET",
+            "GITHUB_CLIENT_SECRET",
+        ] {
+            assert!(copied(name).is_some(), ".dev.vars.example has {name}");
+        }
+        refused(Config::token_keys(copied).map(drop), "JWT_SECRET");
+        refused(Config::mfa_keys(copied).map(drop), "MFA_ENCRYPTION_KEY");
+        for id in [ProviderId::Oidc, ProviderId::GitHub] {
+            let (_, secret_name) = id.client_settings();
+            refused(
+                ProviderSettings::from_vars(id, copied).map(drop),
+                secret_name,
+            );
+        }
+        // The same placeholders under the other names, as an operator might paste them.
+        let placeholder = copied("JWT_SECRET").unwrap();
+        let good_jwt = "k".repeat(64);
+        let good_mfa = "ab".repeat(32);
+        let with = |name: &'static str| {
+            let placeholder = placeholder.clone();
+            let (good_jwt, good_mfa) = (good_jwt.clone(), good_mfa.clone());
+            move |n: &str| match n {
+                _ if n == name => Some(placeholder.clone()),
+                "JWT_SECRET" => Some(good_jwt.clone()),
+                "MFA_ENCRYPTION_KEY" => Some(good_mfa.clone()),
+                "EMAIL_API_URL" => Some("https://api.resend.com/emails".into()),
+                "GOOGLE_CLIENT_ID" => Some("g.apps".into()),
+                _ => None,
+            }
+        };
+        refused(
+            Config::token_keys(with("JWT_SECRET_PREVIOUS")).map(drop),
+            "JWT_SECRET_PREVIOUS",
+        );
+        refused(
+            Config::mfa_keys(with("MFA_ENCRYPTION_KEY_PREVIOUS")).map(drop),
+            "MFA_ENCRYPTION_KEY_PREVIOUS",
+        );
+        refused(
+            EmailSettings::from_vars(with("EMAIL_API_KEY")).map(drop),
+            "EMAIL_API_KEY",
+        );
+        refused(
+            TurnstileSettings::from_vars(with("TURNSTILE_SECRET_KEY")).map(drop),
+            "TURNSTILE_SECRET_KEY",
+        );
+        refused(
+            ProviderSettings::from_vars(ProviderId::Google, with("GOOGLE_CLIENT_SECRET")).map(drop),
+            "GOOGLE_CLIENT_SECRET",
+        );
+        let shouted = placeholder.to_ascii_uppercase();
+        assert!(
+            Config::jwt_secret(|_| Some(shouted.clone())).is_err(),
+            "in any case"
+        );
+        // Real values under every name pass.
+        assert!(Config::token_keys(with("NOTHING")).is_ok());
+        assert!(Config::mfa_keys(with("NOTHING")).is_ok());
+        assert!(EmailSettings::from_vars(with("NOTHING")).is_ok());
+        // Cloudflare's documented test secret is for tests, and passes.
+        let test_secret = include_str!("../.dev.vars.example")
+            .lines()
+            .find_map(|line| line.strip_prefix("#TURNSTILE_SECRET_KEY="))
+            .unwrap();
+        assert!(TurnstileSettings::from_vars(
+            |n| (n == "TURNSTILE_SECRET_KEY").then(|| test_secret.into())
+        )
+        .unwrap()
+        .is_some());
     }
 
     #[test]

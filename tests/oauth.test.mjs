@@ -219,15 +219,25 @@ async function assertRefusalLogged(offset, provider, reason) {
 // ---- The tests.
 
 describe('the providers list', () => {
-  test('lists the enabled providers (GitHub and the OpenID provider, not Google) with their authorize URLs', async () => {
+  test('lists the enabled providers (GitHub and the OpenID provider, not Google) with their absolute authorize URLs', async () => {
     const res = await providers();
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(res.body.map((p) => p.id), ['github', 'oidc'], 'Google has no client id here; the order is google, github, oidc');
     const oidc = res.body.find((p) => p.id === 'oidc');
-    assert.deepEqual(oidc, { id: 'oidc', name: 'Local OpenID provider', authorize_url: '/api/v1/auth/oauth/oidc/authorize' });
+    assert.deepEqual(oidc, { id: 'oidc', name: 'Local OpenID provider', authorize_url: `${BASE_URL}/api/v1/auth/oauth/oidc/authorize` });
     const github = res.body.find((p) => p.id === 'github');
-    assert.equal(github.authorize_url, '/api/v1/auth/oauth/github/authorize');
+    assert.equal(github.authorize_url, `${BASE_URL}/api/v1/auth/oauth/github/authorize`);
     assert.ok(typeof github.name === 'string' && github.name.length > 0, `a label: ${github.name}`);
+  });
+
+  test('the authorize URLs are on the origin the list was asked of', async () => {
+    // The same server by another name: the flow must start on the host its callback reaches.
+    const other = BASE_URL.replace('127.0.0.1', 'localhost');
+    const res = await api('/api/v1/auth/oauth/providers', { base: other });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body.map((p) => p.authorize_url), [
+      `${other}/api/v1/auth/oauth/github/authorize`, `${other}/api/v1/auth/oauth/oidc/authorize`,
+    ]);
   });
 });
 
@@ -246,7 +256,7 @@ describe('in Chromium', () => {
     const { verifier, challenge } = pkce();
     verifiers.set(page, verifier);
     const query = new URLSearchParams({ redirect_to: HOME, code_challenge: challenge, code_challenge_method: 'S256' });
-    await page.goto(`${BASE_URL}${url}?${query}`, { waitUntil: 'domcontentloaded' });
+    await page.goto(`${url}?${query}`, { waitUntil: 'domcontentloaded' });
     return page;
   }
 

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 use worker::{D1PreparedStatement, Request, Response};
 
 use super::body::{json_text, login_form};
+use super::breach::refuse_breached;
 use super::current_user::{self, caller, unknown_user};
 use super::limits::{client_address, count};
 use super::routes::Route;
@@ -179,14 +180,15 @@ pub(super) fn new_refresh_token() -> Result<OpaqueToken> {
 /// When email delivery is configured, a verification email goes to the new address after
 /// the response. Where the deployment turns Cloudflare Turnstile on for signup, a token from
 /// its widget is required, in the `cf-turnstile-response` header or the body member of
-/// that name.
+/// that name. A password known from data breaches (Have I Been Pwned) is refused with 400.
 #[utoipa::path(
     post, path = "/api/v1/auth/signup", tag = "auth",
     params(TurnstileHeader),
     request_body = SignupRequest,
     responses(
         (status = 201, description = "Created", body = User),
-        (status = 400, description = "The email is taken", body = Detail),
+        (status = 400, description = "The email is taken, or the password appeared in a data \
+         breach", body = Detail),
         (status = 403, description = "Posted from another site's page, or a missing or \
          refused Turnstile token", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
@@ -220,6 +222,8 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
             return Err(ApiError::TooManyRequests(retry_after, TOO_MANY_SIGNUPS));
         }
     }
+    // After the count (a stranger gets one lookup per signup the limit allows), before the hash.
+    refuse_breached(app, Route::Signup, &new_user.password).await?;
     let hash = hash_password(new_user.password.expose(), config.password_iterations, app)
         .await
         .map_err(|e| ApiError::internal("signup", e))?;
@@ -536,7 +540,8 @@ pub async fn logout(mut req: Request, app: &App<'_>) -> Result<Response> {
     request_body = PasswordChangeRequest,
     responses(
         (status = 200, description = "Changed; a new pair", body = Token),
-        (status = 400, description = "Incorrect password, or the new one is the same", body = Detail),
+        (status = 400, description = "Incorrect password, or the new one is the same or \
+         appeared in a data breach", body = Detail),
         (status = 401, description = "Not authenticated", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
         (status = 415, description = "Not JSON", body = Detail),
@@ -570,8 +575,16 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
     if verified == Verified::No {
         return Err(ApiError::BadRequest(BAD_PASSWORD.into()));
     }
-    if change.new == change.current {
-        return Err(ApiError::BadRequest(SAME_PASSWORD.into()));
+    // Looked up only for a caller who proved the current password, before the new hash. The
+    // current password was right, so a refused new one gives its attempt back.
+    let refusal = if change.new == change.current {
+        Err(ApiError::BadRequest(SAME_PASSWORD.into()))
+    } else {
+        refuse_breached(app, Route::ChangePassword, &change.new).await
+    };
+    if let Err(refusal) = refusal {
+        attempts::give_back(db, &counters).await?;
+        return Err(refusal);
     }
     let new_hash = hash_password(change.new.expose(), config.password_iterations, app)
         .await

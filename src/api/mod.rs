@@ -3,11 +3,13 @@
 
 mod auth;
 mod body;
+mod breach;
 mod cookie;
 mod current_user;
 mod docs;
 mod email_links;
 mod headers;
+mod health;
 mod limits;
 mod mfa;
 mod oauth;
@@ -30,7 +32,8 @@ use worker::{Context, Delay, Env, Request, Response};
 use routes::{Route, Unmatched};
 
 use crate::config::{
-    Config, CorsOrigins, EmailSettings, ProviderId, ProviderSettings, TurnstileSettings,
+    BreachCheckSettings, Config, CorsOrigins, EmailSettings, ProviderId, ProviderSettings,
+    TurnstileSettings,
 };
 use crate::error::{ApiError, Result};
 use crate::logs::{RequestLog, SecurityEvent};
@@ -134,6 +137,9 @@ async fn dispatch(
     if route.edge_limited() {
         limits::edge(&req, app, route).await?;
     }
+    if route.write_limited() {
+        limits::writes(&req, app, route).await?;
+    }
     body::check_declared_length(&req)?;
     app.start_session(&req, route)?;
     if route.takes_refresh_cookie() {
@@ -181,7 +187,7 @@ async fn dispatch(
         Route::TotpEnable => Box::pin(mfa::enable(req, app)),
         Route::TotpDisable => Box::pin(mfa::disable(req, app)),
         Route::MfaVerify => Box::pin(mfa::verify(req, app)),
-        Route::OauthProviders => Box::pin(oauth::providers(app)),
+        Route::OauthProviders => Box::pin(oauth::providers(&req, app)),
         Route::OauthAuthorize => Box::pin(oauth::authorize(&req, id, app)),
         Route::OauthCallback => Box::pin(oauth::callback(&req, id, app)),
         Route::OauthToken => Box::pin(oauth::token(req, app)),
@@ -189,6 +195,8 @@ async fn dispatch(
         Route::Identities => Box::pin(oauth::list_identities(&req, app)),
         Route::UnlinkIdentity => Box::pin(oauth::unlink_identity(&req, id, app)),
         Route::ResetSecondFactor => Box::pin(users::reset_second_factor(&req, id, app)),
+        Route::Healthz => return health::live(),
+        Route::Readyz => Box::pin(health::ready(app)),
     };
     handler.await
 }
@@ -340,6 +348,12 @@ impl<'a> App<'a> {
         self.binding("TURNSTILE_SITE_KEY")
             .map(|key| key.trim().to_owned())
             .filter(|key| !key.is_empty())
+    }
+
+    /// The check of new passwords against breached ones; `None` when `PWNED_PASSWORDS` is
+    /// `off`.
+    pub fn breach_check(&self) -> Result<Option<BreachCheckSettings>> {
+        BreachCheckSettings::from_vars(|name| self.binding(name)).map_err(ApiError::Misconfigured)
     }
 
     /// The request's D1 session, opened on first use.

@@ -64,18 +64,25 @@ fn provider(app: &App<'_>, name: &str) -> Result<ProviderSettings> {
 }
 
 /// List the identity providers enabled here, for a frontend's sign-in buttons.
+///
+/// Each `authorize_url` is absolute, on the origin this list was asked of: the sign-in must
+/// start on the host that will receive the provider's callback, whose cookie binds the flow.
 #[utoipa::path(
     get, path = "/api/v1/auth/oauth/providers", tag = "auth",
     responses((status = 200, description = "The enabled providers", body = Vec<Provider>))
 )]
-pub async fn providers(app: &App<'_>) -> Result<Response> {
+pub async fn providers(req: &Request, app: &App<'_>) -> Result<Response> {
+    let origin = request_url(req)?.origin().ascii_serialization();
     let enabled: Vec<Provider> = ProviderId::ALL
         .into_iter()
         .filter_map(|id| app.identity_provider(id).ok().flatten())
         .map(|settings| Provider {
             id: settings.id.name(),
             name: settings.label,
-            authorize_url: format!("/api/v1/auth/oauth/{}/authorize", settings.id.name()),
+            authorize_url: format!(
+                "{origin}/api/v1/auth/oauth/{}/authorize",
+                settings.id.name()
+            ),
         })
         .collect();
     Ok(json_response(200, &enabled))

@@ -54,6 +54,8 @@ pub enum Route {
     Identities,
     UnlinkIdentity,
     ResetSecondFactor,
+    Healthz,
+    Readyz,
 }
 
 /// Why no route answered a request.
@@ -112,7 +114,9 @@ impl Route {
             | Route::OauthProviders
             | Route::OauthAuthorize
             | Route::OauthCallback
-            | Route::Identities => "GET",
+            | Route::Identities
+            | Route::Healthz
+            | Route::Readyz => "GET",
         }
     }
 
@@ -175,12 +179,47 @@ impl Route {
         )
     }
 
+    /// Whether the route is behind the write limiter (src/api/limits.rs): every route by
+    /// which a signed-in user (a bearer access token) changes something: their recipes,
+    /// account, sessions, second factor and linked identities, and a superuser's user
+    /// management. Counted per user, so one stolen token cannot fill D1. Some are behind the
+    /// edge limiter as well.
+    pub fn write_limited(self) -> bool {
+        matches!(
+            self,
+            Route::ChangePassword
+                | Route::UpdateMe
+                | Route::DeleteMe
+                | Route::EndSession
+                | Route::EndOtherSessions
+                | Route::CreateRecipe
+                | Route::UpdateRecipe
+                | Route::DeleteRecipe
+                | Route::UpdateUser
+                | Route::DeleteUser
+                | Route::ResetPassword
+                | Route::ResendVerification
+                | Route::TotpSetup
+                | Route::TotpEnable
+                | Route::TotpDisable
+                | Route::OauthLink
+                | Route::UnlinkIdentity
+                | Route::ResetSecondFactor
+        )
+    }
+
     /// Whether the answer carries a user's own data (an account, a token, a user list, the
     /// caller's recipes), which no cache between the client and the API may keep.
     pub fn private(self) -> bool {
         self.template().starts_with("/api/v1/auth")
             || self.template().starts_with("/api/v1/users")
             || self == Route::MyRecipes
+    }
+
+    /// Whether the route is a probe for uptime checks and load balancers: its answer says how
+    /// the API is now, so no cache may keep it.
+    pub fn probe(self) -> bool {
+        matches!(self, Route::Healthz | Route::Readyz)
     }
 
     /// Every method some route has, once each, in the order of the table: what a CORS
@@ -239,6 +278,8 @@ impl Route {
             Route::Identities => "/api/v1/auth/me/identities",
             Route::UnlinkIdentity => "/api/v1/auth/me/identities/{provider}",
             Route::ResetSecondFactor => "/api/v1/users/{user_id}/mfa/totp",
+            Route::Healthz => "/healthz",
+            Route::Readyz => "/readyz",
         }
     }
 
@@ -333,6 +374,29 @@ mod tests {
     }
 
     #[test]
+    fn only_writes_are_write_limited_and_every_recipe_write_is() {
+        for route in Route::iter().filter(|r| r.write_limited()) {
+            assert_ne!(route.method(), "GET", "{route:?}");
+        }
+        for route in [
+            Route::CreateRecipe,
+            Route::UpdateRecipe,
+            Route::DeleteRecipe,
+        ] {
+            assert!(route.write_limited(), "{route:?}");
+        }
+        // Writes without an access token are the edge limiter's.
+        for route in [
+            Route::Signup,
+            Route::Login,
+            Route::Refresh,
+            Route::OauthToken,
+        ] {
+            assert!(!route.write_limited() && route.edge_limited(), "{route:?}");
+        }
+    }
+
+    #[test]
     fn answers_with_a_users_data_are_private_and_public_reads_are_not() {
         for route in [
             Route::Me,
@@ -353,6 +417,22 @@ mod tests {
         ] {
             assert!(!route.private(), "{route:?}");
         }
+    }
+
+    #[test]
+    fn the_probes_are_uncached_gets_that_are_neither_limited_nor_replica_reads() {
+        let probes: Vec<Route> = Route::iter().filter(|r| r.probe()).collect();
+        assert_eq!(probes, [Route::Healthz, Route::Readyz]);
+        for probe in probes {
+            assert_eq!(probe.method(), "GET");
+            // readyz asks the primary: a replica that answers says nothing of writes.
+            assert!(!probe.only_reads() && !probe.edge_limited() && !probe.private());
+        }
+        assert_eq!(Route::resolve("GET", "/readyz/"), Ok((Route::Readyz, None)));
+        assert_eq!(
+            Route::resolve("POST", "/healthz"),
+            Err(Unmatched::MethodNotAllowed(vec!["GET"]))
+        );
     }
 
     #[test]

@@ -33,7 +33,42 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The domain, when it is one nobody can receive mail at or this project does not own:
+    /// the names RFC 2606 and RFC 6761 reserve for examples, tests and this machine, the
+    /// mDNS `.local`, and the domains its own docs once used. A superuser created at such an
+    /// address in a deployment belongs to whoever can, one day, receive mail there.
+    pub fn placeholder_domain(&self) -> Option<&str> {
+        let domain = self.0.rsplit_once('@').map_or("", |(_, domain)| domain);
+        let lower = domain.to_ascii_lowercase();
+        PLACEHOLDER_DOMAINS
+            .iter()
+            .any(|reserved| {
+                lower == *reserved
+                    || lower
+                        .strip_suffix(reserved)
+                        .is_some_and(|rest| rest.ends_with('.'))
+            })
+            .then_some(domain)
+    }
 }
+
+/// Domains (and their subdomains) that name nobody's mailbox: see [`Email::placeholder_domain`].
+const PLACEHOLDER_DOMAINS: &[&str] = &[
+    "example.com",
+    "example.net",
+    "example.org",
+    "example",
+    "test",
+    "invalid",
+    "localhost",
+    "local",
+    "localdomain",
+    "internal",
+    "home.arpa",
+    "recipeapi.com",
+    "recipe-api.local",
+];
 
 #[cfg(test)]
 mod tests {
@@ -47,6 +82,45 @@ mod tests {
             "ADMIN@RecipeApi.com",
         ] {
             assert_eq!(Email::parse(ok).map(|e| e.0), Ok(ok.to_owned()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn knows_the_domains_nobody_receives_mail_at() {
+        for placeholder in [
+            "admin@recipeapi.com",
+            "ADMIN@RecipeApi.COM",
+            "admin@example.com",
+            "a@mail.example.org",
+            "a@example.net",
+            "a@shop.example",
+            "a@recipe-api.test",
+            "a@nowhere.invalid",
+            "admin@recipe-api.localhost",
+            "a@printer.local",
+            "a@host.internal",
+            "a@router.home.arpa",
+        ] {
+            let email = Email::parse(placeholder).unwrap();
+            assert!(email.placeholder_domain().is_some(), "{placeholder}");
+        }
+        assert_eq!(
+            Email::parse("a@Mail.Example.com")
+                .unwrap()
+                .placeholder_domain(),
+            Some("Mail.Example.com"),
+            "as written, for the message"
+        );
+        for real in [
+            "ops@company.com",
+            "a@notexample.com",
+            "a@example.com.au",
+            "a@myrecipeapi.com",
+            "a@testing.dev",
+            "a@local.company.io",
+        ] {
+            let email = Email::parse(real).unwrap();
+            assert_eq!(email.placeholder_domain(), None, "{real}");
         }
     }
 

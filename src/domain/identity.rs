@@ -272,7 +272,9 @@ pub struct Provider {
     pub id: &'static str,
     /// What its button says.
     pub name: String,
-    /// Where the button goes, with `?redirect_to=…&code_challenge=…` added.
+    /// Where the button goes, with `?redirect_to=…&code_challenge=…` added: an absolute URL on
+    /// the origin the list was asked of, so a frontend on another origin can use it as it is.
+    #[schema(example = "https://api.example.com/api/v1/auth/oauth/github/authorize")]
     pub authorize_url: String,
 }
 

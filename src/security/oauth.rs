@@ -17,6 +17,7 @@ use subtle::ConstantTimeEq;
 use url::Url;
 
 use crate::config::CorsOrigins;
+use crate::security::origin::is_listed;
 
 /// How long a flow may take, from the redirect to the provider to its callback.
 pub const FLOW_SECONDS: i64 = 10 * 60;
@@ -238,8 +239,7 @@ pub fn redirect_target(redirect_to: &str, own_origin: &str, cors: &CorsOrigins) 
         return None;
     }
     let origin = url.origin().ascii_serialization();
-    let listed = matches!(cors, CorsOrigins::List(list) if list.contains(&origin));
-    (origin == own_origin || listed).then_some(url)
+    (origin == own_origin || is_listed(&origin, cors)).then_some(url)
 }
 
 /// `redirect_to` with its fragment replaced by `pairs`, form-encoded: the fragment never

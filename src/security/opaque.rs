@@ -110,8 +110,15 @@ mod tests {
         let key = SuccessorKey::derive(&[7; 32]);
         let token = OpaqueToken::generate().unwrap().token;
         let successor = key.successor(&token);
-        assert_eq!(successor.token, key.successor(&token).token, "a retry gets the same");
-        assert_eq!(opaque_token_hash(&successor.token), Some(successor.hash.clone()));
+        assert_eq!(
+            successor.token,
+            key.successor(&token).token,
+            "a retry gets the same"
+        );
+        assert_eq!(
+            opaque_token_hash(&successor.token),
+            Some(successor.hash.clone())
+        );
         assert_ne!(successor.token, token);
         let other_token = OpaqueToken::generate().unwrap().token;
         assert_ne!(key.successor(&other_token).token, successor.token);
@@ -128,7 +135,10 @@ mod tests {
         let mut mac = Hmac::<Sha256>::new_from_slice(&secret).unwrap();
         mac.update(token.as_bytes());
         let direct = B64.encode(mac.finalize().into_bytes());
-        assert_ne!(SuccessorKey::derive(&secret).successor(&token).token, direct);
+        assert_ne!(
+            SuccessorKey::derive(&secret).successor(&token).token,
+            direct
+        );
     }
 
     #[test]

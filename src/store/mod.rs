@@ -143,6 +143,12 @@ impl Db {
     }
 }
 
+/// One `SELECT 1`: whether D1 answers at all (`GET /readyz`). It reads no row.
+pub async fn ping(db: &Db) -> Result<(), ApiError> {
+    db.read(db.prepare("SELECT 1"), "readiness check").await?;
+    Ok(())
+}
+
 /// A bookmark as a client sent it back (`x-d1-bookmark`), if it has the shape of one D1
 /// hands out: hexadecimal groups joined by `-`, up to 256 characters. Anything else (a
 /// session constraint such as `first-primary` included) is refused with a 400 before D1
