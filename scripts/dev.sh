@@ -138,6 +138,7 @@ else
     echo "Breached passwords are checked at ${pwned_url:-Have I Been Pwned (PWNED_PASSWORDS_URL of wrangler.toml)}."
 fi
 echo "The superuser's email and password are in .dev.vars (FIRST_SUPERUSER, FIRST_SUPERUSER_PASSWORD)."
+echo "Sign in, sign up and manage your account at http://localhost:${PORT:-8787}/login"
 echo "Passkeys: open http://localhost:${PORT:-8787} (browsers refuse an IP address such as 127.0.0.1 as a passkey's RP ID)."
 
 # In the background so that this script stays to stop the catcher, yet on the terminal's

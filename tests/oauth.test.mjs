@@ -372,10 +372,14 @@ describe('authorize', () => {
     }
   });
 
-  test('redirect_to: missing is a 422, another origin or another scheme a 400, an origin of BACKEND_CORS_ORIGINS is accepted', async () => {
+  test('redirect_to: missing is the API\'s /login page, another origin or another scheme a 400, an origin of BACKEND_CORS_ORIGINS is accepted', async () => {
     const missing = await authorize('oidc', undefined);
-    assert.equal(missing.status, 422, JSON.stringify(missing.body));
-    assert.deepEqual(missing.body.detail[0].loc, ['query', 'redirect_to']);
+    assert.equal(missing.status, 302, JSON.stringify(missing.body));
+    const back = await signInAtOpenIdProvider(missing.headers.get('location'), `nowhere-${unique()}`);
+    const cookie = missing.headers.getSetCookie()[0].split(';')[0];
+    const landed = await callback(back, cookie);
+    assert.equal(landed.status, 302);
+    assert.match(landed.headers.get('location'), new RegExp(`^${BASE_URL}/login#code=`));
     for (const target of [
       'https://evil.example/', 'http://127.0.0.1.evil.example/', `${BASE_URL.replace('http:', 'https:')}/`,
       'javascript:alert(1)', 'data:text/html,hi', '//evil.example/', '/relative', `${BASE_URL.replace(/:\d+$/, ':1')}/`,

@@ -11,13 +11,13 @@ use super::current_user::{self, caller, unknown_user};
 use super::limits::{client_address, count};
 use super::routes::Route;
 use super::turnstile::{self, BodyToken, TurnstileHeader};
-use super::{email_links, log, no_content, now, App};
+use super::{cookie, email_links, log, no_content, now, App};
 use crate::config::Config;
 use crate::domain::account::{
     refresh_token_from_json, PasswordChange, PasswordChangeRequest, RefreshRequest,
 };
 use crate::domain::login::LoginRequest;
-use crate::domain::user::SignupRequest;
+use crate::domain::user::{NameChange, NameChangeRequest, SignupRequest};
 use crate::domain::{Device, NewUser, Password, User};
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
 use crate::logs::SecurityEvent;
@@ -335,7 +335,7 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
             .await?;
         LoginAnswer::Token(token.ok_or_else(|| ApiError::BadRequest(BAD_LOGIN.into()))?)
     };
-    Ok(json_response(200, &answer))
+    cookie::tokens(app, &answer)
 }
 
 /// The token of a login's second step, for a user whose password was just checked under
@@ -436,6 +436,11 @@ pub async fn me(req: Request, app: &App<'_>) -> Result<Response> {
 /// a second tab that refreshed at the same moment: a session has one live refresh token.
 /// Presented again later (someone holds a copy), it ends its session: every token of that
 /// login stops working, and the user logs in again.
+///
+/// The API's own pages send no body but the `X-Refresh-Cookie: 1` header: the refresh token
+/// is then read from their HttpOnly cookie, and the new one goes back in it rather than in
+/// the answer; only from the API's own origin (403 otherwise). Every route that answers with
+/// a token pair does the same for that header.
 #[utoipa::path(
     post, path = "/api/v1/auth/refresh", tag = "auth",
     request_body = RefreshRequest,
@@ -450,7 +455,11 @@ pub async fn me(req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
-    let presented = refresh_token_from_json(&json_text(&mut req).await?)?;
+    let presented = if cookie::chosen(app) {
+        cookie::presented(&req).ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?
+    } else {
+        refresh_token_from_json(&json_text(&mut req).await?)?
+    };
     let old_hash =
         opaque_token_hash(&presented).ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?;
     let issuer = Issuer::new(app)?;
@@ -487,7 +496,7 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
                 .find(|successor| successor.hash == successor_hash)
                 .ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?;
             app.note_user(subject.user_id);
-            Ok(json_response(200, &issuer.pair(&subject, successor, now)))
+            cookie::tokens(app, &issuer.pair(&subject, successor, now))
         }
         Rotation::Reused { user_id } => {
             log(SecurityEvent::RefreshReuse { user_id });
@@ -500,7 +509,9 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
 /// Log out: end the session of a refresh token, so that neither it nor any token refreshed
 /// from it works again. The access tokens already issued live until they expire.
 ///
-/// Answers 204 whether or not the token was known (as RFC 7009 revocation does).
+/// Answers 204 whether or not the token was known (as RFC 7009 revocation does). With the
+/// `X-Refresh-Cookie: 1` header (the API's own pages), the token is the cookie's, and the
+/// answer removes the cookie.
 #[utoipa::path(
     post, path = "/api/v1/auth/logout", tag = "auth",
     request_body = RefreshRequest,
@@ -512,11 +523,17 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn logout(mut req: Request, app: &App<'_>) -> Result<Response> {
-    let presented = refresh_token_from_json(&json_text(&mut req).await?)?;
-    if let Some(hash) = opaque_token_hash(&presented) {
+    let presented = if cookie::chosen(app) {
+        cookie::presented(&req)
+    } else {
+        Some(refresh_token_from_json(&json_text(&mut req).await?)?)
+    };
+    if let Some(hash) = presented.as_deref().and_then(opaque_token_hash) {
         sessions::revoke(app.db()?, &hash, now()).await?;
     }
-    no_content()
+    let mut response = no_content()?;
+    cookie::clear(app, &mut response)?;
+    Ok(response)
 }
 
 /// Change the caller's password; the current one is required.
@@ -595,7 +612,29 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
         )
         .await?
         .ok_or_else(|| ApiError::BadRequest(BAD_PASSWORD.into()))?;
-    Ok(json_response(200, &token))
+    cookie::tokens(app, &token)
+}
+
+/// Change the caller's names. A member left out keeps its value; `null` or `""` clears it.
+#[utoipa::path(
+    patch, path = "/api/v1/auth/me", tag = "auth",
+    security(("OAuth2PasswordBearer" = [])),
+    request_body = NameChangeRequest,
+    responses(
+        (status = 200, description = "The caller, renamed", body = User),
+        (status = 401, description = "Not authenticated or bad token", body = Detail),
+        (status = 413, description = "Body over 64 KiB", body = Detail),
+        (status = 415, description = "Not JSON", body = Detail),
+        (status = 422, description = "Validation error", body = ValidationErrors),
+    )
+)]
+pub async fn update_me(mut req: Request, app: &App<'_>) -> Result<Response> {
+    let caller = caller(&req, app)?;
+    let change = NameChange::from_json(&json_text(&mut req).await?)?;
+    let user = users::rename_own(app.db()?, &caller, &change)
+        .await?
+        .ok_or_else(unknown_user)?;
+    Ok(json_response(200, &user))
 }
 
 /// Delete the caller's account, with their recipes; every token of theirs stops working.

@@ -60,7 +60,7 @@ mod document {
         ManagedUser, PasswordChangeRequest, PasswordResetRequest, RefreshRequest, UserList,
         UserStatusRequest,
     };
-    use crate::domain::identity::{CodeExchangeRequest, LinkedIdentity, Provider};
+    use crate::domain::identity::{CodeExchangeRequest, LinkRequest, LinkedIdentity, Provider};
     use crate::domain::login::LoginRequest;
     use crate::domain::mfa::{
         MfaVerifyRequest, TotpDisableRequest, TotpEnableRequest, TotpSetupRequest,
@@ -74,7 +74,7 @@ mod document {
     use crate::domain::recovery::{
         NewPasswordRequest, PasswordRecoveryRequest, VerifyEmailRequest,
     };
-    use crate::domain::user::SignupRequest;
+    use crate::domain::user::{NameChangeRequest, SignupRequest};
     use crate::domain::validation::{FieldError, LocItem};
     use crate::domain::{Recipe, SignedInDevice, SignedInDevices, User};
     use crate::error::{Detail, ValidationErrors};
@@ -93,12 +93,17 @@ mod document {
             pages::home,
             pages::reset_password,
             pages::verify_email,
+            pages::login,
+            pages::signup,
+            pages::forgot_password,
+            pages::account,
             auth::signup,
             auth::login,
             auth::refresh,
             auth::logout,
             auth::change_password,
             auth::me,
+            auth::update_me,
             auth::delete_me,
             sessions::list,
             sessions::end_one,
@@ -123,6 +128,7 @@ mod document {
             oauth::authorize,
             oauth::callback,
             oauth::token,
+            oauth::link,
             oauth::list_identities,
             oauth::unlink_identity,
             recipes::search,
@@ -144,6 +150,7 @@ mod document {
             User,
             Recipe,
             SignupRequest,
+            NameChangeRequest,
             LoginRequest,
             NewRecipeRequest,
             RecipeUpdateRequest,
@@ -169,6 +176,8 @@ mod document {
             UserEntity,
             AuthenticatorSelection,
             CodeExchangeRequest,
+            LinkRequest,
+            oauth::LinkStart,
             Provider,
             LinkedIdentity,
             RefreshRequest,

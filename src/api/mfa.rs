@@ -235,13 +235,13 @@ pub async fn enable(mut req: Request, app: &App<'_>) -> Result<Response> {
         .await?
         .ok_or_else(unknown_user)?;
     let recovery_codes = codes.into_iter().map(|code| code.code).collect();
-    Ok(json_response(
-        200,
+    super::cookie::tokens(
+        app,
         &TotpEnabled {
             recovery_codes,
             token,
         },
-    ))
+    )
 }
 
 /// Turn TOTP off: the current password and a current code or an unused recovery code.
@@ -312,7 +312,7 @@ pub async fn disable(mut req: Request, app: &App<'_>) -> Result<Response> {
         )
         .await?
         .ok_or_else(unknown_user)?;
-    Ok(json_response(200, &token))
+    super::cookie::tokens(app, &token)
 }
 
 /// A login's second step: the `mfa_token` a login answered with, and a code, or a passkey.
@@ -387,5 +387,5 @@ pub async fn verify(mut req: Request, app: &App<'_>) -> Result<Response> {
         )
         .await?
         .ok_or_else(bad_mfa_token)?;
-    Ok(json_response(200, &token))
+    super::cookie::tokens(app, &token)
 }

@@ -4,6 +4,7 @@
 mod auth;
 mod body;
 mod breach;
+mod cookie;
 mod current_user;
 mod docs;
 mod email_links;
@@ -143,6 +144,9 @@ async fn dispatch(
     }
     body::check_declared_length(&req)?;
     app.start_session(&req, route)?;
+    if route.takes_refresh_cookie() {
+        cookie::choose(&req, app, route)?;
+    }
     // `{recipe_id}`, `{user_id}`, `{session_id}`, `{provider}` or `{passkey_id}`, whichever
     // the route has.
     let id = parameter.as_deref().unwrap_or_default();
@@ -156,6 +160,7 @@ async fn dispatch(
         Route::Logout => Box::pin(auth::logout(req, app)),
         Route::ChangePassword => Box::pin(auth::change_password(req, app)),
         Route::Me => Box::pin(auth::me(req, app)),
+        Route::UpdateMe => Box::pin(auth::update_me(req, app)),
         Route::DeleteMe => Box::pin(auth::delete_me(req, app)),
         Route::Sessions => Box::pin(sessions::list(&req, app)),
         Route::EndSession => Box::pin(sessions::end_one(&req, id, app)),
@@ -177,6 +182,10 @@ async fn dispatch(
         Route::ResendVerification => Box::pin(email_links::resend_verification(req, app)),
         Route::ResetPasswordPage => return pages::reset_password(),
         Route::VerifyEmailPage => return pages::verify_email(),
+        Route::LoginPage => return pages::login(app),
+        Route::SignupPage => return pages::signup(app),
+        Route::ForgotPasswordPage => return pages::forgot_password(app),
+        Route::AccountPage => return pages::account(app),
         Route::TotpSetup => Box::pin(mfa::setup(req, app)),
         Route::TotpEnable => Box::pin(mfa::enable(req, app)),
         Route::TotpDisable => Box::pin(mfa::disable(req, app)),
@@ -185,6 +194,7 @@ async fn dispatch(
         Route::OauthAuthorize => Box::pin(oauth::authorize(&req, id, app)),
         Route::OauthCallback => Box::pin(oauth::callback(&req, id, app)),
         Route::OauthToken => Box::pin(oauth::token(req, app)),
+        Route::OauthLink => Box::pin(oauth::link(req, id, app)),
         Route::Identities => Box::pin(oauth::list_identities(&req, app)),
         Route::UnlinkIdentity => Box::pin(oauth::unlink_identity(&req, id, app)),
         Route::ResetSecondFactor => Box::pin(users::reset_second_factor(&req, id, app)),
@@ -238,6 +248,8 @@ pub struct App<'a> {
     db: OnceCell<Db>,
     user: Cell<Option<i64>>,
     pbkdf2_iterations: Cell<u64>,
+    /// `Some(secure)` when the request keeps its refresh token in the pages' cookie.
+    refresh_cookie: Cell<Option<bool>>,
 }
 
 impl<'a> App<'a> {
@@ -251,6 +263,7 @@ impl<'a> App<'a> {
             db: OnceCell::new(),
             user: Cell::new(None),
             pbkdf2_iterations: Cell::new(0),
+            refresh_cookie: Cell::new(None),
         }
     }
 
@@ -357,6 +370,13 @@ impl<'a> App<'a> {
     /// Cloudflare Turnstile; `None` when `TURNSTILE_SECRET_KEY` is not set.
     pub fn turnstile(&self) -> Result<Option<TurnstileSettings>> {
         TurnstileSettings::from_vars(|name| self.binding(name)).map_err(ApiError::Misconfigured)
+    }
+
+    /// `TURNSTILE_SITE_KEY`: the widget's site key, shown on the pages; `None` when unset.
+    pub fn turnstile_site_key(&self) -> Option<String> {
+        self.binding("TURNSTILE_SITE_KEY")
+            .map(|key| key.trim().to_owned())
+            .filter(|key| !key.is_empty())
     }
 
     /// The check of new passwords against breached ones; `None` when `PWNED_PASSWORDS` is

@@ -422,7 +422,7 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     };
     // `None`: the user was deactivated, or their token version moved, since it was read.
     let token = token.ok_or_else(|| ApiError::BadRequest(BAD_PASSKEY.into()))?;
-    Ok(json_response(200, &token))
+    super::cookie::tokens(app, &token)
 }
 
 /// Options for answering a login's second step with a passkey: the `mfa_token` the login
@@ -529,5 +529,5 @@ pub(super) async fn second_step(
         )
         .await?
         .ok_or_else(bad_mfa_token)?;
-    Ok(json_response(200, &token))
+    super::cookie::tokens(app, &token)
 }

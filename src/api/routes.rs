@@ -16,6 +16,7 @@ pub enum Route {
     Logout,
     ChangePassword,
     Me,
+    UpdateMe,
     DeleteMe,
     Sessions,
     EndSession,
@@ -37,6 +38,10 @@ pub enum Route {
     ResendVerification,
     ResetPasswordPage,
     VerifyEmailPage,
+    LoginPage,
+    SignupPage,
+    ForgotPasswordPage,
+    AccountPage,
     TotpSetup,
     TotpEnable,
     TotpDisable,
@@ -45,6 +50,7 @@ pub enum Route {
     OauthAuthorize,
     OauthCallback,
     OauthToken,
+    OauthLink,
     Identities,
     UnlinkIdentity,
     ResetSecondFactor,
@@ -90,9 +96,10 @@ impl Route {
             | Route::PasskeyRegister
             | Route::PasskeyLoginOptions
             | Route::PasskeyLogin
-            | Route::MfaPasskeyOptions => "POST",
+            | Route::MfaPasskeyOptions
+            | Route::OauthLink => "POST",
             Route::UpdateRecipe => "PUT",
-            Route::UpdateUser | Route::RenamePasskey => "PATCH",
+            Route::UpdateUser | Route::UpdateMe | Route::RenamePasskey => "PATCH",
             Route::DeleteMe
             | Route::EndSession
             | Route::EndOtherSessions
@@ -114,6 +121,10 @@ impl Route {
             | Route::GetUser
             | Route::ResetPasswordPage
             | Route::VerifyEmailPage
+            | Route::LoginPage
+            | Route::SignupPage
+            | Route::ForgotPasswordPage
+            | Route::AccountPage
             | Route::OauthProviders
             | Route::OauthAuthorize
             | Route::OauthCallback
@@ -171,6 +182,23 @@ impl Route {
         )
     }
 
+    /// Whether the API's own pages may keep the route's refresh token in their cookie: the
+    /// routes that answer with a token pair, and logout (see `security::refresh_cookie`).
+    pub fn takes_refresh_cookie(self) -> bool {
+        matches!(
+            self,
+            Route::Login
+                | Route::Refresh
+                | Route::Logout
+                | Route::ChangePassword
+                | Route::TotpEnable
+                | Route::TotpDisable
+                | Route::MfaVerify
+                | Route::OauthToken
+                | Route::PasskeyLogin
+        )
+    }
+
     /// Whether the route is behind the write limiter (src/api/limits.rs): every route by
     /// which a signed-in user (a bearer access token) changes something: their recipes,
     /// account, sessions, second factor and linked identities, and a superuser's user
@@ -180,6 +208,7 @@ impl Route {
         matches!(
             self,
             Route::ChangePassword
+                | Route::UpdateMe
                 | Route::DeleteMe
                 | Route::EndSession
                 | Route::EndOtherSessions
@@ -193,6 +222,7 @@ impl Route {
                 | Route::TotpSetup
                 | Route::TotpEnable
                 | Route::TotpDisable
+                | Route::OauthLink
                 | Route::UnlinkIdentity
                 | Route::ResetSecondFactor
                 | Route::PasskeyRegisterOptions
@@ -240,7 +270,7 @@ impl Route {
             Route::Refresh => "/api/v1/auth/refresh",
             Route::Logout => "/api/v1/auth/logout",
             Route::ChangePassword => "/api/v1/auth/password",
-            Route::Me | Route::DeleteMe => "/api/v1/auth/me",
+            Route::Me | Route::UpdateMe | Route::DeleteMe => "/api/v1/auth/me",
             Route::Sessions | Route::EndOtherSessions => "/api/v1/auth/sessions",
             Route::EndSession => "/api/v1/auth/sessions/{session_id}",
             Route::SearchRecipes => "/api/v1/recipes/search",
@@ -256,6 +286,10 @@ impl Route {
             Route::ResendVerification => "/api/v1/auth/verify-email/resend",
             Route::ResetPasswordPage => "/reset-password",
             Route::VerifyEmailPage => "/verify-email",
+            Route::LoginPage => "/login",
+            Route::SignupPage => "/signup",
+            Route::ForgotPasswordPage => "/forgot-password",
+            Route::AccountPage => "/account",
             Route::TotpSetup => "/api/v1/auth/mfa/totp/setup",
             Route::TotpEnable => "/api/v1/auth/mfa/totp/enable",
             Route::TotpDisable => "/api/v1/auth/mfa/totp",
@@ -264,6 +298,7 @@ impl Route {
             Route::OauthAuthorize => "/api/v1/auth/oauth/{provider}/authorize",
             Route::OauthCallback => "/api/v1/auth/oauth/{provider}/callback",
             Route::OauthToken => "/api/v1/auth/oauth/token",
+            Route::OauthLink => "/api/v1/auth/oauth/{provider}/link",
             Route::Identities => "/api/v1/auth/me/identities",
             Route::UnlinkIdentity => "/api/v1/auth/me/identities/{provider}",
             Route::ResetSecondFactor => "/api/v1/users/{user_id}/mfa/totp",
@@ -498,7 +533,7 @@ mod tests {
         );
         assert_eq!(
             Route::resolve("POST", "/api/v1/auth/me"),
-            Err(Unmatched::MethodNotAllowed(vec!["GET", "DELETE"]))
+            Err(Unmatched::MethodNotAllowed(vec!["GET", "PATCH", "DELETE"]))
         );
         assert_eq!(
             Route::resolve("PATCH", "/api/v1/recipes"),

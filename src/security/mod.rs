@@ -12,6 +12,7 @@ pub mod origin;
 pub mod password;
 pub mod pbkdf2_sha256;
 pub mod recovery_codes;
+pub mod refresh_cookie;
 pub mod secret;
 pub mod throttle;
 pub mod token;
