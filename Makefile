@@ -31,3 +31,21 @@ smoke: ## URL=https://<the host make deploy printed> [EMAIL=the superuser]: chec
 .PHONY: bench
 bench: ## worker CPU per request beside a JS peer, PBKDF2 wasm vs native, start-up, bundle size, GET latency while logins hash (~11 min; `scripts/bench.sh stall`: the last alone)
 	scripts/bench.sh
+
+# Backups (docs/backups.md). ENV=staging or production; ENV=local is make dev's local D1
+# (PERSIST_TO=dir: another local one).
+where = $(if $(filter local,$(ENV)),--local $(if $(PERSIST_TO),--persist-to "$(PERSIST_TO)"),--env "$(ENV)")
+
+.PHONY: backup restore end-sessions reset-local
+backup: ## ENV=production: export its D1 (tables, d1_migrations; not the search index) to backups/ENV-<time>/ (OUT=dir)
+	scripts/backup.sh export $(where) $(if $(OUT),--out "$(OUT)")
+
+restore: ## ENV=production DATABASE=<a new, empty D1> FROM=backups/…: import, rebuild the search index, check, end every session
+	scripts/backup.sh import $(where) $(if $(DATABASE),--database "$(DATABASE)") "$(FROM)"
+
+end-sessions: ## ENV=production: every access and refresh token stops working (after any restore, Time Travel too)
+	scripts/backup.sh end-sessions $(where) $(if $(DATABASE),--database "$(DATABASE)")
+
+reset-local: ## delete make dev's local D1 (stop make dev first); the next make dev migrates and seeds a new one
+	rm -rf .wrangler/state/v3/d1
+	@echo "reset-local: the local D1 is gone; make dev creates a new one"

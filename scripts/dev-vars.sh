@@ -50,6 +50,9 @@ add_var GITHUB_CLIENT_ID "Iv1.$(random_hex 8)"
 add_var GITHUB_CLIENT_SECRET "$(random_hex 20)"
 add_var GITHUB_URL http://127.0.0.1:8028
 add_var GITHUB_API_URL http://127.0.0.1:8028
+# Breached passwords: the local range API `make dev` starts (scripts/pwned-passwords.mjs), not
+# Have I Been Pwned; set it to https://api.pwnedpasswords.com/range/ to ask the real one.
+add_var PWNED_PASSWORDS_URL http://127.0.0.1:8029/range/
 { grep -E '^[A-Z_]+=.*replace-with' .dev.vars || true; } | sed 's/=.*//' | while read -r name; do
     echo "setup: .dev.vars still holds a placeholder for $name: put a value of your own there" \
         "(the worker refuses \`replace-with-…\` secrets)" >&2

@@ -8,8 +8,9 @@
 # siteverify stand-in (scripts/turnstile-siteverify.mjs) on ${TURNSTILE_PORT:-8026} too; where
 # it points OIDC_ISSUER and GITHUB_URL at this machine, a local OpenID provider
 # (scripts/oidc-provider.mjs) on ${OIDC_PORT:-8027} and a GitHub stand-in
-# (scripts/github-oauth.mjs) on ${GITHUB_PORT:-8028}, for "Sign in with …".
-# Stops them too when the server ends.
+# (scripts/github-oauth.mjs) on ${GITHUB_PORT:-8028}, for "Sign in with …"; where it points
+# PWNED_PASSWORDS_URL at this machine, a breached-password range API stand-in
+# (scripts/pwned-passwords.mjs) on ${PWNED_PORT:-8029}. Stops them too when the server ends.
 set -euo pipefail
 source "$(dirname "$0")/toolchain.sh"
 cd "$ROOT"
@@ -23,10 +24,10 @@ if [ "${SAMPLE:-}" = 1 ]; then "$ROOT/scripts/seed.sh" --local --sample; else "$
 # The last value .dev.vars gives a name (as setup.sh writes it: NAME=value, unquoted).
 dev_var() { sed -n "s/^$1=//p" .dev.vars | tail -n 1; }
 
-server="" catcher="" siteverify="" openid="" github=""
+server="" catcher="" siteverify="" openid="" github="" pwned=""
 stop() {
     local pid
-    for pid in $server $catcher $siteverify $openid $github; do
+    for pid in $server $catcher $siteverify $openid $github $pwned; do
         kill -TERM "$pid" 2>/dev/null || continue
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
@@ -118,13 +119,33 @@ if [ -n "$(dev_var GITHUB_CLIENT_ID)" ] && is_local "$(dev_var GITHUB_URL)"; the
     wait_for "$github_base/api/requests" "$github" "the GitHub stand-in" GITHUB_PORT
     echo "Sign in with GitHub: a local stand-in at $github_base (a form; nothing goes to github.com)."
 fi
+# New passwords are checked against breached ones (PWNED_PASSWORDS, on unless .dev.vars says
+# off). With PWNED_PASSWORDS_URL on this machine, the stand-in answers for Have I Been Pwned,
+# knowing a few breached passwords (password123 among them); PWNED_PORT moves it, and the
+# worker is told with --var.
+pwned_args=()
+pwned_url=$(dev_var PWNED_PASSWORDS_URL)
+if [ "$(dev_var PWNED_PASSWORDS)" = off ]; then
+    echo "Breached passwords are not checked (PWNED_PASSWORDS=off in .dev.vars)."
+elif is_local "$pwned_url"; then
+    pwned_base="http://127.0.0.1:${PWNED_PORT:-8029}"
+    [ "$pwned_url" = "$pwned_base/range/" ] || pwned_args=(--var "PWNED_PASSWORDS_URL:$pwned_base/range/")
+    node "$ROOT/scripts/pwned-passwords.mjs" --port "${PWNED_PORT:-8029}" &
+    pwned=$!
+    wait_for "$pwned_base/api/requests" "$pwned" "the Pwned Passwords stand-in" PWNED_PORT
+    echo "Breached passwords: a local stand-in at $pwned_base/range/ (password123 is one)."
+else
+    echo "Breached passwords are checked at ${pwned_url:-Have I Been Pwned (PWNED_PASSWORDS_URL of wrangler.toml)}."
+fi
 echo "The superuser's email and password are in .dev.vars (FIRST_SUPERUSER, FIRST_SUPERUSER_PASSWORD)."
+echo "Sign in, sign up and manage your account at http://localhost:${PORT:-8787}/login"
+echo "Passkeys: open http://localhost:${PORT:-8787} (browsers refuse an IP address such as 127.0.0.1 as a passkey's RP ID)."
 
 # In the background so that this script stays to stop the catcher, yet on the terminal's
 # input (a background job's default is /dev/null) for wrangler's keyboard shortcuts. Not
 # through npx, which runs it under `sh -c`, which does not pass a SIGTERM on to wrangler.
 wrangler dev --local --ip 127.0.0.1 --port "${PORT:-8787}" \
-    "${mail_args[@]}" "${turnstile_args[@]}" "${oauth_args[@]}" <&0 &
+    "${mail_args[@]}" "${turnstile_args[@]}" "${oauth_args[@]}" "${pwned_args[@]}" <&0 &
 server=$!
 status=0
 wait "$server" || status=$?

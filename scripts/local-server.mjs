@@ -1,6 +1,6 @@
 // What the local stand-ins of third-party services share: scripts/mail-catcher.mjs (Resend),
-// turnstile-siteverify.mjs (Cloudflare Turnstile), github-oauth.mjs (GitHub) and
-// oidc-provider.mjs (an OpenID provider). Their command line, reading and answering requests,
+// turnstile-siteverify.mjs (Cloudflare Turnstile), github-oauth.mjs (GitHub),
+// oidc-provider.mjs (an OpenID provider) and pwned-passwords.mjs (Have I Been Pwned). Their command line, reading and answering requests,
 // and serving on 127.0.0.1 only until SIGTERM or SIGINT. Plain Node, no dependencies.
 import { createServer } from 'node:http';
 

@@ -4,10 +4,11 @@
 # another free port as its email API, a Turnstile siteverify stand-in
 # (scripts/turnstile-siteverify.mjs) on a third, for the tests' second servers (this server
 # keeps Turnstile off), and two identity providers it signs in with: a local OpenID provider
-# (scripts/oidc-provider.mjs) and a GitHub stand-in (scripts/github-oauth.mjs); runs the
-# given command with BASE_URL, MAIL_CATCHER_URL, TURNSTILE_VERIFY_URL, OIDC_ISSUER_URL,
-# GITHUB_STANDIN_URL (and friends) set, then stops the server by its process group and the
-# helper servers by their PIDs.
+# (scripts/oidc-provider.mjs) and a GitHub stand-in (scripts/github-oauth.mjs), and a
+# breached-password range API (scripts/pwned-passwords.mjs) it checks new passwords with;
+# runs the given command with BASE_URL, MAIL_CATCHER_URL, TURNSTILE_VERIFY_URL,
+# OIDC_ISSUER_URL, GITHUB_STANDIN_URL, PWNED_STANDIN_URL (and friends) set, then stops the
+# server by its process group and the helper servers by their PIDs.
 #
 # The server is workerd through Miniflare, with nothing in front (scripts/serve.mjs): what
 # the tests send is what the worker gets, and what they read is the worker's answer. With
@@ -28,6 +29,7 @@ catcher=""
 siteverify=""
 openid=""
 github=""
+pwned=""
 
 stop() {
     local pid
@@ -36,7 +38,7 @@ stop() {
         for _ in $(seq 50); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
         kill -KILL -- "-$server" 2>/dev/null || true
     fi
-    for pid in $catcher $siteverify $openid $github; do
+    for pid in $catcher $siteverify $openid $github $pwned; do
         kill -0 "$pid" 2>/dev/null || continue
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -116,6 +118,17 @@ printf 'GITHUB_CLIENT_ID=%s\nGITHUB_CLIENT_SECRET=%s\nGITHUB_URL=%s\nGITHUB_API_
 wait_until_up "$OIDC_ISSUER_URL/.well-known/openid-configuration" "$openid" "$state/openid.log" "the OpenID provider"
 wait_until_up "$GITHUB_STANDIN_URL/api/requests" "$github" "$state/github.log" "the GitHub stand-in"
 
+# The breached-password range API: every signup, password change and reset asks it. Tests
+# read what it was asked from PWNED_STANDIN_URL/api/requests, and second servers (startServer
+# in tests/helpers.mjs) get PWNED_PASSWORDS_URL too unless a test gives another.
+pwned_port=$(free_port)
+export PWNED_STANDIN_URL="http://127.0.0.1:$pwned_port"
+export PWNED_PASSWORDS_URL="$PWNED_STANDIN_URL/range/"
+node "$ROOT/scripts/pwned-passwords.mjs" --port "$pwned_port" > "$state/pwned.log" 2>&1 &
+pwned=$!
+printf 'PWNED_PASSWORDS_URL=%s\n' "$PWNED_PASSWORDS_URL" >> "$state/test.vars"
+wait_until_up "$PWNED_STANDIN_URL/api/requests" "$pwned" "$state/pwned.log" "the Pwned Passwords stand-in"
+
 wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/migrations.log" 2>&1 \
     || { cat "$state/migrations.log"; exit 1; }
 # With the sample recipes, which tests/pages.test.mjs reads as the original's seed data.
@@ -127,15 +140,19 @@ wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/migra
 "$ROOT/scripts/build.sh" > "$state/build.log" 2>&1 || { cat "$state/build.log" >&2; exit 1; }
 config="$ROOT/.wrangler-served.$$.toml"
 awk '/^\[build\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' wrangler.toml > "$config"
-# The suite's own server sends thousands of auth requests from one address (127.0.0.1), so it
-# and the second servers tests start on the same build get an edge limit of their own, in
-# their copy of the configuration; the limit as deployed (in $config) is tested on second
+# The suite's own server sends thousands of auth requests from one address (127.0.0.1), and
+# many writes as one user, so it and the second servers tests start on the same build get
+# limits of their own, every [[ratelimits]] binding raised (the edge and the write limiter),
+# in their copy of the configuration; the limits as deployed (in $config) are tested on second
 # servers started from that (tests/limits.test.mjs).
 suite_config="$ROOT/.wrangler-served.suite.$$.toml"
 awk '/^\[\[ratelimits\]\]/ { top = 1 } /^\[/ && !/^\[\[ratelimits\]\]/ { top = 0 }
      top && /^simple = / { print "simple = { limit = 1000000, period = 60 }"; next } { print }' \
     "$config" > "$suite_config"
-grep -q "limit = 1000000" "$suite_config" || { echo "with-server: no [[ratelimits]] to raise" >&2; exit 1; }
+bindings=$(grep -c '^\[\[ratelimits\]\]' "$config" || true)
+raised=$(grep -c '^simple = { limit = 1000000, period = 60 }' "$suite_config" || true)
+[ "$bindings" -ge 2 ] && [ "$raised" = "$bindings" ] ||
+    { echo "with-server: raised $raised of $bindings [[ratelimits]] bindings (expected the edge and the write limiter)" >&2; exit 1; }
 
 # A process group of its own, so stopping it stops workerd too.
 kind=${RECIPE_API_SERVER:-miniflare}
@@ -157,7 +174,7 @@ server=$!
 # SERVED_CONFIG lets a test start a second server on the same build (e.g. without a secret).
 # WORKER_LOG: the server's output, where the worker's log lines appear.
 export BASE_URL="http://127.0.0.1:$port" D1_PERSIST_DIR="$state/d1" SERVED_CONFIG="$suite_config"
-# DEPLOYED_CONFIG: the same, with the edge limit as wrangler.toml deploys it.
+# DEPLOYED_CONFIG: the same, with the edge and write limits as wrangler.toml deploys them.
 export DEPLOYED_CONFIG="$config"
 export WORKER_LOG="$state/server.log"
 # INSPECTOR_PORT: the worker's inspector (DevTools protocol; workerd's own, or wrangler dev's
@@ -184,5 +201,6 @@ if [ "$status" != 0 ]; then
     echo "--- siteverify stand-in log (tail)" >&2; tail -n 10 "$state/siteverify.log" >&2
     echo "--- OpenID provider log (tail)" >&2; tail -n 10 "$state/openid.log" >&2
     echo "--- GitHub stand-in log (tail)" >&2; tail -n 10 "$state/github.log" >&2
+    echo "--- Pwned Passwords stand-in log (tail)" >&2; tail -n 10 "$state/pwned.log" >&2
 fi
 exit "$status"

@@ -1,10 +1,12 @@
 //! Settings from the Worker's bindings: `[vars]` in wrangler.toml, secrets from
 //! `wrangler secret put` (or `.dev.vars` locally). Parsing is pure and fails closed.
 
+use crate::security::breach::DEFAULT_RANGE_URL;
 use crate::security::password::DEFAULT_ITERATIONS;
 use crate::security::throttle::DEFAULT_SIGNUPS_PER_HOUR;
 use crate::security::token::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 use crate::security::turnstile::{GuardedRoutes, DEFAULT_VERIFY_URL};
+use crate::security::webauthn::RelyingParty;
 use crate::security::{JwtAlgorithm, JwtSecret, MfaKey, MfaKeys, PrivateKey, TokenKeys};
 
 /// Access tokens live half an hour (the original: 8 days). A client with a refresh token
@@ -189,6 +191,39 @@ impl std::fmt::Debug for TurnstileSettings {
             .field("verify_url", &self.verify_url)
             .field("routes", &self.routes)
             .finish_non_exhaustive()
+    }
+}
+
+/// The check of new passwords against Have I Been Pwned's range API
+/// (src/security/breach.rs): on unless `PWNED_PASSWORDS` is `off`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreachCheckSettings {
+    /// `PWNED_PASSWORDS_URL`: the range API, to which a password's 5-character SHA-1 prefix
+    /// is appended (default Have I Been Pwned's).
+    pub range_url: String,
+}
+
+impl BreachCheckSettings {
+    /// `None` when `PWNED_PASSWORDS` is `off`; unset, empty or `on`, the check is on. Any
+    /// other value, or a `PWNED_PASSWORDS_URL` that is not an http(s) URL, is an error, so the
+    /// routes that set a password fail closed rather than skip the check.
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<BreachCheckSettings>, String> {
+        match var("PWNED_PASSWORDS").as_deref().map(str::trim) {
+            None | Some("") | Some("on") => {}
+            Some("off") => return Ok(None),
+            Some(other) => {
+                return Err(format!(
+                    "PWNED_PASSWORDS is {other:?}; it must be \"on\" or \"off\" (default \"on\")"
+                ))
+            }
+        }
+        let range_url = match var("PWNED_PASSWORDS_URL").map(|v| v.trim().to_owned()) {
+            Some(url) if !url.is_empty() => web_url(&url, "PWNED_PASSWORDS_URL")?,
+            _ => DEFAULT_RANGE_URL.to_owned(),
+        };
+        Ok(Some(BreachCheckSettings { range_url }))
     }
 }
 
@@ -501,6 +536,81 @@ impl Config {
     }
 }
 
+/// The name passkey prompts show when `WEBAUTHN_RP_NAME` is unset.
+pub const DEFAULT_RP_NAME: &str = "Recipe API";
+
+/// Passkeys' relying party, for a request to the API at `own_origin` (`scheme://host[:port]`):
+/// - `WEBAUTHN_RP_ID`: by default the host of `own_origin`. A registrable domain the pages'
+///   origins are all within (`example.com` serves `app.example.com` and `api.example.com`).
+/// - `WEBAUTHN_RP_NAME`: by default `Recipe API`.
+/// - `WEBAUTHN_ORIGINS`: the origins whose pages may use passkeys, a JSON or comma-separated
+///   list; by default `own_origin` and `BACKEND_CORS_ORIGINS` (`cors`), without `*` and
+///   without any origin outside the RP ID. A set list must not name one outside it.
+pub fn relying_party(
+    var: impl Fn(&str) -> Option<String>,
+    own_origin: &str,
+    cors: &CorsOrigins,
+) -> Result<RelyingParty, String> {
+    let set = |name| {
+        var(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let host_of = |origin: &str| {
+        url::Url::parse(origin)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .and_then(|url| url.host_str().map(str::to_owned))
+    };
+    let id = match set("WEBAUTHN_RP_ID") {
+        Some(id) => {
+            let valid = !id.contains(['/', ':', ' '])
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            if !valid || id != id.to_ascii_lowercase() {
+                return Err(format!(
+                    "WEBAUTHN_RP_ID is {id:?}; it must be a lower-case domain name such as                      example.com (no scheme, port or path)"
+                ));
+            }
+            id
+        }
+        None => host_of(own_origin).unwrap_or_default(),
+    };
+    let within = |origin: &str| {
+        host_of(origin).is_some_and(|host| host == id || host.ends_with(&format!(".{id}")))
+    };
+    let origins = match set("WEBAUTHN_ORIGINS") {
+        Some(value) => {
+            let CorsOrigins::List(list) = CorsOrigins::parse(Some(&value)) else {
+                return Err(format!(
+                    "WEBAUTHN_ORIGINS is {value:?}; it must list origins such as                      https://app.example.com (no *)"
+                ));
+            };
+            if let Some(outside) = list.iter().find(|origin| !within(origin)) {
+                return Err(format!(
+                    "WEBAUTHN_ORIGINS names {outside:?}, which is not within the RP ID                      {id:?} (WEBAUTHN_RP_ID): browsers would refuse its passkeys"
+                ));
+            }
+            list
+        }
+        None => {
+            let mut list = vec![own_origin.trim_end_matches('/').to_owned()];
+            if let CorsOrigins::List(cors) = cors {
+                list.extend(cors.iter().cloned());
+            }
+            list.retain(|origin| within(origin));
+            list.dedup();
+            list
+        }
+    };
+    Ok(RelyingParty {
+        id,
+        name: set("WEBAUTHN_RP_NAME").unwrap_or_else(|| DEFAULT_RP_NAME.to_owned()),
+        origins,
+    })
+}
+
 /// A setting that must be an absolute `http` or `https` URL.
 fn web_url(value: &str, name: &str) -> Result<String, String> {
     match url::Url::parse(value) {
@@ -551,6 +661,81 @@ mod tests {
                 .iter()
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn the_relying_party_defaults_to_the_apis_own_origin_and_its_cors_origins_within_it() {
+        let cors = CorsOrigins::parse(Some(
+            "http://app.localhost:3000,https://elsewhere.example,*",
+        ));
+        assert_eq!(cors, CorsOrigins::Any, "* makes the list Any");
+        let cors = CorsOrigins::parse(Some("http://app.localhost:3000,https://elsewhere.example"));
+        let rp = relying_party(vars(&[]), "http://localhost:8787", &cors).unwrap();
+        assert_eq!(rp.id, "localhost");
+        assert_eq!(rp.name, "Recipe API");
+        assert_eq!(
+            rp.origins,
+            ["http://localhost:8787", "http://app.localhost:3000"],
+            "an origin outside the RP ID could never use it"
+        );
+        let rp = relying_party(vars(&[]), "http://localhost:8787", &CorsOrigins::Any).unwrap();
+        assert_eq!(rp.origins, ["http://localhost:8787"], "never *");
+    }
+
+    #[test]
+    fn a_frontend_and_api_on_subdomains_share_the_parent_rp_id() {
+        let set = vars(&[
+            ("WEBAUTHN_RP_ID", "example.com"),
+            ("WEBAUTHN_RP_NAME", "Recipes"),
+            (
+                "WEBAUTHN_ORIGINS",
+                r#"["https://app.example.com", "https://example.com/"]"#,
+            ),
+        ]);
+        let rp = relying_party(set, "https://api.example.com", &CorsOrigins::None).unwrap();
+        assert_eq!(rp.id, "example.com");
+        assert_eq!(rp.name, "Recipes");
+        assert_eq!(
+            rp.origins,
+            ["https://app.example.com", "https://example.com"]
+        );
+        let defaulted = relying_party(
+            vars(&[("WEBAUTHN_RP_ID", "example.com")]),
+            "https://api.example.com",
+            &CorsOrigins::parse(Some("https://app.example.com")),
+        )
+        .unwrap();
+        assert_eq!(
+            defaulted.origins,
+            ["https://api.example.com", "https://app.example.com"]
+        );
+    }
+
+    #[test]
+    fn a_bad_rp_id_or_an_origin_outside_it_is_a_clear_error() {
+        for id in [
+            "https://example.com",
+            "Example.com",
+            "example.com:443",
+            "a b",
+        ] {
+            let err = relying_party(
+                vars(&[("WEBAUTHN_RP_ID", id)]),
+                "https://x.example.com",
+                &CorsOrigins::None,
+            )
+            .unwrap_err();
+            assert!(err.contains("WEBAUTHN_RP_ID"), "{id}: {err}");
+        }
+        for origins in ["*", "https://evil.example", "https://notexample.com"] {
+            let pairs = [
+                ("WEBAUTHN_RP_ID", "example.com"),
+                ("WEBAUTHN_ORIGINS", origins),
+            ];
+            let err = relying_party(vars(&pairs), "https://api.example.com", &CorsOrigins::None)
+                .unwrap_err();
+            assert!(err.contains("WEBAUTHN_ORIGINS"), "{origins}: {err}");
         }
     }
 
@@ -806,6 +991,36 @@ mod tests {
                 (name, value),
             ]))
             .unwrap_err();
+            assert!(error.contains(name), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_breach_check_is_on_by_default_against_have_i_been_pwned() {
+        let on = BreachCheckSettings::from_vars(vars(&[])).unwrap().unwrap();
+        assert_eq!(on.range_url, "https://api.pwnedpasswords.com/range/");
+        let local = BreachCheckSettings::from_vars(vars(&[
+            ("PWNED_PASSWORDS", " on "),
+            ("PWNED_PASSWORDS_URL", "http://127.0.0.1:8029/range/"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(local.range_url, "http://127.0.0.1:8029/range/");
+        let off = [
+            ("PWNED_PASSWORDS", "off"),
+            ("PWNED_PASSWORDS_URL", "nonsense"),
+        ];
+        assert_eq!(BreachCheckSettings::from_vars(vars(&off)), Ok(None));
+    }
+
+    #[test]
+    fn the_breach_check_fails_closed_on_a_bad_switch_or_url() {
+        for (name, value) in [
+            ("PWNED_PASSWORDS", "yes"),
+            ("PWNED_PASSWORDS", "OFF"),
+            ("PWNED_PASSWORDS_URL", "api.pwnedpasswords.com/range/"),
+        ] {
+            let error = BreachCheckSettings::from_vars(vars(&[(name, value)])).unwrap_err();
             assert!(error.contains(name), "{error}");
         }
     }

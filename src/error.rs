@@ -35,6 +35,10 @@ pub enum ApiError {
     /// 503 with `Retry-After`: a Turnstile token could not be verified (siteverify could not
     /// be reached, failed, or gave no readable answer); refused rather than let through.
     TurnstileUnavailable(String),
+    /// 503 with `Retry-After`: `GET /readyz` found D1 failing; the log line keeps the cause.
+    NotReady(String),
+    /// 503 with `Retry-After`: `GET /readyz` waited [`READY_TIMEOUT_SECONDS`] for D1 in vain.
+    NotReadyInTime,
     /// 500: the deployment lacks a required setting; the log line says which.
     Misconfigured(String),
     /// 500: anything else that is our fault; logged with context, never echoed.
@@ -57,6 +61,11 @@ pub struct ValidationErrors {
 }
 
 pub const NOT_AUTHENTICATED: &str = "Not authenticated";
+/// How long `GET /readyz` waits for D1 (src/api/health.rs), as its answer states it.
+pub const READY_TIMEOUT_SECONDS: u64 = 3;
+const NOT_READY: &str = "Not ready: the database failed; see the worker's log";
+const NOT_READY_IN_TIME: &str = "Not ready: the database did not answer within 3 s";
+const NOT_READY_IN_TIME_CAUSE: &str = "readiness check: SELECT 1 did not answer within 3 s";
 pub const INVALID_CREDENTIALS: &str = "Could not validate credentials";
 
 impl ApiError {
@@ -80,7 +89,10 @@ impl ApiError {
             ApiError::PayloadTooLarge => 413,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::TooManyRequests(..) => 429,
-            ApiError::Unavailable(_) | ApiError::TurnstileUnavailable(_) => 503,
+            ApiError::Unavailable(_)
+            | ApiError::TurnstileUnavailable(_)
+            | ApiError::NotReady(_)
+            | ApiError::NotReadyInTime => 503,
             ApiError::Misconfigured(_) | ApiError::Internal(_) => 500,
         }
     }
@@ -101,6 +113,8 @@ impl ApiError {
             ApiError::TurnstileUnavailable(_) => {
                 json!("Turnstile verification is unavailable; try again shortly")
             }
+            ApiError::NotReady(_) => json!(NOT_READY),
+            ApiError::NotReadyInTime => json!(NOT_READY_IN_TIME),
             ApiError::Misconfigured(_) => json!("Server misconfigured; see the worker's log"),
             ApiError::Internal(_) => json!("Internal Server Error"),
         }
@@ -111,8 +125,10 @@ impl ApiError {
         match self {
             ApiError::Unavailable(cause)
             | ApiError::TurnstileUnavailable(cause)
+            | ApiError::NotReady(cause)
             | ApiError::Misconfigured(cause)
             | ApiError::Internal(cause) => Some(cause),
+            ApiError::NotReadyInTime => Some(NOT_READY_IN_TIME_CAUSE),
             _ => None,
         }
     }
@@ -130,7 +146,7 @@ impl ApiError {
             ApiError::TooManyRequests(seconds, _) => {
                 let _ = headers.set("Retry-After", &seconds.max(1).to_string());
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::NotReady(_) | ApiError::NotReadyInTime => {
                 let _ = headers.set("Retry-After", "1");
             }
             // Longer than the database's: an outage of Cloudflare's API is not over in a second.
@@ -159,4 +175,18 @@ pub fn json_response(status: u16, body: &impl Serialize) -> Response {
         .with_header("Content-Type", "application/json")
         .expect("a valid header")
         .fixed(text.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readiness_answers_state_the_timeout_they_waited() {
+        let stated = format!("within {READY_TIMEOUT_SECONDS} s");
+        assert!(NOT_READY_IN_TIME.ends_with(&stated), "{NOT_READY_IN_TIME}");
+        assert!(NOT_READY_IN_TIME_CAUSE.ends_with(&stated));
+        assert_eq!(ApiError::NotReadyInTime.status(), 503);
+        assert_eq!(ApiError::NotReady("x".into()).cause(), Some("x"));
+    }
 }

@@ -18,6 +18,9 @@ pub enum SecurityEvent<'a> {
         route: &'static str,
         client: &'a str,
     },
+    /// A signed-in user's write refused with 429 by the write limiter, before any D1
+    /// statement: `user_id` is the one the access token names.
+    WriteLimited { route: &'static str, user_id: i64 },
     /// A signup refused with 429.
     SignupThrottled {
         client: Option<&'a str>,
@@ -69,6 +72,25 @@ pub enum SecurityEvent<'a> {
         provider: &'static str,
         reason: &'static str,
     },
+    /// A user registered a passkey (`passkey_id`).
+    PasskeyRegistered { user_id: i64, passkey_id: i64 },
+    /// A user removed one of their passkeys.
+    PasskeyRemoved { user_id: i64, passkey_id: i64 },
+    /// A passkey signed with a counter that did not move forward: the authenticator may have
+    /// been cloned. The sign-in was refused.
+    PasskeyCounterRegression {
+        user_id: i64,
+        passkey_id: i64,
+        stored: i64,
+        presented: u32,
+    },
+    /// A passkey ceremony refused: `reason` says which check failed (`unknown_credential`,
+    /// `signature`, `origin`, `challenge`, `replayed`, …).
+    PasskeyRefused {
+        ceremony: &'static str,
+        reason: &'static str,
+        client: Option<&'a str>,
+    },
     /// A request to a route that asks for a Turnstile token refused with 403: `reason` is
     /// `missing_token`, `token_too_long` or `refused` (by siteverify, whose `error_codes`
     /// say why, e.g. `timeout-or-duplicate` for a spent token). Never the token itself.
@@ -77,6 +99,15 @@ pub enum SecurityEvent<'a> {
         client: Option<&'a str>,
         reason: &'static str,
         error_codes: &'a [String],
+    },
+    /// A new password could not be checked against breached ones (the range API could not
+    /// be reached within its second, answered another status than 200, or an answer that is
+    /// no range), and was accepted unchecked: `reason` is `unreachable`, `timeout`, `status`
+    /// (with the `status`) or `unreadable`.
+    BreachCheckUnavailable {
+        route: &'static str,
+        reason: &'static str,
+        status: Option<u16>,
     },
 }
 
@@ -220,6 +251,27 @@ mod tests {
             json!({"log": "security", "event": "turnstile_refused",
                    "route": "/api/v1/auth/signup", "client": "203.0.113.9",
                    "reason": "refused", "error_codes": ["timeout-or-duplicate"]})
+        );
+    }
+
+    #[test]
+    fn an_unchecked_password_and_a_limited_write_name_their_route_and_nothing_secret() {
+        assert_eq!(
+            parsed(SecurityEvent::BreachCheckUnavailable {
+                route: "/api/v1/auth/signup",
+                reason: "status",
+                status: Some(503),
+            }),
+            json!({"log": "security", "event": "breach_check_unavailable",
+                   "route": "/api/v1/auth/signup", "reason": "status", "status": 503})
+        );
+        assert_eq!(
+            parsed(SecurityEvent::WriteLimited {
+                route: "/api/v1/recipes",
+                user_id: 7,
+            }),
+            json!({"log": "security", "event": "write_limited", "route": "/api/v1/recipes",
+                   "user_id": 7})
         );
     }
 

@@ -41,6 +41,7 @@ pub struct Summary {
     pub email_tokens: u64,
     pub mfa_tokens: u64,
     pub sign_in_codes: u64,
+    pub passkey_challenges: u64,
     /// TOTP secrets sealed afresh with the current `MFA_ENCRYPTION_KEY`.
     pub totp_resealed: u64,
     /// TOTP secrets the run read that neither key opens (sealed with a key no longer set):
@@ -84,6 +85,7 @@ impl Summary {
             Table::EmailTokens => &mut self.email_tokens,
             Table::MfaTokens => &mut self.mfa_tokens,
             Table::SignInCodes => &mut self.sign_in_codes,
+            Table::PasskeyChallenges => &mut self.passkey_challenges,
         }
     }
 
@@ -187,7 +189,7 @@ mod tests {
     #[test]
     fn the_summary_is_one_json_line_tagged_cleanup() {
         let mut summary = Summary::new("0 * * * *");
-        summary.record(&Table::ALL, &[3, 2, 7, 4, 5, 6], BATCH);
+        summary.record(&Table::ALL, &[3, 2, 7, 4, 5, 6, 8], BATCH);
         summary.complete = true;
         let line = summary.line();
         assert!(!line.contains('\n'));
@@ -199,7 +201,7 @@ mod tests {
             serde_json::from_str::<Value>(&line).unwrap(),
             json!({"log": "cleanup", "cron": "0 * * * *", "refresh_tokens": 3, "sessions": 2,
                    "attempts": 7, "email_tokens": 4, "mfa_tokens": 5, "sign_in_codes": 6,
-                   "totp_resealed": 0, "totp_unreadable": 0, "rounds": 1,
+                   "passkey_challenges": 8, "totp_resealed": 0, "totp_unreadable": 0, "rounds": 1,
                    "complete": true})
         );
     }

@@ -1,10 +1,12 @@
 // What browsers see, over plain HTTP: CORS preflights for every method the API has, headers
 // exposed to scripts, cross-site form posts to login and signup refused before anything is
-// counted or written, and JSON routes refusing a body without a media type.
-import { test, describe } from 'node:test';
+// counted or written (with BACKEND_CORS_ORIGINS="*" too, on a second server), and JSON routes
+// refusing a body without a media type.
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   api, signup, login, randomEmail, PASSWORD, sql, sqlText, BASE_URL, fromAddress, randomIPv4,
+  startServer,
 } from './helpers.mjs';
 
 const ALLOWED = 'http://localhost:3000';
@@ -99,6 +101,62 @@ describe('cross-site posts to login and signup', () => {
     assert.equal(res.status, 403);
     assert.deepEqual(res.body, REFUSED);
     assert.equal(await userRows(email), 0);
+  });
+});
+
+// `*` widens CORS to every page, for reading; it must not turn the lock-out defence off.
+describe('with BACKEND_CORS_ORIGINS="*"', () => {
+  let server;
+  before(async () => {
+    server = await startServer({ BACKEND_CORS_ORIGINS: '*', JWT_SECRET: process.env.TEST_JWT_SECRET });
+  });
+  after(async () => { await server?.stop(); });
+
+  const post = (path, init) => api(path, { method: 'POST', base: server.base, ...init });
+  const loginThere = (email, password, headers) => post('/api/v1/auth/login', {
+    form: new URLSearchParams({ username: email, password }), headers,
+  });
+
+  test('any origin may read: Access-Control-Allow-Origin: *, never with credentials', async () => {
+    const res = await api('/api/v1/recipes/search?keyword=soup', { base: server.base, headers: { origin: EVIL } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.headers.get('access-control-allow-origin'), '*');
+    assert.equal(res.headers.get('access-control-allow-credentials'), null);
+  });
+
+  test("logins and signups posted from another site's page are still refused before anything is counted or written", async () => {
+    const email = randomEmail();
+    const created = await post('/api/v1/auth/signup', { json: { email, password: PASSWORD } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const address = randomIPv4();
+    for (let i = 0; i < 6; i++) {
+      const res = await loginThere(email, 'wrong password', { ...fromAddress(address), origin: EVIL });
+      assert.equal(res.status, 403, `cross-site attempt ${i + 1}: ${JSON.stringify(res.body)}`);
+      assert.deepEqual(res.body, REFUSED);
+    }
+    const unnamed = await loginThere(email, 'wrong password', { ...fromAddress(address), 'sec-fetch-site': 'cross-site' });
+    assert.equal(unnamed.status, 403, 'Sec-Fetch-Site: cross-site without an Origin');
+    const other = randomEmail();
+    const signupFromEvil = await post('/api/v1/auth/signup', {
+      json: { email: other, password: PASSWORD }, headers: { ...fromAddress(address), origin: EVIL },
+    });
+    assert.equal(signupFromEvil.status, 403);
+    assert.deepEqual(signupFromEvil.body, REFUSED);
+    const [counts] = await sql(`SELECT (SELECT count(*) FROM users WHERE email = ${sqlText(other)}) AS users,
+      (SELECT count(*) FROM attempts WHERE instr(key, ${sqlText(email)}) > 0 OR key = ${sqlText(`ip:${address}`)}) AS attempts`,
+    { d1: server.d1 });
+    assert.deepEqual(counts, { users: 0, attempts: 0 }, 'nothing written, nothing counted');
+    const owner = await loginThere(email, PASSWORD, fromAddress(address));
+    assert.equal(owner.status, 200, `the owner is not locked out: ${JSON.stringify(owner.body)}`);
+  });
+
+  test("the API's own pages and clients that send no Origin log in", async () => {
+    const email = randomEmail();
+    assert.equal((await post('/api/v1/auth/signup', { json: { email, password: PASSWORD }, headers: { origin: server.base } })).status, 201);
+    for (const [what, headers] of [["the API's own origin", { origin: server.base }], ['no Origin', {}]]) {
+      const res = await loginThere(email, PASSWORD, { ...fromAddress(randomIPv4()), ...headers });
+      assert.equal(res.status, 200, `${what}: ${JSON.stringify(res.body)}`);
+    }
   });
 });
 

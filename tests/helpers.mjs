@@ -250,19 +250,22 @@ export async function applyMigrations(d1, files) {
 /**
  * A second server on the same build, served as the first one is (scripts/serve.mjs), with
  * its own new, migrated D1 and the given vars (e.g. { JWT_SECRET: 'too-short' }) on top of
- * wrangler.toml's; `config` is DEPLOYED_CONFIG for the edge limit as deployed (the suite's
- * own, SERVED_CONFIG, is raised). With `d1`, a persist directory of the caller's (e.g. an
- * earlier server's, stopped since), it serves that D1 instead, migrated, and leaves it in
- * place when it stops. Returns its address, the path of its output (`log`, for logSince;
+ * wrangler.toml's and of PWNED_PASSWORDS_URL (the suite's breached-password stand-in, as the
+ * first server has it; a test may give another); `config` is DEPLOYED_CONFIG for the edge and
+ * write limits as deployed (the suite's own, SERVED_CONFIG, are raised). With `d1`, a
+ * persist directory of the caller's (e.g. an earlier server's, stopped since), it serves that
+ * D1 instead, migrated (`migrate: false`: as it is), and leaves it in place when it stops. Returns its address, the path of its output (`log`, for logSince;
  * gone after stop), its D1 (`d1`, for sql) and a `stop` that ends it by its process group
  * and removes its files.
  */
-export async function startServer(vars, { config = process.env.SERVED_CONFIG, d1 } = {}) {
+export async function startServer(vars, { config = process.env.SERVED_CONFIG, d1, migrate = true } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'recipe-api-second-'));
   const varsFile = join(dir, 'vars');
   const logFile = join(dir, 'server.log');
   const persist = d1 ?? join(dir, 'd1');
-  writeFileSync(varsFile, Object.entries(vars).map(([name, value]) => `${name}=${value}\n`).join(''));
+  const all = { PWNED_PASSWORDS_URL: process.env.PWNED_PASSWORDS_URL, ...vars };
+  writeFileSync(varsFile, Object.entries(all).filter(([, value]) => value !== undefined)
+    .map(([name, value]) => `${name}=${value}\n`).join(''));
   const [port, inspector] = [await freePort(), await freePort()];
   const base = `http://127.0.0.1:${port}`;
   let server;
@@ -280,7 +283,7 @@ export async function startServer(vars, { config = process.env.SERVED_CONFIG, d1
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await wrangler(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist]);
+    if (migrate) await wrangler(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist]);
     log = openSync(logFile, 'w');
     server = spawn(process.execPath, [
       SERVE, '--config', config, '--ip', '127.0.0.1', '--port', String(port),

@@ -1,5 +1,6 @@
 // What a client without a valid token can make the API spend: the edge limiter in front of
-// D1 (on a second server with the limit as deployed), counters that a refused client cannot
+// D1 (on a second server with the limit as deployed), and what one signed-in user can: the
+// write limiter, likewise; counters that a refused client cannot
 // grow, tokens that cost nothing when unknown, one password hash per reset token, and the
 // bounds on what the tables can hold. Abusive requests go out in parallel, and each test
 // asserts their cost from the worker's own request log lines: D1 round trips, rows written
@@ -11,11 +12,13 @@ import { statSync } from 'node:fs';
 import {
   api, signup, newUser, login, randomEmail, PASSWORD, sql, sqlText, nowSeconds, fromAddress,
   randomIPv4, randomIPv6Prefix, startServer, logSince, superuserToken, createRecipe, mailTo,
-  tokenFrom,
+  tokenFrom, recipeBody,
 } from './helpers.mjs';
 
 const EDGE_LIMIT = 60; // wrangler.toml: [[ratelimits]] AUTH_LIMITER, 60 a minute
 const EDGE_REFUSED = { detail: 'Too many requests from this address; try again later' };
+const WRITE_LIMIT = 60; // wrangler.toml: [[ratelimits]] WRITE_LIMITER, 60 a minute per user
+const WRITES_REFUSED = { detail: 'Too many changes from this account; try again later' };
 const countOf = (statuses, status) => statuses.filter((s) => s === status).length;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -70,6 +73,7 @@ describe('the edge limiter (the Rate Limiting binding, as deployed)', () => {
 
   test(`of ${EDGE_LIMIT + 15} requests sent at once from one address, ${EDGE_LIMIT} reach the worker and the rest are 429 without touching D1`, async () => {
     const address = randomIPv4();
+    await clearOfWindowEdge();
     const offset = logOffset(server.log);
     const results = await Promise.all(Array.from({ length: EDGE_LIMIT + 15 }, () => post(...LIMITED[2], address)));
     const statuses = results.map((r) => r.status);
@@ -90,6 +94,7 @@ describe('the edge limiter (the Rate Limiting binding, as deployed)', () => {
 
   test('one budget covers every route that can hash, write or email, and only those', async () => {
     const address = randomIPv4();
+    await clearOfWindowEdge(30);
     const before = logOffset(server.log);
     const spent = await Promise.all(Array.from({ length: EDGE_LIMIT }, () => post(...LIMITED[3], address)));
     assert.ok(spent.every((r) => r.status !== 429), 'the budget is spent on logouts');
@@ -113,6 +118,69 @@ describe('the edge limiter (the Rate Limiting binding, as deployed)', () => {
     const prefix = randomIPv6Prefix();
     const results = await Promise.all(Array.from({ length: EDGE_LIMIT + 5 }, (_, i) => post(...LIMITED[3], `${prefix}::${(i + 1).toString(16)}`)));
     assert.equal(countOf(results.map((r) => r.status), 429), 5, 'every address of one /64 shares one budget');
+  });
+});
+
+/**
+ * Waits, if need be, for the next minute: the local Rate Limiting binding counts in windows
+ * aligned to the clock's minutes, and a burst sent across a boundary would be counted in two.
+ */
+async function clearOfWindowEdge(needSeconds = 15) {
+  const intoMinute = (Date.now() % 60000) / 1000;
+  if (intoMinute > 60 - needSeconds) await sleep((60 - intoMinute) * 1000 + 250);
+}
+
+describe('the write limiter (the Rate Limiting binding, as deployed)', () => {
+  let server;
+  before(async () => {
+    server = await startServer({ JWT_SECRET: process.env.TEST_JWT_SECRET }, { config: process.env.DEPLOYED_CONFIG });
+  });
+  after(async () => server?.stop());
+
+  /** A new user on the second server, signed in from an address of their own. */
+  async function signedIn() {
+    const [email, headers] = [randomEmail(), fromAddress(randomIPv4())];
+    const created = await api('/api/v1/auth/signup', { method: 'POST', json: { email, password: PASSWORD }, headers, base: server.base });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const form = new URLSearchParams({ username: email, password: PASSWORD });
+    const session = await api('/api/v1/auth/login', { method: 'POST', form, headers, base: server.base });
+    assert.equal(session.status, 200, JSON.stringify(session.body));
+    return { id: created.body.id, token: session.body.access_token };
+  }
+
+  const create = (user) => api('/api/v1/recipes/', { method: 'POST', token: user.token, json: recipeBody(), base: server.base });
+
+  test(`of ${WRITE_LIMIT + 15} recipes one user creates at once, ${WRITE_LIMIT} are created and the rest are 429 without touching D1; another user is unaffected`, async () => {
+    const [writer, other] = await Promise.all([signedIn(), signedIn()]);
+    await clearOfWindowEdge();
+    const offset = logOffset(server.log);
+    const results = await Promise.all(Array.from({ length: WRITE_LIMIT + 15 }, () => create(writer)));
+    const statuses = results.map((r) => r.status);
+    assert.equal(countOf(statuses, 201), WRITE_LIMIT, `the limit's worth are created: ${statuses}`);
+    assert.equal(countOf(statuses, 429), 15, `the rest are refused: ${statuses}`);
+    for (const res of results.filter((r) => r.status === 429)) {
+      assert.deepEqual(res.body, WRITES_REFUSED);
+      assert.equal(res.headers.get('retry-after'), '60');
+    }
+    const rows = await sql(`SELECT count(*) AS n FROM recipes WHERE submitter_id = ${writer.id}`, { d1: server.d1 });
+    assert.equal(rows[0].n, WRITE_LIMIT, 'D1 holds exactly the created ones');
+    const lines = await linesOf(offset, '/api/v1/recipes', WRITE_LIMIT + 15, server.log);
+    const refused = lines.filter((line) => line.status === 429);
+    assert.equal(refused.length, 15);
+    for (const line of refused) assert.equal(line.d1_round_trips, 0, `a refusal makes no D1 round trip: ${JSON.stringify(line)}`);
+    const events = logSince(offset, server.log).filter((line) => line.event === 'write_limited');
+    assert.equal(events.length, 15, 'each refusal is a security event');
+    assert.ok(events.every((line) => line.user_id === writer.id && line.route === '/api/v1/recipes'), JSON.stringify(events));
+
+    assert.equal((await create(other)).status, 201, 'another user has a budget of their own');
+    const mine = await api('/api/v1/recipes/my-recipes/', { token: writer.token, base: server.base });
+    assert.equal(mine.status, 200, 'reads are not limited');
+    const own = results.find((r) => r.status === 201).body.id;
+    const deleted = await api(`/api/v1/recipes/${own}`, { method: 'DELETE', token: writer.token, base: server.base });
+    assert.equal(deleted.status, 429, 'one budget covers every write of the user');
+    assert.deepEqual(deleted.body, WRITES_REFUSED);
+    const forged = await api('/api/v1/recipes/', { method: 'POST', token: 'not.a.token', json: recipeBody(), base: server.base });
+    assert.equal(forged.status, 401, 'a request without a valid token is not counted against anyone; it is a 401');
   });
 });
 

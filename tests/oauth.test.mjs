@@ -219,15 +219,25 @@ async function assertRefusalLogged(offset, provider, reason) {
 // ---- The tests.
 
 describe('the providers list', () => {
-  test('lists the enabled providers (GitHub and the OpenID provider, not Google) with their authorize URLs', async () => {
+  test('lists the enabled providers (GitHub and the OpenID provider, not Google) with their absolute authorize URLs', async () => {
     const res = await providers();
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(res.body.map((p) => p.id), ['github', 'oidc'], 'Google has no client id here; the order is google, github, oidc');
     const oidc = res.body.find((p) => p.id === 'oidc');
-    assert.deepEqual(oidc, { id: 'oidc', name: 'Local OpenID provider', authorize_url: '/api/v1/auth/oauth/oidc/authorize' });
+    assert.deepEqual(oidc, { id: 'oidc', name: 'Local OpenID provider', authorize_url: `${BASE_URL}/api/v1/auth/oauth/oidc/authorize` });
     const github = res.body.find((p) => p.id === 'github');
-    assert.equal(github.authorize_url, '/api/v1/auth/oauth/github/authorize');
+    assert.equal(github.authorize_url, `${BASE_URL}/api/v1/auth/oauth/github/authorize`);
     assert.ok(typeof github.name === 'string' && github.name.length > 0, `a label: ${github.name}`);
+  });
+
+  test('the authorize URLs are on the origin the list was asked of', async () => {
+    // The same server by another name: the flow must start on the host its callback reaches.
+    const other = BASE_URL.replace('127.0.0.1', 'localhost');
+    const res = await api('/api/v1/auth/oauth/providers', { base: other });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body.map((p) => p.authorize_url), [
+      `${other}/api/v1/auth/oauth/github/authorize`, `${other}/api/v1/auth/oauth/oidc/authorize`,
+    ]);
   });
 });
 
@@ -246,7 +256,7 @@ describe('in Chromium', () => {
     const { verifier, challenge } = pkce();
     verifiers.set(page, verifier);
     const query = new URLSearchParams({ redirect_to: HOME, code_challenge: challenge, code_challenge_method: 'S256' });
-    await page.goto(`${BASE_URL}${url}?${query}`, { waitUntil: 'domcontentloaded' });
+    await page.goto(`${url}?${query}`, { waitUntil: 'domcontentloaded' });
     return page;
   }
 
@@ -362,10 +372,14 @@ describe('authorize', () => {
     }
   });
 
-  test('redirect_to: missing is a 422, another origin or another scheme a 400, an origin of BACKEND_CORS_ORIGINS is accepted', async () => {
+  test('redirect_to: missing is the API\'s /login page, another origin or another scheme a 400, an origin of BACKEND_CORS_ORIGINS is accepted', async () => {
     const missing = await authorize('oidc', undefined);
-    assert.equal(missing.status, 422, JSON.stringify(missing.body));
-    assert.deepEqual(missing.body.detail[0].loc, ['query', 'redirect_to']);
+    assert.equal(missing.status, 302, JSON.stringify(missing.body));
+    const back = await signInAtOpenIdProvider(missing.headers.get('location'), `nowhere-${unique()}`);
+    const cookie = missing.headers.getSetCookie()[0].split(';')[0];
+    const landed = await callback(back, cookie);
+    assert.equal(landed.status, 302);
+    assert.match(landed.headers.get('location'), new RegExp(`^${BASE_URL}/login#code=`));
     for (const target of [
       'https://evil.example/', 'http://127.0.0.1.evil.example/', `${BASE_URL.replace('http:', 'https:')}/`,
       'javascript:alert(1)', 'data:text/html,hi', '//evil.example/', '/relative', `${BASE_URL.replace(/:\d+$/, ':1')}/`,

@@ -12,6 +12,7 @@ use recipe_api::domain::recipe::parse_recipe_id;
 use recipe_api::domain::{
     Email, LoginForm, NewRecipe, NewUser, Password, RecipeUpdate, SearchQuery,
 };
+use recipe_api::security::breach::{Breached, RangeQuery};
 use recipe_api::security::turnstile::{token_in_json, GuardedRoutes, Verdict};
 use recipe_api::security::{
     bearer_token, opaque_token_hash, verify_access_token, JwtSecret, TokenKeys,
@@ -156,6 +157,25 @@ proptest! {
         }
         if let Some(token) = token_in_json(&body) {
             prop_assert_eq!(&value["cf-turnstile-response"], &json!(token));
+        }
+    }
+
+    #[test]
+    fn range_answers_are_read_or_refused_never_a_panic(
+        password in ".{0,40}",
+        text in ".{0,200}",
+        lines in prop::collection::vec(("[0-9A-Fa-f]{35}", 0u64..1_000_000), 0..40),
+    ) {
+        let query = RangeQuery::of(&password);
+        prop_assert_eq!(query.prefix().len(), 5);
+        let _ = query.find(&text);
+        // Well-formed lines are always read; any suffix of count 0 is never a breach.
+        let answer: Vec<String> = lines.iter().map(|(suffix, count)| format!("{suffix}:{count}")).collect();
+        let found = query.find(&answer.join("\r\n"));
+        prop_assert_eq!(found.is_ok(), !lines.is_empty());
+        if lines.iter().all(|(_, count)| *count == 0) {
+            let breached = matches!(found, Ok(Breached::Yes { .. }));
+            prop_assert!(!breached);
         }
     }
 

@@ -162,6 +162,19 @@ describe('POST /api/v1/auth/password', () => {
     assert.equal((await login(user.email, PASSWORD, from('198.51.100.10'))).status, 200, 'logins are not counted with it');
   });
 
+  test('a right current password whose new one is refused (the same, or breached) gives its attempt back', async () => {
+    const { token } = await newUser();
+    for (let i = 0; i < 3; i++) {
+      const same = await changePassword(token, { current_password: PASSWORD, new_password: PASSWORD });
+      assert.equal(same.status, 400, JSON.stringify(same.body));
+      const breached = await changePassword(token, { current_password: PASSWORD, new_password: 'password123' });
+      assert.equal(breached.status, 400, JSON.stringify(breached.body));
+      assert.match(breached.body.detail, /breach/);
+    }
+    const changed = await changePassword(token, { current_password: PASSWORD, new_password: 'a brand new secret' });
+    assert.equal(changed.status, 200, `six refusals of the new password, then a change: ${JSON.stringify(changed.body)}`);
+  });
+
   test('the owner changes the password while six clients log in with it without pause; no racing login outlives the change', async () => {
     const { user, token } = await newUser();
     // One address of their own, as six tabs or scripts of one person would have: the login

@@ -6,17 +6,18 @@ use utoipa::ToSchema;
 use worker::{D1PreparedStatement, Request, Response};
 
 use super::body::{json_text, login_form};
+use super::breach::refuse_breached;
 use super::current_user::{self, caller, unknown_user};
 use super::limits::{client_address, count};
 use super::routes::Route;
 use super::turnstile::{self, BodyToken, TurnstileHeader};
-use super::{email_links, log, no_content, now, App};
+use super::{cookie, email_links, log, no_content, now, App};
 use crate::config::Config;
 use crate::domain::account::{
     refresh_token_from_json, PasswordChange, PasswordChangeRequest, RefreshRequest,
 };
 use crate::domain::login::LoginRequest;
-use crate::domain::user::SignupRequest;
+use crate::domain::user::{NameChange, NameChangeRequest, SignupRequest};
 use crate::domain::{Device, NewUser, Password, User};
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
 use crate::logs::SecurityEvent;
@@ -31,8 +32,8 @@ use crate::store::{attempts, caller as auth_store, sessions, totp, users, Db};
 
 const EMAIL_TAKEN: &str = "The user with this email already exists in the system";
 const BAD_LOGIN: &str = "Incorrect username or password";
-const INACTIVE: &str = "Inactive user";
-const NOT_VERIFIED: &str = "Email not verified";
+pub(super) const INACTIVE: &str = "Inactive user";
+pub(super) const NOT_VERIFIED: &str = "Email not verified";
 const BAD_REFRESH_TOKEN: &str = "Invalid or expired refresh token";
 pub(super) const BAD_PASSWORD: &str = "Incorrect password";
 const SAME_PASSWORD: &str = "New password cannot be the same as the current one";
@@ -65,6 +66,9 @@ pub struct MfaChallenge {
     pub token_type: &'static str,
     /// Seconds until `mfa_token` expires.
     pub expires_in: i64,
+    /// What the second step can be answered with: `totp`, `recovery_code`, and `passkey`
+    /// when the user has one (`POST /api/v1/auth/mfa/passkey/options`).
+    pub methods: Vec<&'static str>,
 }
 
 /// How long a login's second step may take.
@@ -160,7 +164,7 @@ impl<'a> Issuer<'a> {
 
 /// The device a request comes from: its user agent, and where Cloudflare placed its address
 /// (`request.cf`; locally, whatever `wrangler dev` makes up, or nothing).
-fn device_of(req: &Request) -> Device {
+pub(super) fn device_of(req: &Request) -> Device {
     let user_agent = req.headers().get("User-Agent").ok().flatten();
     let cf = req.cf();
     Device::new(
@@ -179,14 +183,15 @@ pub(super) fn new_refresh_token() -> Result<OpaqueToken> {
 /// When email delivery is configured, a verification email goes to the new address after
 /// the response. Where the deployment turns Cloudflare Turnstile on for signup, a token from
 /// its widget is required, in the `cf-turnstile-response` header or the body member of
-/// that name.
+/// that name. A password known from data breaches (Have I Been Pwned) is refused with 400.
 #[utoipa::path(
     post, path = "/api/v1/auth/signup", tag = "auth",
     params(TurnstileHeader),
     request_body = SignupRequest,
     responses(
         (status = 201, description = "Created", body = User),
-        (status = 400, description = "The email is taken", body = Detail),
+        (status = 400, description = "The email is taken, or the password appeared in a data \
+         breach", body = Detail),
         (status = 403, description = "Posted from another site's page, or a missing or \
          refused Turnstile token", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
@@ -220,6 +225,8 @@ pub async fn signup(mut req: Request, app: &App<'_>) -> Result<Response> {
             return Err(ApiError::TooManyRequests(retry_after, TOO_MANY_SIGNUPS));
         }
     }
+    // After the count (a stranger gets one lookup per signup the limit allows), before the hash.
+    refuse_breached(app, Route::Signup, &new_user.password).await?;
     let hash = hash_password(new_user.password.expose(), config.password_iterations, app)
         .await
         .map_err(|e| ApiError::internal("signup", e))?;
@@ -328,7 +335,7 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
             .await?;
         LoginAnswer::Token(token.ok_or_else(|| ApiError::BadRequest(BAD_LOGIN.into()))?)
     };
-    Ok(json_response(200, &answer))
+    cookie::tokens(app, &answer)
 }
 
 /// The token of a login's second step, for a user whose password was just checked under
@@ -343,16 +350,20 @@ pub(super) async fn start_second_step(
     let token = new_refresh_token()?;
     let settle = attempts::settle_login(db, counters)?;
     let times = (now, now + MFA_TOKEN_SECONDS);
-    let started =
-        totp::start_pending_login(db, (user_id, token_version), &token.hash, times, settle).await?;
-    if !started {
-        return Err(ApiError::BadRequest(BAD_LOGIN.into()));
+    let has_passkey =
+        totp::start_pending_login(db, (user_id, token_version), &token.hash, times, settle)
+            .await?
+            .ok_or_else(|| ApiError::BadRequest(BAD_LOGIN.into()))?;
+    let mut methods = vec!["totp", "recovery_code"];
+    if has_passkey {
+        methods.push("passkey");
     }
     Ok(MfaChallenge {
         mfa_required: true,
         mfa_token: token.token,
         token_type: "mfa",
         expires_in: MFA_TOKEN_SECONDS,
+        methods,
     })
 }
 
@@ -425,6 +436,11 @@ pub async fn me(req: Request, app: &App<'_>) -> Result<Response> {
 /// a second tab that refreshed at the same moment: a session has one live refresh token.
 /// Presented again later (someone holds a copy), it ends its session: every token of that
 /// login stops working, and the user logs in again.
+///
+/// The API's own pages send no body but the `X-Refresh-Cookie: 1` header: the refresh token
+/// is then read from their HttpOnly cookie, and the new one goes back in it rather than in
+/// the answer; only from the API's own origin (403 otherwise). Every route that answers with
+/// a token pair does the same for that header.
 #[utoipa::path(
     post, path = "/api/v1/auth/refresh", tag = "auth",
     request_body = RefreshRequest,
@@ -439,7 +455,11 @@ pub async fn me(req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
-    let presented = refresh_token_from_json(&json_text(&mut req).await?)?;
+    let presented = if cookie::chosen(app) {
+        cookie::presented(&req).ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?
+    } else {
+        refresh_token_from_json(&json_text(&mut req).await?)?
+    };
     let old_hash =
         opaque_token_hash(&presented).ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?;
     let issuer = Issuer::new(app)?;
@@ -476,7 +496,7 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
                 .find(|successor| successor.hash == successor_hash)
                 .ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?;
             app.note_user(subject.user_id);
-            Ok(json_response(200, &issuer.pair(&subject, successor, now)))
+            cookie::tokens(app, &issuer.pair(&subject, successor, now))
         }
         Rotation::Reused { user_id } => {
             log(SecurityEvent::RefreshReuse { user_id });
@@ -489,7 +509,9 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
 /// Log out: end the session of a refresh token, so that neither it nor any token refreshed
 /// from it works again. The access tokens already issued live until they expire.
 ///
-/// Answers 204 whether or not the token was known (as RFC 7009 revocation does).
+/// Answers 204 whether or not the token was known (as RFC 7009 revocation does). With the
+/// `X-Refresh-Cookie: 1` header (the API's own pages), the token is the cookie's, and the
+/// answer removes the cookie.
 #[utoipa::path(
     post, path = "/api/v1/auth/logout", tag = "auth",
     request_body = RefreshRequest,
@@ -501,11 +523,17 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn logout(mut req: Request, app: &App<'_>) -> Result<Response> {
-    let presented = refresh_token_from_json(&json_text(&mut req).await?)?;
-    if let Some(hash) = opaque_token_hash(&presented) {
+    let presented = if cookie::chosen(app) {
+        cookie::presented(&req)
+    } else {
+        Some(refresh_token_from_json(&json_text(&mut req).await?)?)
+    };
+    if let Some(hash) = presented.as_deref().and_then(opaque_token_hash) {
         sessions::revoke(app.db()?, &hash, now()).await?;
     }
-    no_content()
+    let mut response = no_content()?;
+    cookie::clear(app, &mut response)?;
+    Ok(response)
 }
 
 /// Change the caller's password; the current one is required.
@@ -519,7 +547,8 @@ pub async fn logout(mut req: Request, app: &App<'_>) -> Result<Response> {
     request_body = PasswordChangeRequest,
     responses(
         (status = 200, description = "Changed; a new pair", body = Token),
-        (status = 400, description = "Incorrect password, or the new one is the same", body = Detail),
+        (status = 400, description = "Incorrect password, or the new one is the same or \
+         appeared in a data breach", body = Detail),
         (status = 401, description = "Not authenticated", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
         (status = 415, description = "Not JSON", body = Detail),
@@ -553,8 +582,16 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
     if verified == Verified::No {
         return Err(ApiError::BadRequest(BAD_PASSWORD.into()));
     }
-    if change.new == change.current {
-        return Err(ApiError::BadRequest(SAME_PASSWORD.into()));
+    // Looked up only for a caller who proved the current password, before the new hash. The
+    // current password was right, so a refused new one gives its attempt back.
+    let refusal = if change.new == change.current {
+        Err(ApiError::BadRequest(SAME_PASSWORD.into()))
+    } else {
+        refuse_breached(app, Route::ChangePassword, &change.new).await
+    };
+    if let Err(refusal) = refusal {
+        attempts::give_back(db, &counters).await?;
+        return Err(refusal);
     }
     let new_hash = hash_password(change.new.expose(), config.password_iterations, app)
         .await
@@ -575,7 +612,29 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
         )
         .await?
         .ok_or_else(|| ApiError::BadRequest(BAD_PASSWORD.into()))?;
-    Ok(json_response(200, &token))
+    cookie::tokens(app, &token)
+}
+
+/// Change the caller's names. A member left out keeps its value; `null` or `""` clears it.
+#[utoipa::path(
+    patch, path = "/api/v1/auth/me", tag = "auth",
+    security(("OAuth2PasswordBearer" = [])),
+    request_body = NameChangeRequest,
+    responses(
+        (status = 200, description = "The caller, renamed", body = User),
+        (status = 401, description = "Not authenticated or bad token", body = Detail),
+        (status = 413, description = "Body over 64 KiB", body = Detail),
+        (status = 415, description = "Not JSON", body = Detail),
+        (status = 422, description = "Validation error", body = ValidationErrors),
+    )
+)]
+pub async fn update_me(mut req: Request, app: &App<'_>) -> Result<Response> {
+    let caller = caller(&req, app)?;
+    let change = NameChange::from_json(&json_text(&mut req).await?)?;
+    let user = users::rename_own(app.db()?, &caller, &change)
+        .await?
+        .ok_or_else(unknown_user)?;
+    Ok(json_response(200, &user))
 }
 
 /// Delete the caller's account, with their recipes; every token of theirs stops working.

@@ -47,24 +47,34 @@ pub fn page() -> Result<Response> {
 /// only; the worker never builds it.
 #[cfg(test)]
 mod document {
+    use strum::IntoEnumIterator;
     use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
+    use utoipa::openapi::{RefOr, Response};
     use utoipa::{Modify, OpenApi};
 
-    use crate::api::{auth, email_links, jwks, mfa, oauth, pages, recipes, sessions, users};
+    use crate::api::routes::Route;
+    use crate::api::{
+        auth, email_links, health, jwks, mfa, oauth, pages, passkeys, recipes, sessions, users,
+    };
     use crate::domain::account::{
         ManagedUser, PasswordChangeRequest, PasswordResetRequest, RefreshRequest, UserList,
         UserStatusRequest,
     };
-    use crate::domain::identity::{CodeExchangeRequest, LinkedIdentity, Provider};
+    use crate::domain::identity::{CodeExchangeRequest, LinkRequest, LinkedIdentity, Provider};
     use crate::domain::login::LoginRequest;
     use crate::domain::mfa::{
         MfaVerifyRequest, TotpDisableRequest, TotpEnableRequest, TotpSetupRequest,
+    };
+    use crate::domain::passkey::{
+        AuthenticatorSelection, CreationOptions, CredentialDescriptor, CredentialParameter,
+        MfaPasskeyOptionsRequest, Passkey, PasskeyLoginRequest, PasskeyRegisterRequest,
+        PasskeyRenameRequest, RelyingPartyEntity, RequestOptions, UserEntity,
     };
     use crate::domain::recipe::{NewRecipeRequest, RecipeUpdateRequest};
     use crate::domain::recovery::{
         NewPasswordRequest, PasswordRecoveryRequest, VerifyEmailRequest,
     };
-    use crate::domain::user::SignupRequest;
+    use crate::domain::user::{NameChangeRequest, SignupRequest};
     use crate::domain::validation::{FieldError, LocItem};
     use crate::domain::{Recipe, SignedInDevice, SignedInDevices, User};
     use crate::error::{Detail, ValidationErrors};
@@ -83,12 +93,17 @@ mod document {
             pages::home,
             pages::reset_password,
             pages::verify_email,
+            pages::login,
+            pages::signup,
+            pages::forgot_password,
+            pages::account,
             auth::signup,
             auth::login,
             auth::refresh,
             auth::logout,
             auth::change_password,
             auth::me,
+            auth::update_me,
             auth::delete_me,
             sessions::list,
             sessions::end_one,
@@ -101,10 +116,19 @@ mod document {
             mfa::enable,
             mfa::disable,
             mfa::verify,
+            passkeys::second_step_options,
+            passkeys::register_options,
+            passkeys::register,
+            passkeys::list,
+            passkeys::rename,
+            passkeys::delete,
+            passkeys::login_options,
+            passkeys::login,
             oauth::providers,
             oauth::authorize,
             oauth::callback,
             oauth::token,
+            oauth::link,
             oauth::list_identities,
             oauth::unlink_identity,
             recipes::search,
@@ -120,11 +144,14 @@ mod document {
             users::reset_password,
             jwks::jwks,
             users::reset_second_factor,
+            health::live,
+            health::ready,
         ),
         components(schemas(
             User,
             Recipe,
             SignupRequest,
+            NameChangeRequest,
             LoginRequest,
             NewRecipeRequest,
             RecipeUpdateRequest,
@@ -137,7 +164,21 @@ mod document {
             TotpEnableRequest,
             TotpDisableRequest,
             MfaVerifyRequest,
+            Passkey,
+            PasskeyRegisterRequest,
+            PasskeyLoginRequest,
+            PasskeyRenameRequest,
+            MfaPasskeyOptionsRequest,
+            CreationOptions,
+            RequestOptions,
+            CredentialParameter,
+            CredentialDescriptor,
+            RelyingPartyEntity,
+            UserEntity,
+            AuthenticatorSelection,
             CodeExchangeRequest,
+            LinkRequest,
+            oauth::LinkStart,
             Provider,
             LinkedIdentity,
             RefreshRequest,
@@ -152,17 +193,21 @@ mod document {
             SignedInDevice,
             SignedInDevices,
             recipes::Results,
+            health::Health,
             Detail,
             ValidationErrors,
             FieldError,
             LocItem,
         )),
-        modifiers(&PasswordFlow),
+        modifiers(&PasswordFlow, &WriteLimit),
         tags(
             (name = "auth", description = "Sign up, log in, refresh, log out; one's own account"),
+            (name = "passkeys", description = "Passkeys (WebAuthn): register them, sign in \
+             with one and no password"),
             (name = "recipes", description = "Read, search, submit and edit recipes"),
             (name = "users", description = "User management, for superusers"),
             (name = "pages", description = "HTML pages"),
+            (name = "health", description = "Probes for uptime checks and load balancers"),
         )
     )]
     pub struct ApiDoc;
@@ -178,6 +223,65 @@ mod document {
                 .get_or_insert_with(Default::default)
                 .add_security_scheme(SECURITY_SCHEME, SecurityScheme::OAuth2(OAuth2::new([flow])));
         }
+    }
+
+    /// The write limiter's `429` on every route behind it ([`Route::write_limited`]), from
+    /// the route table rather than each annotation, so none is left out. Where a route
+    /// already answers `429` for its own counters, the description says both.
+    struct WriteLimit;
+
+    const TOO_MANY_WRITES: &str = "too many changes from this account in a minute";
+    const SEE_RETRY_AFTER: &str = "; see Retry-After";
+
+    impl Modify for WriteLimit {
+        fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+            for route in Route::iter().filter(|route| route.write_limited()) {
+                let item = openapi
+                    .paths
+                    .paths
+                    .get_mut(route.template())
+                    .expect("every route is documented");
+                let operation = match route.method() {
+                    "POST" => item.post.as_mut(),
+                    "PUT" => item.put.as_mut(),
+                    "PATCH" => item.patch.as_mut(),
+                    "DELETE" => item.delete.as_mut(),
+                    other => panic!("{route:?}: a write limited {other}"),
+                }
+                .expect("every route is documented");
+                let responses = &mut operation.responses.responses;
+                match responses.get_mut("429") {
+                    Some(RefOr::T(own)) => {
+                        own.description = match own.description.strip_suffix(SEE_RETRY_AFTER) {
+                            Some(head) => format!("{head}, or {TOO_MANY_WRITES}{SEE_RETRY_AFTER}"),
+                            None => format!("{}; or {TOO_MANY_WRITES}", own.description),
+                        };
+                    }
+                    _ => {
+                        responses.insert("429".into(), RefOr::T(too_many_writes()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// `429` with `Retry-After`, as the annotations write it.
+    fn too_many_writes() -> Response {
+        let mut first = TOO_MANY_WRITES.to_owned();
+        first[..1].make_ascii_uppercase();
+        serde_json::from_value(serde_json::json!({
+            "description": format!("{first}{SEE_RETRY_AFTER}"),
+            "headers": {
+                "Retry-After": {
+                    "schema": {"type": "integer", "format": "int64"},
+                    "description": "Seconds to wait",
+                },
+            },
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}},
+            },
+        }))
+        .expect("a response")
     }
 
     /// The document as the worker serves it.
@@ -242,6 +346,32 @@ mod tests {
         );
         let me = &document["paths"]["/api/v1/auth/me"]["get"];
         assert!(me["security"][0].get(SECURITY_SCHEME).is_some());
+    }
+
+    /// A route is write limited exactly when it writes (not a GET) for a bearer token, and
+    /// the document says each may answer 429 with Retry-After.
+    #[test]
+    fn every_write_with_an_access_token_is_write_limited_and_documented_so() {
+        let document = served_document();
+        for route in Route::iter().filter(|route| !matches!(route, Route::Docs | Route::OpenApi)) {
+            let method = route.method().to_lowercase();
+            let operation = &document["paths"][route.template()][method.as_str()];
+            let bearer = operation["security"][0].get(SECURITY_SCHEME).is_some();
+            assert_eq!(
+                route.write_limited(),
+                bearer && method != "get",
+                "{route:?}"
+            );
+            if route.write_limited() {
+                let refused = &operation["responses"]["429"];
+                let description = refused["description"].as_str().unwrap_or_default();
+                assert!(
+                    description.to_lowercase().contains("too many changes"),
+                    "{route:?}: {description}"
+                );
+                assert!(refused["headers"].get("Retry-After").is_some(), "{route:?}");
+            }
+        }
     }
 
     /// The annotation states the cap as a number; it must be the one the store applies.

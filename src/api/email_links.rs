@@ -8,6 +8,7 @@ use worker::wasm_bindgen::JsValue;
 use worker::{Fetch, Headers, Method, Request, RequestInit, Response};
 
 use super::body::json_text;
+use super::breach::refuse_breached;
 use super::current_user::{caller, unknown_user};
 use super::limits::{client_address, count};
 use super::routes::Route;
@@ -124,13 +125,15 @@ pub async fn password_recovery(mut req: Request, app: &App<'_>) -> Result<Respon
 /// Set a new password with the token from a password-recovery email.
 ///
 /// The token works once. Every session and token of the user ends, as after a password
-/// change; the user logs in again with the new password.
+/// change; the user logs in again with the new password. A password known from data
+/// breaches (Have I Been Pwned) is refused with 400, and the link keeps working.
 #[utoipa::path(
     post, path = "/api/v1/auth/reset-password", tag = "auth",
     request_body = NewPasswordRequest,
     responses(
         (status = 200, description = "Password updated", body = Detail),
-        (status = 400, description = "Invalid or expired token", body = Detail),
+        (status = 400, description = "Invalid or expired token, or the new password appeared \
+         in a data breach (the link still works)", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
         (status = 415, description = "Not JSON", body = Detail),
         (status = 422, description = "Validation error", body = ValidationErrors),
@@ -146,6 +149,13 @@ pub async fn reset_forgotten_password(mut req: Request, app: &App<'_>) -> Result
     let user_id = email_tokens::claim_recovery(db, &hash, now)
         .await?
         .ok_or_else(bad_token)?;
+    // Looked up once the link is known to work (a dead link costs no outside call). A refused
+    // password gives the claim back, so the link works again at once for another password.
+    let route = Route::ResetForgottenPassword;
+    if let Err(refused) = refuse_breached(app, route, &reset.password).await {
+        email_tokens::release_recovery_claim(db, &hash, now).await?;
+        return Err(refused);
+    }
     let new_hash = hash_password(reset.password.expose(), config.password_iterations, app)
         .await
         .map_err(|e| ApiError::internal("password recovery", e))?;

@@ -49,8 +49,8 @@ pub fn preflight(req: &Request, cors: &CorsOrigins) -> Response {
 }
 
 /// Adds the security headers, `Cache-Control: no-store` on every answer of a route that
-/// carries a user's data ([`Route::private`]), and CORS headers when the request's origin
-/// is allowed.
+/// carries a user's data ([`Route::private`]) or says how the API is now ([`Route::probe`]),
+/// and CORS headers when the request's origin is allowed.
 pub fn finish(
     response: &mut Response,
     route: Option<Route>,
@@ -69,7 +69,7 @@ pub fn finish(
             "default-src 'none'; frame-ancestors 'none'",
         );
     }
-    if route.is_some_and(Route::private) {
+    if route.is_some_and(|route| route.private() || route.probe()) {
         set(headers, "Cache-Control", "no-store");
     }
     // The answer depends on Origin whenever CORS is on, allowed or not.

@@ -17,9 +17,10 @@ use super::current_user::{caller, unknown_user};
 use super::limits::client_address;
 use super::{log, now, App};
 use crate::domain::mfa::{
-    disable_from_json, enable_code_from_json, setup_password_from_json, verify_from_json,
-    MfaVerifyRequest, SecondFactorCode, TotpDisableRequest, TotpEnableRequest, TotpSetupRequest,
+    disable_from_json, enable_code_from_json, setup_password_from_json, MfaVerifyRequest,
+    SecondFactorCode, TotpDisableRequest, TotpEnableRequest, TotpSetupRequest,
 };
+use crate::domain::passkey::{second_step_from_json, SecondStepAnswer};
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
 use crate::logs::SecurityEvent;
 use crate::security::throttle;
@@ -234,13 +235,13 @@ pub async fn enable(mut req: Request, app: &App<'_>) -> Result<Response> {
         .await?
         .ok_or_else(unknown_user)?;
     let recovery_codes = codes.into_iter().map(|code| code.code).collect();
-    Ok(json_response(
-        200,
+    super::cookie::tokens(
+        app,
         &TotpEnabled {
             recovery_codes,
             token,
         },
-    ))
+    )
 }
 
 /// Turn TOTP off: the current password and a current code or an unused recovery code.
@@ -311,10 +312,14 @@ pub async fn disable(mut req: Request, app: &App<'_>) -> Result<Response> {
         )
         .await?
         .ok_or_else(unknown_user)?;
-    Ok(json_response(200, &token))
+    super::cookie::tokens(app, &token)
 }
 
-/// A login's second step: the `mfa_token` a login answered with, and a code.
+/// A login's second step: the `mfa_token` a login answered with, and a code, or a passkey.
+///
+/// With `credential` in place of `code`: `credential.toJSON()` of one of the user's passkeys,
+/// from `navigator.credentials.get` with the options of `POST
+/// /api/v1/auth/mfa/passkey/options` (see there).
 ///
 /// `code` is the authenticator's current code or an unused recovery code. The answer is the
 /// token pair a login gives. The `mfa_token` works once, for 5 minutes, and not after a
@@ -327,7 +332,8 @@ pub async fn disable(mut req: Request, app: &App<'_>) -> Result<Response> {
     request_body = MfaVerifyRequest,
     responses(
         (status = 200, description = "Logged in", body = Token),
-        (status = 400, description = "Invalid code (wrong, or already used)", body = Detail),
+        (status = 400, description = "Invalid code (wrong, or already used), or invalid \
+         passkey", body = Detail),
         (status = 401, description = "Unknown, expired or used mfa_token", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
         (status = 415, description = "Not JSON", body = Detail),
@@ -339,7 +345,13 @@ pub async fn disable(mut req: Request, app: &App<'_>) -> Result<Response> {
 )]
 pub async fn verify(mut req: Request, app: &App<'_>) -> Result<Response> {
     let key = app.mfa_keys()?;
-    let (token, code) = verify_from_json(&json_text(&mut req).await?)?;
+    let (token, answer) = second_step_from_json(&json_text(&mut req).await?)?;
+    let code = match answer {
+        SecondStepAnswer::Code(code) => code,
+        SecondStepAnswer::Passkey(credential) => {
+            return super::passkeys::second_step(&req, app, &token, &credential).await;
+        }
+    };
     let hash = opaque_token_hash(&token).ok_or_else(bad_mfa_token)?;
     let issuer = Issuer::new(app)?;
     let db = issuer.db;
@@ -375,5 +387,5 @@ pub async fn verify(mut req: Request, app: &App<'_>) -> Result<Response> {
         )
         .await?
         .ok_or_else(bad_mfa_token)?;
-    Ok(json_response(200, &token))
+    super::cookie::tokens(app, &token)
 }

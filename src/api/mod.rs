@@ -3,16 +3,20 @@
 
 mod auth;
 mod body;
+mod breach;
+mod cookie;
 mod current_user;
 mod docs;
 mod email_links;
 mod headers;
+mod health;
 mod jwks;
 mod limits;
 mod mfa;
 mod oauth;
 mod outbound;
 mod pages;
+mod passkeys;
 mod recipes;
 pub mod routes;
 mod sessions;
@@ -30,11 +34,13 @@ use worker::{Context, Delay, Env, Request, Response};
 use routes::{Route, Unmatched};
 
 use crate::config::{
-    Config, CorsOrigins, EmailSettings, ProviderId, ProviderSettings, TurnstileSettings,
+    BreachCheckSettings, Config, CorsOrigins, EmailSettings, ProviderId, ProviderSettings,
+    TurnstileSettings,
 };
 use crate::error::{ApiError, Result};
 use crate::logs::{RequestLog, SecurityEvent};
 use crate::security::oauth::FlowKey;
+use crate::security::webauthn::{ChallengeKey, RelyingParty};
 use crate::security::{MfaKeys, Pacer, TokenKeys};
 use crate::store::{parse_bookmark, Consistency, Db};
 
@@ -134,9 +140,16 @@ async fn dispatch(
     if route.edge_limited() {
         limits::edge(&req, app, route).await?;
     }
+    if route.write_limited() {
+        limits::writes(&req, app, route).await?;
+    }
     body::check_declared_length(&req)?;
     app.start_session(&req, route)?;
-    // `{recipe_id}`, `{user_id}`, `{session_id}` or `{provider}`, whichever the route has.
+    if route.takes_refresh_cookie() {
+        cookie::choose(&req, app, route)?;
+    }
+    // `{recipe_id}`, `{user_id}`, `{session_id}`, `{provider}` or `{passkey_id}`, whichever
+    // the route has.
     let id = parameter.as_deref().unwrap_or_default();
     let handler: Handler<'_> = match route {
         Route::Home => Box::pin(pages::home(app)),
@@ -149,6 +162,7 @@ async fn dispatch(
         Route::Logout => Box::pin(auth::logout(req, app)),
         Route::ChangePassword => Box::pin(auth::change_password(req, app)),
         Route::Me => Box::pin(auth::me(req, app)),
+        Route::UpdateMe => Box::pin(auth::update_me(req, app)),
         Route::DeleteMe => Box::pin(auth::delete_me(req, app)),
         Route::Sessions => Box::pin(sessions::list(&req, app)),
         Route::EndSession => Box::pin(sessions::end_one(&req, id, app)),
@@ -170,17 +184,32 @@ async fn dispatch(
         Route::ResendVerification => Box::pin(email_links::resend_verification(req, app)),
         Route::ResetPasswordPage => return pages::reset_password(),
         Route::VerifyEmailPage => return pages::verify_email(),
+        Route::LoginPage => return pages::login(app),
+        Route::SignupPage => return pages::signup(app),
+        Route::ForgotPasswordPage => return pages::forgot_password(app),
+        Route::AccountPage => return pages::account(app),
         Route::TotpSetup => Box::pin(mfa::setup(req, app)),
         Route::TotpEnable => Box::pin(mfa::enable(req, app)),
         Route::TotpDisable => Box::pin(mfa::disable(req, app)),
         Route::MfaVerify => Box::pin(mfa::verify(req, app)),
-        Route::OauthProviders => Box::pin(oauth::providers(app)),
+        Route::OauthProviders => Box::pin(oauth::providers(&req, app)),
         Route::OauthAuthorize => Box::pin(oauth::authorize(&req, id, app)),
         Route::OauthCallback => Box::pin(oauth::callback(&req, id, app)),
         Route::OauthToken => Box::pin(oauth::token(req, app)),
+        Route::OauthLink => Box::pin(oauth::link(req, id, app)),
         Route::Identities => Box::pin(oauth::list_identities(&req, app)),
         Route::UnlinkIdentity => Box::pin(oauth::unlink_identity(&req, id, app)),
         Route::ResetSecondFactor => Box::pin(users::reset_second_factor(&req, id, app)),
+        Route::Healthz => return health::live(),
+        Route::Readyz => Box::pin(health::ready(app)),
+        Route::PasskeyRegisterOptions => Box::pin(passkeys::register_options(&req, app)),
+        Route::PasskeyRegister => Box::pin(passkeys::register(req, app)),
+        Route::Passkeys => Box::pin(passkeys::list(&req, app)),
+        Route::RenamePasskey => Box::pin(passkeys::rename(req, id, app)),
+        Route::DeletePasskey => Box::pin(passkeys::delete(&req, id, app)),
+        Route::PasskeyLoginOptions => Box::pin(passkeys::login_options(&req, app)),
+        Route::PasskeyLogin => Box::pin(passkeys::login(req, app)),
+        Route::MfaPasskeyOptions => Box::pin(passkeys::second_step_options(req, app)),
     };
     handler.await
 }
@@ -221,6 +250,8 @@ pub struct App<'a> {
     db: OnceCell<Db>,
     user: Cell<Option<i64>>,
     pbkdf2_iterations: Cell<u64>,
+    /// `Some(secure)` when the request keeps its refresh token in the pages' cookie.
+    refresh_cookie: Cell<Option<bool>>,
 }
 
 impl<'a> App<'a> {
@@ -234,6 +265,7 @@ impl<'a> App<'a> {
             db: OnceCell::new(),
             user: Cell::new(None),
             pbkdf2_iterations: Cell::new(0),
+            refresh_cookie: Cell::new(None),
         }
     }
 
@@ -302,6 +334,24 @@ impl<'a> App<'a> {
             .collect())
     }
 
+    /// The keys passkey challenges are sealed with, derived from `JWT_SECRET` (which seals;
+    /// first) and `JWT_SECRET_PREVIOUS` (which still opens).
+    pub fn challenge_keys(&self) -> Result<Vec<ChallengeKey>> {
+        Ok(self
+            .token_keys()?
+            .secrets()
+            .map(|secret| ChallengeKey::derive(secret.key().as_ref()))
+            .collect())
+    }
+
+    /// Passkeys' relying party (`WEBAUTHN_RP_ID`, `WEBAUTHN_RP_NAME`, `WEBAUTHN_ORIGINS`),
+    /// with defaults from the origin `req` was sent to and `BACKEND_CORS_ORIGINS`.
+    pub fn relying_party(&self, req: &Request) -> Result<RelyingParty> {
+        let own_origin = request_url(req)?.origin().ascii_serialization();
+        crate::config::relying_party(|name| self.binding(name), &own_origin, &self.cors)
+            .map_err(ApiError::Misconfigured)
+    }
+
     /// An identity provider's settings; `None` when it is off.
     pub fn identity_provider(&self, id: ProviderId) -> Result<Option<ProviderSettings>> {
         ProviderSettings::from_vars(id, |name| self.binding(name)).map_err(ApiError::Misconfigured)
@@ -322,6 +372,19 @@ impl<'a> App<'a> {
     /// Cloudflare Turnstile; `None` when `TURNSTILE_SECRET_KEY` is not set.
     pub fn turnstile(&self) -> Result<Option<TurnstileSettings>> {
         TurnstileSettings::from_vars(|name| self.binding(name)).map_err(ApiError::Misconfigured)
+    }
+
+    /// `TURNSTILE_SITE_KEY`: the widget's site key, shown on the pages; `None` when unset.
+    pub fn turnstile_site_key(&self) -> Option<String> {
+        self.binding("TURNSTILE_SITE_KEY")
+            .map(|key| key.trim().to_owned())
+            .filter(|key| !key.is_empty())
+    }
+
+    /// The check of new passwords against breached ones; `None` when `PWNED_PASSWORDS` is
+    /// `off`.
+    pub fn breach_check(&self) -> Result<Option<BreachCheckSettings>> {
+        BreachCheckSettings::from_vars(|name| self.binding(name)).map_err(ApiError::Misconfigured)
     }
 
     /// The request's D1 session, opened on first use.

@@ -12,6 +12,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use serde::Serialize;
+use utoipa::ToSchema;
 use worker::{Method, Request, Response};
 
 use super::auth::{admit, start_second_step, Issuer, LoginAnswer};
@@ -22,20 +24,22 @@ use super::outbound::call;
 use super::{log, no_content, now, request_url, App};
 use crate::config::{Protocol, ProviderId, ProviderSettings};
 use crate::domain::identity::{
-    github_identity, AuthorizeRequest, CodeExchange, CodeExchangeRequest, Discovery,
-    LinkedIdentity, Newcomer, Provider, TokenAnswer,
+    github_identity, link_redirect_from_json, AuthorizeRequest, CodeExchange, CodeExchangeRequest,
+    Discovery, LinkRequest, LinkedIdentity, Newcomer, Provider, TokenAnswer,
 };
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
 use crate::logs::SecurityEvent;
 use crate::security::id_token::{self, Expected, Identity, KeySet};
 use crate::security::oauth::{
     authorization_url, basic_authorization, clear_cookie, cookie_value, provider_error,
-    redirect_target, s256, set_cookie, with_fragment, Flow, FOREIGN_REDIRECT,
+    redirect_target, s256, set_cookie, with_fragment, Flow, LinkTarget, FOREIGN_REDIRECT,
 };
 use crate::security::throttle;
+use crate::security::Subject;
 use crate::security::{opaque_token_hash, OpaqueToken};
 use crate::store::attempts;
-use crate::store::identities::{self, SignIn, Unlinked};
+use crate::store::caller::Caller;
+use crate::store::identities::{self, Linking, SignIn, Unlinked};
 
 const UNKNOWN_PROVIDER: &str = "Unknown identity provider";
 const STATE_MISMATCH: &str = "Sign-in state does not match this browser; start again";
@@ -60,18 +64,25 @@ fn provider(app: &App<'_>, name: &str) -> Result<ProviderSettings> {
 }
 
 /// List the identity providers enabled here, for a frontend's sign-in buttons.
+///
+/// Each `authorize_url` is absolute, on the origin this list was asked of: the sign-in must
+/// start on the host that will receive the provider's callback, whose cookie binds the flow.
 #[utoipa::path(
     get, path = "/api/v1/auth/oauth/providers", tag = "auth",
     responses((status = 200, description = "The enabled providers", body = Vec<Provider>))
 )]
-pub async fn providers(app: &App<'_>) -> Result<Response> {
+pub async fn providers(req: &Request, app: &App<'_>) -> Result<Response> {
+    let origin = request_url(req)?.origin().ascii_serialization();
     let enabled: Vec<Provider> = ProviderId::ALL
         .into_iter()
         .filter_map(|id| app.identity_provider(id).ok().flatten())
         .map(|settings| Provider {
             id: settings.id.name(),
             name: settings.label,
-            authorize_url: format!("/api/v1/auth/oauth/{}/authorize", settings.id.name()),
+            authorize_url: format!(
+                "{origin}/api/v1/auth/oauth/{}/authorize",
+                settings.id.name()
+            ),
         })
         .collect();
     Ok(json_response(200, &enabled))
@@ -93,8 +104,9 @@ pub async fn providers(app: &App<'_>) -> Result<Response> {
     get, path = "/api/v1/auth/oauth/{provider}/authorize", tag = "auth",
     params(
         ("provider" = String, Path, description = "`google`, `github` or `oidc`"),
-        ("redirect_to" = String, Query, description = "Where the browser goes when the \
-         sign-in ends: a URL on this API's origin or one in BACKEND_CORS_ORIGINS"),
+        ("redirect_to" = Option<String>, Query, description = "Where the browser goes when \
+         the sign-in ends: a URL on this API's origin or one in BACKEND_CORS_ORIGINS \
+         (default `/login` on this origin, the API's sign-in page)"),
         ("code_challenge" = String, Query, min_length = 43, max_length = 43,
          pattern = "^[A-Za-z0-9_-]{43}$", description = "The S256 of a `code_verifier` the \
          page keeps: base64url, without padding, of its SHA-256 (43 characters); the code's \
@@ -107,8 +119,8 @@ pub async fn providers(app: &App<'_>) -> Result<Response> {
          headers(("Location" = String), ("Set-Cookie" = String))),
         (status = 400, description = "redirect_to is not allowed", body = Detail),
         (status = 404, description = "No such provider is enabled", body = Detail),
-        (status = 422, description = "redirect_to or code_challenge is missing, or \
-         code_challenge is not an S256 one", body = ValidationErrors),
+        (status = 422, description = "code_challenge is missing or not an S256 one",
+         body = ValidationErrors),
         (status = 503, description = "The provider could not be reached", body = Detail),
     )
 )]
@@ -120,8 +132,23 @@ pub async fn authorize(req: &Request, name: &str, app: &App<'_>) -> Result<Respo
         challenge,
     } = AuthorizeRequest::from_query(url.query_pairs())?;
     let own_origin = url.origin().ascii_serialization();
+    let redirect_to = redirect_to.unwrap_or_else(|| format!("{own_origin}/login"));
     let target = redirect_target(&redirect_to, &own_origin, app.cors())
         .ok_or_else(|| ApiError::BadRequest(FOREIGN_REDIRECT.into()))?;
+    let flow =
+        Flow::start(name, &target, &challenge, now()).map_err(|e| ApiError::internal("flow", e))?;
+    let location = authorization_location(&settings, &own_origin, &flow).await?;
+    let current = app.flow_keys()?.swap_remove(0);
+    let cookie = set_cookie(&flow.seal(&current), url.scheme() == "https");
+    redirect(&location, &cookie)
+}
+
+/// The provider's authorization URL for `flow`.
+async fn authorization_location(
+    settings: &ProviderSettings,
+    own_origin: &str,
+    flow: &Flow,
+) -> Result<String> {
     let endpoint = match &settings.protocol {
         Protocol::OpenId { issuer, discovery } => discover(issuer, discovery, now())
             .await
@@ -130,22 +157,18 @@ pub async fn authorize(req: &Request, name: &str, app: &App<'_>) -> Result<Respo
             .clone(),
         Protocol::GitHub { web_url, .. } => format!("{web_url}/login/oauth/authorize"),
     };
-    let flow =
-        Flow::start(name, &target, &challenge, now()).map_err(|e| ApiError::internal("flow", e))?;
     let openid = matches!(settings.protocol, Protocol::OpenId { .. });
-    let location = authorization_url(
+    authorization_url(
         &endpoint,
         &settings.client_id,
-        &callback_url(&own_origin, settings.id),
-        &flow,
+        &callback_url(own_origin, settings.id),
+        flow,
         openid,
     )
     .ok_or_else(|| {
+        let name = settings.id.name();
         ApiError::Misconfigured(format!("{name}: authorization endpoint {endpoint:?}"))
-    })?;
-    let current = app.flow_keys()?.swap_remove(0);
-    let cookie = set_cookie(&flow.seal(&current), url.scheme() == "https");
-    redirect(&location, &cookie)
+    })
 }
 
 /// Where a provider sends the browser back: this API's own callback for the provider.
@@ -209,8 +232,16 @@ pub async fn callback(req: &Request, name: &str, app: &App<'_>) -> Result<Respon
         return Err(ApiError::BadRequest(STATE_MISMATCH.into()));
     };
     let callback = callback_url(&url.origin().ascii_serialization(), settings.id);
-    let location = match sign_in(req, app, &settings, &flow, &query, &callback).await? {
-        Ok(code) => with_fragment(&flow.redirect_to, &[("code", &code)]),
+    let ended = match &flow.link_to {
+        Some(target) => link_identity(app, &settings, &flow, target, &query, &callback)
+            .await?
+            .map(|()| ("linked", name.to_owned())),
+        None => sign_in(req, app, &settings, &flow, &query, &callback)
+            .await?
+            .map(|code| ("code", code)),
+    };
+    let location = match ended {
+        Ok((key, value)) => with_fragment(&flow.redirect_to, &[(key, &value)]),
         Err(refusal) => {
             log_refusal(settings.id, refusal.reason);
             with_fragment(
@@ -284,27 +315,8 @@ async fn sign_in(
     query: &HashMap<String, String>,
     callback: &str,
 ) -> Result<std::result::Result<String, Refusal>> {
-    if let Some(error) = query.get("error") {
-        let description = "The sign-in was cancelled or refused at the identity provider";
-        return Ok(Err(Refusal::new(
-            provider_error(error),
-            "denied",
-            description,
-        )));
-    }
-    let Some(code) = query.get("code").filter(|code| !code.is_empty()) else {
-        return Ok(Err(Refusal::provider("provider_error")));
-    };
     let now = now();
-    let identity = match &settings.protocol {
-        Protocol::OpenId { issuer, discovery } => {
-            openid_identity(settings, (issuer, discovery), code, flow, callback, now).await
-        }
-        Protocol::GitHub { web_url, api_url } => {
-            github_account(settings, (web_url, api_url), code, flow, callback).await
-        }
-    };
-    let identity = match identity {
+    let identity = match identity_of(settings, flow, query, callback, now).await {
         Ok(identity) => identity,
         Err(refusal) => return Ok(Err(refusal)),
     };
@@ -388,6 +400,173 @@ async fn sign_in(
              account to it",
         )),
     })
+}
+
+/// The provider's account the callback's `code` stands for, or why there is none.
+async fn identity_of(
+    settings: &ProviderSettings,
+    flow: &Flow,
+    query: &HashMap<String, String>,
+    callback: &str,
+    now: i64,
+) -> std::result::Result<Identity, Refusal> {
+    if let Some(error) = query.get("error") {
+        let description = "The sign-in was cancelled or refused at the identity provider";
+        return Err(Refusal::new(provider_error(error), "denied", description));
+    }
+    let Some(code) = query.get("code").filter(|code| !code.is_empty()) else {
+        return Err(Refusal::provider("provider_error"));
+    };
+    match &settings.protocol {
+        Protocol::OpenId { issuer, discovery } => {
+            openid_identity(settings, (issuer, discovery), code, flow, callback, now).await
+        }
+        Protocol::GitHub { web_url, api_url } => {
+            github_account(settings, (web_url, api_url), code, flow, callback).await
+        }
+    }
+}
+
+/// The rest of a linking flow's callback: the provider's account linked to the user the flow
+/// is bound to, or why not. `Err` only for our own faults.
+async fn link_identity(
+    app: &App<'_>,
+    settings: &ProviderSettings,
+    flow: &Flow,
+    target: &LinkTarget,
+    query: &HashMap<String, String>,
+    callback: &str,
+) -> Result<std::result::Result<(), Refusal>> {
+    let now = now();
+    let identity = match identity_of(settings, flow, query, callback, now).await {
+        Ok(identity) => identity,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let caller = Caller::from(Subject {
+        user_id: target.user_id,
+        token_version: target.token_version,
+        session_id: target.session_id.clone(),
+    });
+    let email: String = identity
+        .email
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(254)
+        .collect();
+    let name = settings.id.name();
+    let linking = identities::link(
+        app.db()?,
+        &caller,
+        (name, settings.issuer(), &identity.subject),
+        &email,
+        now,
+    )
+    .await?;
+    app.note_user(target.user_id);
+    Ok(match linking {
+        Linking::Linked => {
+            log(SecurityEvent::OauthSignIn {
+                provider: name,
+                user_id: target.user_id,
+                outcome: "linked",
+            });
+            Ok(())
+        }
+        Linking::Conflict => Err(Refusal::new(
+            "identity_conflict",
+            "identity_conflict",
+            "This account of the provider is linked to another user",
+        )),
+        Linking::HasAnother => Err(Refusal::new(
+            "identity_conflict",
+            "identity_conflict",
+            "Another account of this provider is linked to yours: unlink it first",
+        )),
+        Linking::Gone => Err(Refusal::new(
+            "session_ended",
+            "session_ended",
+            "Your session ended; sign in again",
+        )),
+    })
+}
+
+/// What linking answers: where to send the browser.
+#[derive(Serialize, ToSchema)]
+pub struct LinkStart {
+    /// The provider's authorization page; open it in the same browser (the flow's cookie is
+    /// set with this answer).
+    pub authorize_url: String,
+}
+
+/// How recently the caller's session must have started for them to link an account.
+const FRESH_SESSION_SECONDS: i64 = 10 * 60;
+const STALE_SESSION: &str = "Sign in again to link an account (your session must be under 10 \
+                             minutes old)";
+
+/// Link another provider's account to the caller's: answers the authorization URL of a flow
+/// bound to the caller.
+///
+/// The caller's session must have started within 10 minutes (403 otherwise: sign in again).
+/// The answer sets the flow's cookie; open `authorize_url` in the same browser. The
+/// provider's callback then links the account it names to the caller, whatever its email,
+/// and sends the browser to `redirect_to` (default `/account` on this origin) with
+/// `#linked={provider}`, or `#error=identity_conflict` when that account is someone else's
+/// or the caller has another account of the provider, or another `#error=` as a sign-in's.
+#[utoipa::path(
+    post, path = "/api/v1/auth/oauth/{provider}/link", tag = "auth",
+    security(("OAuth2PasswordBearer" = [])),
+    params(("provider" = String, Path, description = "`google`, `github` or `oidc`")),
+    request_body(content = LinkRequest, description = "Optional"),
+    responses(
+        (status = 200, description = "The provider's authorization URL; the flow's cookie is \
+         set", body = LinkStart, headers(("Set-Cookie" = String))),
+        (status = 400, description = "redirect_to is not allowed", body = Detail),
+        (status = 401, description = "Not authenticated", body = Detail),
+        (status = 403, description = "The session is over 10 minutes old", body = Detail),
+        (status = 404, description = "No such provider is enabled", body = Detail),
+        (status = 503, description = "The provider could not be reached", body = Detail),
+    )
+)]
+pub async fn link(mut req: Request, name: &str, app: &App<'_>) -> Result<Response> {
+    let settings = provider(app, name)?;
+    let caller = caller(&req, app)?;
+    let db = app.db()?;
+    let started = identities::session_started(db, &caller)
+        .await?
+        .ok_or_else(unknown_user)?;
+    if now() - started > FRESH_SESSION_SECONDS {
+        return Err(ApiError::Forbidden(STALE_SESSION));
+    }
+    let url = request_url(&req)?;
+    let own_origin = url.origin().ascii_serialization();
+    let body = json_text(&mut req).await.unwrap_or_default();
+    let wanted = link_redirect_from_json(&body)?.unwrap_or_else(|| format!("{own_origin}/account"));
+    let target = redirect_target(&wanted, &own_origin, app.cors())
+        .ok_or_else(|| ApiError::BadRequest(FOREIGN_REDIRECT.into()))?;
+    let mut flow =
+        Flow::start(name, &target, "", now()).map_err(|e| ApiError::internal("flow", e))?;
+    let claims = caller.claims();
+    flow.link_to = Some(LinkTarget {
+        user_id: claims.user_id,
+        token_version: claims.token_version,
+        session_id: claims.session_id.clone(),
+    });
+    let location = authorization_location(&settings, &own_origin, &flow).await?;
+    let current = app.flow_keys()?.swap_remove(0);
+    let cookie = set_cookie(&flow.seal(&current), url.scheme() == "https");
+    let mut response = json_response(
+        200,
+        &LinkStart {
+            authorize_url: location,
+        },
+    );
+    response
+        .headers_mut()
+        .set("Set-Cookie", &cookie)
+        .map_err(|e| ApiError::internal("link", e))?;
+    Ok(response)
 }
 
 /// An OpenID provider's user: the code exchanged at its token endpoint (with the client's
@@ -601,7 +780,7 @@ pub async fn token(mut req: Request, app: &App<'_>) -> Result<Response> {
             .await?;
         LoginAnswer::Token(token.ok_or_else(|| ApiError::BadRequest(BAD_CODE.into()))?)
     };
-    Ok(json_response(200, &answer))
+    super::cookie::tokens(app, &answer)
 }
 
 /// List the provider accounts linked to the caller's.

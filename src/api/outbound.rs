@@ -1,6 +1,8 @@
-//! Calls to other services: an identity provider's endpoints, Turnstile's siteverify. One
-//! HTTP request each, given up after [`TIMEOUT`] rather than holding the request open.
+//! Calls to other services: an identity provider's endpoints, Turnstile's siteverify, the
+//! breached-password range API. One HTTP request each, given up after a timeout rather than
+//! holding the request open.
 
+use std::fmt;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
@@ -13,14 +15,47 @@ use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestIni
 /// signups.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Sends one request and reads the answer: its status and body. The error says what went
-/// wrong (it could not be reached, or did not answer in time), without naming the service.
+/// Why a call gave no answer. Neither says which service it was, nor holds a header or body.
+#[derive(Debug)]
+pub enum Failure {
+    /// The runtime's error: a refused connection, a failed DNS lookup, a reset.
+    Unreachable(String),
+    /// No answer within the call's timeout; the request was aborted.
+    TimedOut(Duration),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Unreachable(error) => write!(f, "could not be reached: {error}"),
+            Failure::TimedOut(timeout) => {
+                write!(f, "did not answer within {} s", timeout.as_secs_f32())
+            }
+        }
+    }
+}
+
+/// Sends one request and reads the answer, within [`TIMEOUT`]: its status and body. The error
+/// says what went wrong (it could not be reached, or did not answer in time).
 pub async fn call(
     method: Method,
     url: &str,
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> Result<(u16, String), String> {
+    call_within(TIMEOUT, method, url, headers, body)
+        .await
+        .map_err(|failure| failure.to_string())
+}
+
+/// As [`call`], given up after `timeout`.
+pub async fn call_within(
+    timeout: Duration,
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Result<(u16, String), Failure> {
     let controller = AbortController::default();
     let signal = controller.signal();
     let send = async {
@@ -38,14 +73,13 @@ pub async fn call(
         let status = response.status_code();
         Ok::<_, worker::Error>((status, response.text().await?))
     };
-    let outcome = select(Box::pin(send), Delay::from(TIMEOUT)).await;
+    let outcome = select(Box::pin(send), Delay::from(timeout)).await;
     match outcome {
         Either::Left((Ok(answer), _)) => Ok(answer),
-        // The runtime's error (a refused connection, a reset); it holds no header or body.
-        Either::Left((Err(error), _)) => Err(format!("could not be reached: {error}")),
+        Either::Left((Err(error), _)) => Err(Failure::Unreachable(error.to_string())),
         Either::Right(_) => {
             controller.abort();
-            Err(format!("did not answer within {} s", TIMEOUT.as_secs()))
+            Err(Failure::TimedOut(timeout))
         }
     }
 }

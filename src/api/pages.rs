@@ -1,5 +1,6 @@
-//! HTML pages: the home page with the latest recipes, and the pages the links of password
-//! recovery and verification emails open.
+//! HTML pages: the home page with the latest recipes, the pages the links of password
+//! recovery and verification emails open, and the account pages (sign in, sign up, forgot
+//! password, account), each with one static script under assets/pages/.
 
 use std::sync::OnceLock;
 
@@ -12,6 +13,7 @@ use worker::Response;
 use super::App;
 use crate::domain::Recipe;
 use crate::error::{ApiError, Result};
+use crate::security::turnstile::Guarded;
 use crate::store::recipes;
 
 const HOME_RECIPES: u32 = 10;
@@ -116,9 +118,185 @@ pub fn verify_email() -> Result<Response> {
     page(VerifyEmailPage { style: STYLE }.render(), true)
 }
 
+/// The account pages' style sheet, inlined; their CSP allows exactly this text by its hash.
+const PAGES_STYLE: &str = include_str!("../../templates/pages.css");
+/// Cloudflare Turnstile's widget script, and the origin it and its frame come from.
+const TURNSTILE_SCRIPT: &str = "https://challenges.cloudflare.com/turnstile/v0/api.js";
+const TURNSTILE_ORIGIN: &str = "https://challenges.cloudflare.com";
+
+/// `/login`: email and password, then the second step; a button per provider.
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    style: &'static str,
+    site_key: Option<String>,
+    turnstile_script: &'static str,
+}
+
+/// `/signup`.
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage {
+    style: &'static str,
+    site_key: Option<String>,
+    turnstile_script: &'static str,
+}
+
+/// `/forgot-password`.
+#[derive(Template)]
+#[template(path = "forgot_password.html")]
+struct ForgotPasswordPage {
+    style: &'static str,
+    site_key: Option<String>,
+    turnstile_script: &'static str,
+}
+
+/// `/account`.
+#[derive(Template)]
+#[template(path = "my_account.html")]
+struct AccountPage {
+    style: &'static str,
+    site_key: Option<String>,
+    turnstile_script: &'static str,
+}
+
+/// The account pages' policy: their own script and API, their inline style by its hash, QR
+/// codes as blob images; and Turnstile's script and frame only on a page that shows its
+/// widget.
+fn account_pages_policy(turnstile: bool) -> String {
+    static HASH: OnceLock<String> = OnceLock::new();
+    let hash = HASH.get_or_init(|| BASE64.encode(Sha256::digest(PAGES_STYLE.as_bytes())));
+    let (script, frame) = if turnstile {
+        (format!("'self' {TURNSTILE_ORIGIN}"), TURNSTILE_ORIGIN)
+    } else {
+        ("'self'".to_owned(), "'none'")
+    };
+    format!(
+        "default-src 'none'; script-src {script}; connect-src 'self'; \
+         style-src 'sha256-{hash}'; img-src 'self' blob:; frame-src {frame}; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'"
+    )
+}
+
+/// An account page, with Turnstile's widget when the deployment guards `guarded` with it and
+/// has a site key (`TURNSTILE_SITE_KEY`).
+fn account_page<T: Template>(
+    app: &App<'_>,
+    guarded: Option<Guarded>,
+    make: impl FnOnce(Option<String>) -> T,
+) -> Result<Response> {
+    let site_key = match guarded {
+        Some(route) => app
+            .turnstile()?
+            .filter(|settings| settings.routes.contains(route))
+            .and_then(|_| app.turnstile_site_key()),
+        None => None,
+    };
+    let policy = account_pages_policy(site_key.is_some());
+    let html = make(site_key)
+        .render()
+        .map_err(|e| ApiError::internal("rendering a page", e))?;
+    let mut response =
+        Response::from_html(html).map_err(|e| ApiError::internal("page response", e))?;
+    let _ = response
+        .headers_mut()
+        .set("Content-Security-Policy", &policy);
+    Ok(response)
+}
+
+/// The sign-in page: email and password, then a TOTP or recovery code when the account has
+/// a second factor; a button per enabled provider; `?next=` a path on this origin to go to
+/// after.
+#[utoipa::path(
+    get, path = "/login", tag = "pages",
+    params(("next" = Option<String>, Query, description = "A path on this origin to open \
+            once signed in (default /account)")),
+    responses((status = 200, description = "HTML page", content_type = "text/html", body = String))
+)]
+pub fn login(app: &App<'_>) -> Result<Response> {
+    account_page(app, Some(Guarded::Login), |site_key| LoginPage {
+        style: PAGES_STYLE,
+        site_key,
+        turnstile_script: TURNSTILE_SCRIPT,
+    })
+}
+
+/// The sign-up page; Turnstile's widget when the deployment guards signup with it.
+#[utoipa::path(
+    get, path = "/signup", tag = "pages",
+    responses((status = 200, description = "HTML page", content_type = "text/html", body = String))
+)]
+pub fn signup(app: &App<'_>) -> Result<Response> {
+    account_page(app, Some(Guarded::Signup), |site_key| SignupPage {
+        style: PAGES_STYLE,
+        site_key,
+        turnstile_script: TURNSTILE_SCRIPT,
+    })
+}
+
+/// The page that asks for a password-recovery email.
+#[utoipa::path(
+    get, path = "/forgot-password", tag = "pages",
+    responses((status = 200, description = "HTML page", content_type = "text/html", body = String))
+)]
+pub fn forgot_password(app: &App<'_>) -> Result<Response> {
+    account_page(app, Some(Guarded::Recovery), |site_key| {
+        ForgotPasswordPage {
+            style: PAGES_STYLE,
+            site_key,
+            turnstile_script: TURNSTILE_SCRIPT,
+        }
+    })
+}
+
+/// The account page, signed in: profile, email, password, two-step sign-in, devices, linked
+/// accounts, sign out and account deletion. Signed out, it sends the browser to `/login`.
+#[utoipa::path(
+    get, path = "/account", tag = "pages",
+    responses((status = 200, description = "HTML page", content_type = "text/html", body = String))
+)]
+pub fn account(app: &App<'_>) -> Result<Response> {
+    account_page(app, None, |site_key| AccountPage {
+        style: PAGES_STYLE,
+        site_key,
+        turnstile_script: TURNSTILE_SCRIPT,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_pages_allow_no_inline_script_and_turnstile_only_with_its_widget() {
+        for turnstile in [false, true] {
+            let policy = account_pages_policy(turnstile);
+            assert!(!policy.contains("unsafe"), "{policy}");
+            assert!(policy.contains("style-src 'sha256-"), "{policy}");
+            assert_eq!(policy.contains(TURNSTILE_ORIGIN), turnstile, "{policy}");
+        }
+        let login = LoginPage {
+            style: PAGES_STYLE,
+            site_key: None,
+            turnstile_script: TURNSTILE_SCRIPT,
+        }
+        .render()
+        .unwrap();
+        assert_eq!(login.matches("<script").count(), 1, "{login}");
+        assert!(login.contains(r#"<script type="module" src="/pages/login.js"></script>"#));
+        let with_widget = SignupPage {
+            style: PAGES_STYLE,
+            site_key: Some("site-<key>".into()),
+            turnstile_script: TURNSTILE_SCRIPT,
+        }
+        .render()
+        .unwrap();
+        assert!(with_widget.contains(TURNSTILE_SCRIPT));
+        assert!(
+            with_widget.contains(r#"data-sitekey="site-&#60;key&#62;""#),
+            "{with_widget}"
+        );
+    }
 
     #[test]
     fn the_account_pages_name_their_form_and_load_only_the_static_script() {

@@ -16,6 +16,7 @@ pub enum Route {
     Logout,
     ChangePassword,
     Me,
+    UpdateMe,
     DeleteMe,
     Sessions,
     EndSession,
@@ -37,6 +38,10 @@ pub enum Route {
     ResendVerification,
     ResetPasswordPage,
     VerifyEmailPage,
+    LoginPage,
+    SignupPage,
+    ForgotPasswordPage,
+    AccountPage,
     TotpSetup,
     TotpEnable,
     TotpDisable,
@@ -45,10 +50,21 @@ pub enum Route {
     OauthAuthorize,
     OauthCallback,
     OauthToken,
+    OauthLink,
     Identities,
     UnlinkIdentity,
     ResetSecondFactor,
     Jwks,
+    Healthz,
+    Readyz,
+    PasskeyRegisterOptions,
+    PasskeyRegister,
+    Passkeys,
+    RenamePasskey,
+    DeletePasskey,
+    PasskeyLoginOptions,
+    PasskeyLogin,
+    MfaPasskeyOptions,
 }
 
 /// Why no route answered a request.
@@ -76,9 +92,15 @@ impl Route {
             | Route::TotpSetup
             | Route::TotpEnable
             | Route::MfaVerify
-            | Route::OauthToken => "POST",
+            | Route::OauthToken
+            | Route::PasskeyRegisterOptions
+            | Route::PasskeyRegister
+            | Route::PasskeyLoginOptions
+            | Route::PasskeyLogin
+            | Route::MfaPasskeyOptions
+            | Route::OauthLink => "POST",
             Route::UpdateRecipe => "PUT",
-            Route::UpdateUser => "PATCH",
+            Route::UpdateUser | Route::UpdateMe | Route::RenamePasskey => "PATCH",
             Route::DeleteMe
             | Route::EndSession
             | Route::EndOtherSessions
@@ -86,7 +108,8 @@ impl Route {
             | Route::DeleteUser
             | Route::TotpDisable
             | Route::UnlinkIdentity
-            | Route::ResetSecondFactor => "DELETE",
+            | Route::ResetSecondFactor
+            | Route::DeletePasskey => "DELETE",
             Route::Home
             | Route::Docs
             | Route::OpenApi
@@ -99,11 +122,18 @@ impl Route {
             | Route::GetUser
             | Route::ResetPasswordPage
             | Route::VerifyEmailPage
+            | Route::LoginPage
+            | Route::SignupPage
+            | Route::ForgotPasswordPage
+            | Route::AccountPage
             | Route::OauthProviders
             | Route::OauthAuthorize
             | Route::OauthCallback
             | Route::Identities
-            | Route::Jwks => "GET",
+            | Route::Jwks
+            | Route::Healthz
+            | Route::Readyz
+            | Route::Passkeys => "GET",
         }
     }
 
@@ -130,6 +160,7 @@ impl Route {
     /// valid access token (a wrong one costs the same check as none). The second factor's
     /// routes count every code in D1, and setting up and turning off hash a password. A
     /// provider's callback calls the provider and writes; a sign-in code's exchange writes.
+    /// A passkey sign-in writes, and its options and the second step's are anyone's to ask.
     pub fn edge_limited(self) -> bool {
         matches!(
             self,
@@ -148,6 +179,59 @@ impl Route {
                 | Route::MfaVerify
                 | Route::OauthCallback
                 | Route::OauthToken
+                | Route::PasskeyLoginOptions
+                | Route::PasskeyLogin
+                | Route::MfaPasskeyOptions
+        )
+    }
+
+    /// Whether the API's own pages may keep the route's refresh token in their cookie: the
+    /// routes that answer with a token pair, and logout (see `security::refresh_cookie`).
+    pub fn takes_refresh_cookie(self) -> bool {
+        matches!(
+            self,
+            Route::Login
+                | Route::Refresh
+                | Route::Logout
+                | Route::ChangePassword
+                | Route::TotpEnable
+                | Route::TotpDisable
+                | Route::MfaVerify
+                | Route::OauthToken
+                | Route::PasskeyLogin
+        )
+    }
+
+    /// Whether the route is behind the write limiter (src/api/limits.rs): every route by
+    /// which a signed-in user (a bearer access token) changes something: their recipes,
+    /// account, sessions, second factor and linked identities, and a superuser's user
+    /// management. Counted per user, so one stolen token cannot fill D1. Some are behind the
+    /// edge limiter as well.
+    pub fn write_limited(self) -> bool {
+        matches!(
+            self,
+            Route::ChangePassword
+                | Route::UpdateMe
+                | Route::DeleteMe
+                | Route::EndSession
+                | Route::EndOtherSessions
+                | Route::CreateRecipe
+                | Route::UpdateRecipe
+                | Route::DeleteRecipe
+                | Route::UpdateUser
+                | Route::DeleteUser
+                | Route::ResetPassword
+                | Route::ResendVerification
+                | Route::TotpSetup
+                | Route::TotpEnable
+                | Route::TotpDisable
+                | Route::OauthLink
+                | Route::UnlinkIdentity
+                | Route::ResetSecondFactor
+                | Route::PasskeyRegisterOptions
+                | Route::PasskeyRegister
+                | Route::RenamePasskey
+                | Route::DeletePasskey
         )
     }
 
@@ -157,6 +241,12 @@ impl Route {
         self.template().starts_with("/api/v1/auth")
             || self.template().starts_with("/api/v1/users")
             || self == Route::MyRecipes
+    }
+
+    /// Whether the route is a probe for uptime checks and load balancers: its answer says how
+    /// the API is now, so no cache may keep it.
+    pub fn probe(self) -> bool {
+        matches!(self, Route::Healthz | Route::Readyz)
     }
 
     /// Every method some route has, once each, in the order of the table: what a CORS
@@ -183,7 +273,7 @@ impl Route {
             Route::Refresh => "/api/v1/auth/refresh",
             Route::Logout => "/api/v1/auth/logout",
             Route::ChangePassword => "/api/v1/auth/password",
-            Route::Me | Route::DeleteMe => "/api/v1/auth/me",
+            Route::Me | Route::UpdateMe | Route::DeleteMe => "/api/v1/auth/me",
             Route::Sessions | Route::EndOtherSessions => "/api/v1/auth/sessions",
             Route::EndSession => "/api/v1/auth/sessions/{session_id}",
             Route::SearchRecipes => "/api/v1/recipes/search",
@@ -199,6 +289,10 @@ impl Route {
             Route::ResendVerification => "/api/v1/auth/verify-email/resend",
             Route::ResetPasswordPage => "/reset-password",
             Route::VerifyEmailPage => "/verify-email",
+            Route::LoginPage => "/login",
+            Route::SignupPage => "/signup",
+            Route::ForgotPasswordPage => "/forgot-password",
+            Route::AccountPage => "/account",
             Route::TotpSetup => "/api/v1/auth/mfa/totp/setup",
             Route::TotpEnable => "/api/v1/auth/mfa/totp/enable",
             Route::TotpDisable => "/api/v1/auth/mfa/totp",
@@ -207,10 +301,20 @@ impl Route {
             Route::OauthAuthorize => "/api/v1/auth/oauth/{provider}/authorize",
             Route::OauthCallback => "/api/v1/auth/oauth/{provider}/callback",
             Route::OauthToken => "/api/v1/auth/oauth/token",
+            Route::OauthLink => "/api/v1/auth/oauth/{provider}/link",
             Route::Identities => "/api/v1/auth/me/identities",
             Route::UnlinkIdentity => "/api/v1/auth/me/identities/{provider}",
             Route::ResetSecondFactor => "/api/v1/users/{user_id}/mfa/totp",
             Route::Jwks => "/.well-known/jwks.json",
+            Route::Healthz => "/healthz",
+            Route::Readyz => "/readyz",
+            Route::PasskeyRegisterOptions => "/api/v1/auth/passkeys/register/options",
+            Route::PasskeyRegister => "/api/v1/auth/passkeys/register",
+            Route::Passkeys => "/api/v1/auth/passkeys",
+            Route::RenamePasskey | Route::DeletePasskey => "/api/v1/auth/passkeys/{passkey_id}",
+            Route::PasskeyLoginOptions => "/api/v1/auth/passkeys/login/options",
+            Route::PasskeyLogin => "/api/v1/auth/passkeys/login",
+            Route::MfaPasskeyOptions => "/api/v1/auth/mfa/passkey/options",
         }
     }
 
@@ -296,12 +400,38 @@ mod tests {
                 Route::MfaVerify,
                 Route::OauthCallback,
                 Route::OauthToken,
+                Route::PasskeyLoginOptions,
+                Route::PasskeyLogin,
+                Route::MfaPasskeyOptions,
             ]
         );
         // A provider's callback is a GET (a browser redirect), and writes.
         assert!(limited
             .iter()
             .all(|r| r.method() != "GET" || *r == Route::OauthCallback));
+    }
+
+    #[test]
+    fn only_writes_are_write_limited_and_every_recipe_write_is() {
+        for route in Route::iter().filter(|r| r.write_limited()) {
+            assert_ne!(route.method(), "GET", "{route:?}");
+        }
+        for route in [
+            Route::CreateRecipe,
+            Route::UpdateRecipe,
+            Route::DeleteRecipe,
+        ] {
+            assert!(route.write_limited(), "{route:?}");
+        }
+        // Writes without an access token are the edge limiter's.
+        for route in [
+            Route::Signup,
+            Route::Login,
+            Route::Refresh,
+            Route::OauthToken,
+        ] {
+            assert!(!route.write_limited() && route.edge_limited(), "{route:?}");
+        }
     }
 
     #[test]
@@ -328,6 +458,22 @@ mod tests {
     }
 
     #[test]
+    fn the_probes_are_uncached_gets_that_are_neither_limited_nor_replica_reads() {
+        let probes: Vec<Route> = Route::iter().filter(|r| r.probe()).collect();
+        assert_eq!(probes, [Route::Healthz, Route::Readyz]);
+        for probe in probes {
+            assert_eq!(probe.method(), "GET");
+            // readyz asks the primary: a replica that answers says nothing of writes.
+            assert!(!probe.only_reads() && !probe.edge_limited() && !probe.private());
+        }
+        assert_eq!(Route::resolve("GET", "/readyz/"), Ok((Route::Readyz, None)));
+        assert_eq!(
+            Route::resolve("POST", "/healthz"),
+            Err(Unmatched::MethodNotAllowed(vec!["GET"]))
+        );
+    }
+
+    #[test]
     fn the_methods_a_preflight_allows_are_the_tables_own() {
         let mut methods = Route::methods();
         methods.sort_unstable();
@@ -342,7 +488,8 @@ mod tests {
                 .replace("{recipe_id}", "7")
                 .replace("{user_id}", "8")
                 .replace("{session_id}", "a-session")
-                .replace("{provider}", "oidc");
+                .replace("{provider}", "oidc")
+                .replace("{passkey_id}", "5");
             let (found, _) = Route::resolve(route.method(), &path).unwrap();
             assert_eq!(found, route, "{path}");
         }
@@ -390,7 +537,7 @@ mod tests {
         );
         assert_eq!(
             Route::resolve("POST", "/api/v1/auth/me"),
-            Err(Unmatched::MethodNotAllowed(vec!["GET", "DELETE"]))
+            Err(Unmatched::MethodNotAllowed(vec!["GET", "PATCH", "DELETE"]))
         );
         assert_eq!(
             Route::resolve("PATCH", "/api/v1/recipes"),
@@ -415,6 +562,22 @@ mod tests {
         assert_eq!(
             Route::resolve("GET", "/api/v1/auth/sessions/AbC"),
             Err(Unmatched::MethodNotAllowed(vec!["DELETE"]))
+        );
+    }
+
+    #[test]
+    fn passkey_routes_name_one_by_its_id_and_their_literal_paths_are_not_ids() {
+        assert_eq!(
+            Route::resolve("PATCH", "/api/v1/auth/passkeys/12"),
+            Ok((Route::RenamePasskey, Some("12".into())))
+        );
+        assert_eq!(
+            Route::resolve("POST", "/api/v1/auth/passkeys/login"),
+            Ok((Route::PasskeyLogin, None))
+        );
+        assert_eq!(
+            Route::resolve("DELETE", "/api/v1/auth/passkeys/login"),
+            Err(Unmatched::MethodNotAllowed(vec!["POST"]))
         );
     }
 

@@ -4,7 +4,9 @@ use worker::{Request, Response};
 
 use super::auth::SUPERUSER_SELF_DELETE;
 use super::body::json_text;
+use super::breach::refuse_breached;
 use super::current_user::{superuser, unknown_user};
+use super::routes::Route;
 use super::{log, no_content, now, request_url, App};
 use crate::domain::account::{
     is_active_from_json, new_password_from_json, ManagedUser, Page, PasswordResetRequest, UserList,
@@ -153,6 +155,7 @@ pub async fn delete(req: &Request, id: &str, app: &App<'_>) -> Result<Response> 
     request_body = PasswordResetRequest,
     responses(
         (status = 200, description = "Reset", body = ManagedUser),
+        (status = 400, description = "The password appeared in a data breach", body = Detail),
         (status = 401, description = "Not authenticated", body = Detail),
         (status = 403, description = "Not a superuser", body = Detail),
         (status = 404, description = "No such user", body = Detail),
@@ -165,6 +168,7 @@ pub async fn reset_password(mut req: Request, id: &str, app: &App<'_>) -> Result
     let admin = superuser(&req, app).await?;
     let id = user_id(id)?;
     let password = new_password_from_json(&json_text(&mut req).await?)?;
+    refuse_breached(app, Route::ResetPassword, &password).await?;
     let hash = hash_password(password.expose(), app.config()?.password_iterations, app)
         .await
         .map_err(|e| ApiError::internal("password reset", e))?;

@@ -166,8 +166,9 @@ impl Newcomer {
 /// challenge of the verifier the page keeps. Both required.
 #[derive(Debug, PartialEq, Eq)]
 pub struct AuthorizeRequest {
-    /// As sent; where it may point is checked against the API's origins.
-    pub redirect_to: String,
+    /// As sent; where it may point is checked against the API's origins. `None` when left
+    /// out: the API's own sign-in page, `/login`.
+    pub redirect_to: Option<String>,
     /// 43 base64url characters.
     pub challenge: String,
 }
@@ -191,9 +192,6 @@ impl AuthorizeRequest {
             ));
         };
         let missing = "field required";
-        if redirect_to.is_none() {
-            refuse("redirect_to", missing, "value_error.missing");
-        }
         match challenge.as_deref() {
             None => refuse("code_challenge", missing, "value_error.missing"),
             Some(challenge) if !is_s256_challenge(challenge) => {
@@ -209,8 +207,8 @@ impl AuthorizeRequest {
                 "value_error",
             );
         }
-        match (redirect_to, challenge) {
-            (Some(redirect_to), Some(challenge)) if errors.is_empty() => Ok(AuthorizeRequest {
+        match challenge {
+            Some(challenge) if errors.is_empty() => Ok(AuthorizeRequest {
                 redirect_to,
                 challenge,
             }),
@@ -274,7 +272,9 @@ pub struct Provider {
     pub id: &'static str,
     /// What its button says.
     pub name: String,
-    /// Where the button goes, with `?redirect_to=…&code_challenge=…` added.
+    /// Where the button goes, with `?redirect_to=…&code_challenge=…` added: an absolute URL on
+    /// the origin the list was asked of, so a frontend on another origin can use it as it is.
+    #[schema(example = "https://api.example.com/api/v1/auth/oauth/github/authorize")]
     pub authorize_url: String,
 }
 
@@ -287,6 +287,27 @@ pub struct LinkedIdentity {
     pub email: String,
     /// When it was linked (RFC 3339, UTC).
     pub created_at: String,
+}
+
+/// The optional body of `POST /api/v1/auth/oauth/{provider}/link`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct LinkRequest {
+    /// Where the browser goes when the link is made or refused: this API's origin or one in
+    /// BACKEND_CORS_ORIGINS (default `/account` on this origin).
+    redirect_to: Option<String>,
+}
+
+/// The `redirect_to` of a link request; an empty body is none.
+pub fn link_redirect_from_json(body: &str) -> Result<Option<String>, Vec<FieldError>> {
+    if body.trim().is_empty() {
+        return Ok(None);
+    }
+    let object = json_object(body)?;
+    let mut fields = Fields::new(&object);
+    let redirect_to = fields.optional_str("redirect_to").map(str::to_owned);
+    fields.finish(Some(()))?;
+    Ok(redirect_to)
 }
 
 #[cfg(test)]
@@ -439,7 +460,7 @@ mod tests {
             ("code_challenge_method", "S256"),
         ])
         .unwrap();
-        assert_eq!(request.redirect_to, "https://app.example/");
+        assert_eq!(request.redirect_to.as_deref(), Some("https://app.example/"));
         assert_eq!(request.challenge, challenge);
         assert!(AuthorizeRequest::from_query([
             ("redirect_to", "https://app.example/"),
@@ -472,10 +493,8 @@ mod tests {
         );
         assert_eq!(
             refusals(&[]),
-            owned(&[
-                ("redirect_to", "value_error.missing"),
-                ("code_challenge", "value_error.missing")
-            ])
+            owned(&[("code_challenge", "value_error.missing")]),
+            "redirect_to may be left out"
         );
         assert_eq!(
             refusals(&[

@@ -106,25 +106,19 @@ pub fn disable_from_json(body: &str) -> Result<(Password, SecondFactorCode), Vec
     fields.finish((password, code))
 }
 
-/// `{"mfa_token": "...", "code": "..."}`: the second step of a login.
+/// `{"mfa_token": "...", "code": "..."}` or `{"mfa_token": "...", "credential": {…}}`: the
+/// second step of a login (parsed by `domain::passkey::second_step_from_json`).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct MfaVerifyRequest {
     /// The `mfa_token` the login answered with; it works once, for 5 minutes.
     mfa_token: String,
     /// The authenticator's current 6-digit code, or an unused recovery code.
-    code: String,
-}
-
-/// The token and code of a login's second step; the token as sent.
-pub fn verify_from_json(body: &str) -> Result<(String, SecondFactorCode), Vec<FieldError>> {
-    let object = json_object(body)?;
-    let mut fields = Fields::new(&object);
-    let token = fields.required_str("mfa_token");
-    let code = fields.required_str("code");
-    let code = fields.check("code", code, SecondFactorCode::parse);
-    let (token, code) = fields.finish((token, code))?;
-    Ok((token.to_owned(), code))
+    code: Option<String>,
+    /// Instead of `code`: `credential.toJSON()` of a passkey of the user's, from
+    /// `navigator.credentials.get` with the options of `POST /api/v1/auth/mfa/passkey/options`.
+    #[schema(value_type = Option<Object>)]
+    credential: Option<serde_json::Value>,
 }
 
 #[cfg(test)]
@@ -170,10 +164,14 @@ mod tests {
 
     #[test]
     fn verify_and_disable_need_both_fields() {
-        let (token, code) = verify_from_json(r#"{"mfa_token": "t", "code": "123456"}"#).unwrap();
+        use crate::domain::passkey::{second_step_from_json, SecondStepAnswer};
+        let (token, answer) =
+            second_step_from_json(r#"{"mfa_token": "t", "code": "123456"}"#).unwrap();
         assert_eq!(token, "t");
-        assert_eq!(code, SecondFactorCode::Totp("123456".into()));
-        let errors = verify_from_json(r#"{"code": "12"}"#).unwrap_err();
+        assert!(
+            matches!(answer, SecondStepAnswer::Code(code) if code == SecondFactorCode::Totp("123456".into()))
+        );
+        let errors = second_step_from_json(r#"{"code": "12"}"#).unwrap_err();
         let locs: Vec<_> = errors.iter().map(|e| e.loc[1].clone()).collect();
         assert_eq!(locs, [json!("mfa_token"), json!("code")]);
         let (password, code) =

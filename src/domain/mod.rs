@@ -7,6 +7,7 @@ pub mod email;
 pub mod identity;
 pub mod login;
 pub mod mfa;
+pub mod passkey;
 pub mod password;
 pub mod recipe;
 pub mod recovery;

@@ -72,6 +72,46 @@ impl NewUser {
     }
 }
 
+/// The body of `PATCH /api/v1/auth/me` as the OpenAPI document describes it;
+/// `NameChange::from_json` is what reads it.
+#[derive(ToSchema)]
+#[schema(as = UserUpdateMe)]
+#[allow(dead_code)]
+pub struct NameChangeRequest {
+    #[schema(max_length = 256)]
+    first_name: Option<String>,
+    #[schema(max_length = 256)]
+    surname: Option<String>,
+}
+
+/// A change of one's own names: `None` keeps a name (its member was left out), `Some(None)`
+/// clears it (`null` or `""`), `Some(Some(name))` sets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameChange {
+    pub first_name: Option<Option<String>>,
+    pub surname: Option<Option<String>>,
+}
+
+impl NameChange {
+    pub fn from_json(body: &str) -> Result<NameChange, Vec<FieldError>> {
+        let object = json_object(body)?;
+        let mut fields = Fields::new(&object);
+        let mut read = |name: &str| -> Option<Option<String>> {
+            let present = object.contains_key(name);
+            let value = fields.optional_str(name);
+            let value = fields.check(name, value, |v| bounded_text(v, MAX_NAME_CHARS));
+            present.then(|| value.filter(|name| !name.trim().is_empty()))
+        };
+        let first_name = read("first_name");
+        let surname = read("surname");
+        fields.finish(Some(()))?;
+        Ok(NameChange {
+            first_name,
+            surname,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +143,22 @@ mod tests {
         );
         assert_eq!(errors[1].kind, "value_error.email");
         assert_eq!(errors[2].kind, "value_error.any_str.min_length");
+    }
+
+    #[test]
+    fn a_name_change_keeps_what_it_leaves_out_and_clears_null_or_empty() {
+        let change = NameChange::from_json(r#"{"first_name": "Ada", "surname": null}"#).unwrap();
+        assert_eq!(change.first_name, Some(Some("Ada".into())));
+        assert_eq!(change.surname, Some(None));
+        let change = NameChange::from_json(r#"{"surname": " "}"#).unwrap();
+        assert_eq!(change.first_name, None);
+        assert_eq!(change.surname, Some(None));
+        let errors = NameChange::from_json(
+            &json!({"first_name": 3, "surname": "x".repeat(257)}).to_string(),
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0].kind, "type_error.str");
     }
 
     #[test]

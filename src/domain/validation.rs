@@ -196,6 +196,11 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// Records that a field that must be there is missing.
+    pub fn refuse_missing(&mut self, name: &str) {
+        self.errors.push(FieldError::missing(name));
+    }
+
     /// Records a refusal of an already-read field.
     pub fn refuse(&mut self, name: &str, why: Invalid) {
         self.errors.push(why.at(name));

@@ -1,8 +1,9 @@
-//! Password hashing, access tokens, the opaque tokens of refreshes and email links, and the
-//! second factor (TOTP, its recovery codes, and the key its secrets are sealed with), and the
-//! ID tokens of identity providers.
+//! Password hashing, access tokens, the opaque tokens of refreshes and email links, the second
+//! factor (TOTP, its recovery codes, and the key its secrets are sealed with), the ID tokens
+//! of identity providers, and the lookup of breached passwords.
 //! Pure Rust: no `worker` types, tested natively.
 
+pub mod breach;
 pub mod id_token;
 pub mod mfa_key;
 pub mod oauth;
@@ -11,11 +12,13 @@ pub mod origin;
 pub mod password;
 pub mod pbkdf2_sha256;
 pub mod recovery_codes;
+pub mod refresh_cookie;
 pub mod secret;
 pub mod throttle;
 pub mod token;
 pub mod totp;
 pub mod turnstile;
+pub mod webauthn;
 
 pub use mfa_key::{MfaKey, MfaKeys};
 pub use opaque::{new_session_id, opaque_token_hash, OpaqueToken, SuccessorKey};

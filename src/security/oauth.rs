@@ -17,6 +17,7 @@ use subtle::ConstantTimeEq;
 use url::Url;
 
 use crate::config::CorsOrigins;
+use crate::security::origin::is_listed;
 
 /// How long a flow may take, from the redirect to the provider to its callback.
 pub const FLOW_SECONDS: i64 = 10 * 60;
@@ -57,6 +58,21 @@ pub struct Flow {
     /// Seconds since the epoch after which the cookie is no longer read.
     #[serde(rename = "e")]
     pub expires_at: i64,
+    /// For a flow that links the provider's account to a signed-in user rather than signing
+    /// in: that user, their token version and session, as their access token named them.
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    pub link_to: Option<LinkTarget>,
+}
+
+/// The signed-in user a linking flow is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkTarget {
+    #[serde(rename = "u")]
+    pub user_id: i64,
+    #[serde(rename = "v")]
+    pub token_version: i64,
+    #[serde(rename = "s")]
+    pub session_id: Option<String>,
 }
 
 impl Flow {
@@ -75,6 +91,7 @@ impl Flow {
             redirect_to: redirect_to.to_string(),
             client_challenge: client_challenge.to_owned(),
             expires_at: now + FLOW_SECONDS,
+            link_to: None,
         })
     }
 
@@ -222,8 +239,7 @@ pub fn redirect_target(redirect_to: &str, own_origin: &str, cors: &CorsOrigins) 
         return None;
     }
     let origin = url.origin().ascii_serialization();
-    let listed = matches!(cors, CorsOrigins::List(list) if list.contains(&origin));
-    (origin == own_origin || listed).then_some(url)
+    (origin == own_origin || is_listed(&origin, cors)).then_some(url)
 }
 
 /// `redirect_to` with its fragment replaced by `pairs`, form-encoded: the fragment never

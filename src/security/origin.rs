@@ -5,9 +5,17 @@
 
 use crate::config::CorsOrigins;
 
+/// Whether `origin` is one that `BACKEND_CORS_ORIGINS` names, exactly. A wildcard (`*`) names
+/// none: it lets any page read the API's answers (CORS without credentials), not act as a
+/// trusted frontend (post a login or signup, receive a sign-in code).
+pub fn is_listed(origin: &str, cors: &CorsOrigins) -> bool {
+    matches!(cors, CorsOrigins::List(list) if list.iter().any(|listed| listed == origin))
+}
+
 /// Whether to refuse a request: it names an `Origin` that is neither the API's own
-/// (`own_origin`, e.g. `https://api.example.com`) nor one of `BACKEND_CORS_ORIGINS`, or it
-/// names none and the browser marks it `Sec-Fetch-Site: cross-site`.
+/// (`own_origin`, e.g. `https://api.example.com`) nor one `BACKEND_CORS_ORIGINS` lists (see
+/// [`is_listed`]: with `*` only the API's own pages pass), or it names none and the browser
+/// marks it `Sec-Fetch-Site: cross-site`.
 pub fn is_cross_site(
     origin: Option<&str>,
     fetch_site: Option<&str>,
@@ -17,7 +25,7 @@ pub fn is_cross_site(
     match origin {
         Some(origin) => {
             let origin = origin.trim();
-            !(origin.eq_ignore_ascii_case(own_origin) || cors.allows(origin))
+            !(origin.eq_ignore_ascii_case(own_origin) || is_listed(origin, cors))
         }
         None => fetch_site.is_some_and(|site| site.trim().eq_ignore_ascii_case("cross-site")),
     }
@@ -64,14 +72,57 @@ mod tests {
         }
     }
 
+    /// `*` widens CORS (any page may read public answers); it must not switch the lock-out
+    /// defence off: five posts from any page would still lock an owner out.
     #[test]
-    fn a_wildcard_cors_setting_lets_every_origin_through() {
-        let any = CorsOrigins::parse(Some("*"));
-        assert!(!is_cross_site(
-            Some("https://evil.example"),
-            None,
-            OWN,
-            &any
+    fn a_wildcard_cors_setting_still_refuses_other_sites() {
+        for setting in ["*", r#"["*"]"#, "http://localhost:3000, *"] {
+            let any = CorsOrigins::parse(Some(setting));
+            for (origin, site) in [
+                (Some("https://evil.example"), None),
+                (Some("http://localhost:3000"), Some("cross-site")),
+                (Some("*"), None),
+                (Some("null"), None),
+                (None, Some("cross-site")),
+            ] {
+                assert!(
+                    is_cross_site(origin, site, OWN, &any),
+                    "{setting}: {origin:?} {site:?}"
+                );
+            }
+            for (origin, site) in [(Some(OWN), Some("same-origin")), (None, None)] {
+                assert!(
+                    !is_cross_site(origin, site, OWN, &any),
+                    "{setting}: {origin:?} {site:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_an_exact_listed_origin_is_listed() {
+        let list = CorsOrigins::parse(Some("https://app.example, http://localhost:3000/"));
+        assert!(is_listed("https://app.example", &list));
+        assert!(
+            is_listed("http://localhost:3000", &list),
+            "a trailing slash in the setting"
+        );
+        for other in [
+            "https://app.example:443",
+            "http://app.example",
+            "https://APP.example",
+            "https://app.example.evil.example",
+            "https://sub.app.example",
+        ] {
+            assert!(!is_listed(other, &list), "{other}");
+        }
+        assert!(!is_listed(
+            "https://app.example",
+            &CorsOrigins::parse(Some("*"))
+        ));
+        assert!(!is_listed(
+            "https://app.example",
+            &CorsOrigins::parse(Some(""))
         ));
     }
 }

@@ -209,6 +209,12 @@ pub fn code_counters(user_id: i64, address: Option<&str>) -> Vec<Counter> {
     counters
 }
 
+/// The counters of a passkey sign-in from `address`: the address alone (the same counter
+/// as its password logins'), as a passkey sign-in names no account; none without an address.
+pub fn passkey_counters(address: Option<&str>) -> Vec<Counter> {
+    address.map(address_counter).into_iter().collect()
+}
+
 fn address_counter(address: &str) -> Counter {
     Counter {
         key: format!("ip:{address}"),

@@ -115,6 +115,14 @@ pub fn settle_login(db: &Db, counters: &[Counter]) -> Result<Vec<D1PreparedState
         .collect()
 }
 
+/// Settles an attempt on its own, for a request that proved the password but was refused
+/// for something else (a new password that is the same, or breached): one round trip.
+pub async fn give_back(db: &Db, counters: &[Counter]) -> Result<()> {
+    db.batch(settle_login(db, counters)?, "giving an attempt back")
+        .await?;
+    Ok(())
+}
+
 /// The statements that settle a sign-in through a provider, for the batch that decides
 /// within itself whether it succeeded: each runs only if the sign-in code `code_hash` was
 /// stored before it. A sign-in gives back the one count it added to each of its counters

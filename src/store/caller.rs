@@ -33,6 +33,12 @@ impl Caller {
         self.0.user_id
     }
 
+    /// The token's claims, unchecked: for binding a provider's linking flow to the caller,
+    /// whose callback then acts as this caller (checked again there), never for data.
+    pub fn claims(&self) -> &Subject {
+        &self.0
+    }
+
     /// The session the token names, for a statement that tells it apart from the caller's
     /// other sessions; whether it is live is `me`'s to check.
     pub(super) fn session_id(&self) -> Option<&str> {

@@ -1,6 +1,6 @@
 //! Deleting what has ended, for the scheduled cleanup (src/scheduled.rs): expired refresh
 //! tokens, ended sessions, stale attempt counters, expired email tokens, expired
-//! `mfa_token`s and unused sign-in codes. Each statement
+//! `mfa_token`s, unused sign-in codes and answered passkey challenges. Each statement
 //! deletes at most `limit` rows, chosen by primary key (the tables are WITHOUT ROWID, so
 //! there is no rowid to pick them by).
 
@@ -29,16 +29,19 @@ pub enum Table {
     MfaTokens,
     /// Sign-in codes past `expires_at` that were never exchanged.
     SignInCodes,
+    /// Answered passkey challenges past `expires_at`: they can no longer be presented.
+    PasskeyChallenges,
 }
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::RefreshTokens,
         Table::Sessions,
         Table::Attempts,
         Table::EmailTokens,
         Table::MfaTokens,
         Table::SignInCodes,
+        Table::PasskeyChallenges,
     ];
 }
 
@@ -92,6 +95,9 @@ fn delete_statement(
         Table::EmailTokens => expired(db, "email_tokens", "token_hash", now, limit),
         Table::MfaTokens => expired(db, "mfa_tokens", "token_hash", now, limit),
         Table::SignInCodes => expired(db, "sign_in_codes", "code_hash", now, limit),
+        Table::PasskeyChallenges => {
+            expired(db, "used_passkey_challenges", "challenge_hash", now, limit)
+        }
     }
 }
 

@@ -164,6 +164,22 @@ pub async fn claim_recovery(db: &Db, hash: &str, now: i64) -> Result<Option<i64>
     Ok(row.map(|row| row.user_id))
 }
 
+/// Gives back the claim that [`claim_recovery`] made at `now` on the token stored as `hash`,
+/// for a reset that stopped before its hash (the new password was refused): the link works
+/// again at once. A claim made since by another reset, after this one lapsed, is left alone.
+pub async fn release_recovery_claim(db: &Db, hash: &str, now: i64) -> Result<()> {
+    let context = "releasing a recovery token's claim";
+    let release = statement(
+        db,
+        "UPDATE email_tokens SET claimed_until = NULL WHERE token_hash = ?1 \
+         AND purpose = 'reset' AND claimed_until = ?2 + ?3",
+        &[hash.into(), int(now), int(RESET_CLAIM_SECONDS)],
+        context,
+    )?;
+    db.write(release, context).await?;
+    Ok(())
+}
+
 /// The condition, in an `UPDATE users`, that the live recovery token stored as `hash` is
 /// this user's as of `now`: issued to their current email under their current token version.
 pub(super) fn holds_recovery_token(params: &mut Params, hash: &str, now: i64) -> String {

@@ -224,6 +224,88 @@ pub async fn sign_in(
     })
 }
 
+/// What linking an identity to a signed-in user came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linking {
+    /// Linked now, or it was the caller's already.
+    Linked,
+    /// The identity belongs to another user.
+    Conflict,
+    /// The caller has another account of this provider linked.
+    HasAnother,
+    /// The caller's session ended (or they were deactivated) since the flow began.
+    Gone,
+}
+
+/// When the caller's session started; `None` when their token is no longer good, or names
+/// no session.
+pub async fn session_started(db: &Db, caller: &Caller) -> Result<Option<i64>> {
+    #[derive(Deserialize)]
+    struct Started {
+        created_at: i64,
+    }
+    let context = "reading a session's start";
+    let session = caller.session_id().map(str::to_owned);
+    let select = scoped(db, caller, context, |params| {
+        format!(
+            "SELECT created_at FROM sessions WHERE id = {} AND user_id = (SELECT id FROM me)",
+            params.bind(text_or_null(session.as_deref()))
+        )
+    })?;
+    let row: Option<Started> = super::returned_row(db, select, context).await?;
+    Ok(row.map(|row| row.created_at))
+}
+
+/// Links the provider's account `subject` (as `issuer` names it), whose email is `email`, to
+/// the caller, whatever the email, unless it is someone else's or the caller has another
+/// account of this provider. The insert reads the caller's row from `me`, so a caller whose
+/// session ended links nothing; the schema's keys decide the rest, in the same batch.
+pub async fn link(
+    db: &Db,
+    caller: &Caller,
+    (provider, issuer, subject): (&str, &str, &str),
+    email: &str,
+    now: i64,
+) -> Result<Linking> {
+    #[derive(Deserialize)]
+    struct Owner {
+        user_id: i64,
+    }
+    let context = "linking an identity";
+    let insert = scoped(db, caller, context, |params| {
+        format!(
+            "INSERT INTO identities (provider, issuer, subject, user_id, email, created_at) \
+             SELECT {}, {}, {}, id, {}, {} FROM me WHERE 1 ON CONFLICT DO NOTHING",
+            params.bind(provider),
+            params.bind(issuer),
+            params.bind(subject),
+            params.bind(email),
+            params.bind(int(now)),
+        )
+    })?;
+    let owner = scoped(db, caller, context, |params| {
+        format!(
+            "SELECT identities.user_id, (SELECT id FROM me) AS me FROM identities \
+             WHERE identities.issuer = {} AND identities.subject = {}",
+            params.bind(issuer),
+            params.bind(subject),
+        )
+    })?;
+    let me = scoped(db, caller, context, |_| {
+        "SELECT id AS user_id FROM me".into()
+    })?;
+    let results = db.batch(vec![insert, owner, me], context).await?;
+    let owner = rows::<Owner>(&results[1], context)?.into_iter().next();
+    let Some(me) = rows::<Owner>(&results[2], context)?.into_iter().next() else {
+        return Ok(Linking::Gone);
+    };
+    Ok(match owner {
+        Some(owner) if owner.user_id == me.user_id => Linking::Linked,
+        Some(_) => Linking::Conflict,
+        None => Linking::HasAnother,
+    })
+}
+
 /// A one-time code, exchanged.
 #[derive(Debug)]
 pub struct Claimed {

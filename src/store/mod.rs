@@ -5,6 +5,7 @@ pub mod caller;
 pub mod cleanup;
 pub mod email_tokens;
 pub mod identities;
+pub mod passkeys;
 pub mod recipes;
 pub mod sessions;
 pub mod totp;
@@ -141,6 +142,12 @@ impl Db {
         results.iter().for_each(|result| self.count(result));
         Ok(results)
     }
+}
+
+/// One `SELECT 1`: whether D1 answers at all (`GET /readyz`). It reads no row.
+pub async fn ping(db: &Db) -> Result<(), ApiError> {
+    db.read(db.prepare("SELECT 1"), "readiness check").await?;
+    Ok(())
 }
 
 /// A bookmark as a client sent it back (`x-d1-bookmark`), if it has the shape of one D1

@@ -284,14 +284,15 @@ fn raised(result: &worker::D1Result, context: &'static str) -> Result<Option<(i6
 /// `user_id` under `token_version` (the version read with the password just checked),
 /// expiring at `expires_at`, while the user still has that version, is active and has a
 /// factor on. The user's ended ones, and the oldest beyond [`MAX_PENDING_LOGINS_PER_USER`],
-/// go. `also` runs in the same batch, after. `false` when it was not stored.
+/// go. `also` runs in the same batch, after. `None` when it was not stored; else whether
+/// the user has a passkey (which can answer the second step too).
 pub async fn start_pending_login(
     db: &Db,
     (user_id, token_version): (i64, i64),
     token_hash: &str,
     (now, expires_at): (i64, i64),
     also: Vec<D1PreparedStatement>,
-) -> Result<bool> {
+) -> Result<Option<bool>> {
     let context = "starting a login's second step";
     let mut statements = vec![
         statement(
@@ -299,7 +300,8 @@ pub async fn start_pending_login(
             "INSERT INTO mfa_tokens (token_hash, user_id, token_version, expires_at) \
              SELECT ?1, id, token_version, ?4 FROM users WHERE id = ?2 AND token_version = ?3 \
              AND is_active = 1 AND EXISTS (SELECT 1 FROM totp_factors \
-             WHERE user_id = users.id AND enabled_at IS NOT NULL) RETURNING user_id",
+             WHERE user_id = users.id AND enabled_at IS NOT NULL) RETURNING user_id, \
+             EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = mfa_tokens.user_id) AS passkey",
             &[
                 token_hash.into(),
                 int(user_id),
@@ -319,7 +321,14 @@ pub async fn start_pending_login(
     ];
     statements.extend(also);
     let results = db.batch(statements, context).await?;
-    Ok(!rows::<IgnoredAny>(&results[0], context)?.is_empty())
+    #[derive(Deserialize)]
+    struct Started {
+        passkey: i64,
+    }
+    Ok(rows::<Started>(&results[0], context)?
+        .into_iter()
+        .next()
+        .map(|started| started.passkey != 0))
 }
 
 /// A login waiting for its second step, as its token found it.

@@ -13,6 +13,7 @@ use super::{first_row, int, is_unique_violation, returned_row, rows, Params};
 use super::{sessions, statement, Db};
 use crate::domain::account::{ManagedUser, Page, UserList};
 use crate::domain::recovery::Purpose;
+use crate::domain::user::NameChange;
 use crate::domain::{NewUser, User};
 use crate::error::Result;
 
@@ -394,6 +395,27 @@ pub async fn delete(db: &Db, caller: &Caller, id: i64) -> Result<bool> {
     })?;
     let row: Option<IgnoredAny> = returned_row(db, delete, context).await?;
     Ok(row.is_some())
+}
+
+/// Changes the caller's own names (see [`NameChange`]); `None` when the caller's token is
+/// no longer good.
+pub async fn rename_own(db: &Db, caller: &Caller, change: &NameChange) -> Result<Option<User>> {
+    let context = "renaming oneself";
+    let update = scoped(db, caller, context, |params| {
+        let mut set = |column: &str, value: &Option<Option<String>>| {
+            let keep = params.bind(int((value.is_none()).into()));
+            let new = params.bind(text_or_null(value.clone().flatten().as_deref()));
+            format!("{column} = CASE WHEN {keep} = 1 THEN {column} ELSE {new} END")
+        };
+        let first_name = set("first_name", &change.first_name);
+        let surname = set("surname", &change.surname);
+        format!(
+            "UPDATE users SET {first_name}, {surname} WHERE id = (SELECT id FROM me) \
+             RETURNING {USER_COLUMNS}"
+        )
+    })?;
+    let row: Option<UserRow> = returned_row(db, update, context).await?;
+    Ok(row.map(|row| ManagedUser::from(row).user))
 }
 
 /// Deletes the caller's own account, unless they are a superuser. `false` when nothing was
