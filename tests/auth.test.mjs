@@ -267,6 +267,6 @@ describe('routing', () => {
     const wrong = await api('/api/v1/auth/me', { method: 'POST' });
     assert.equal(wrong.status, 405);
     assert.deepEqual(wrong.body, { detail: 'Method Not Allowed' });
-    assert.equal(wrong.headers.get('allow'), 'GET, DELETE');
+    assert.equal(wrong.headers.get('allow'), 'GET, PATCH, DELETE');
   });
 });
