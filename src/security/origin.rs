@@ -12,23 +12,53 @@ pub fn is_listed(origin: &str, cors: &CorsOrigins) -> bool {
     matches!(cors, CorsOrigins::List(list) if list.iter().any(|listed| listed == origin))
 }
 
-/// Whether to refuse a request: it names an `Origin` that is neither the API's own
-/// (`own_origin`, e.g. `https://api.example.com`) nor one `BACKEND_CORS_ORIGINS` lists (see
-/// [`is_listed`]: with `*` only the API's own pages pass), or it names none and the browser
-/// marks it `Sec-Fetch-Site: cross-site`.
+/// Where a request comes from, as the browser says it (`Origin`, and `Sec-Fetch-Site` where
+/// it sends no `Origin`). The one reading of those headers: login and signup refuse
+/// [`Source::CrossSite`] ([`is_cross_site`]); the refresh cookie is read only for
+/// [`Source::Own`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The API's own pages: `Origin` is the API's own, or none and `Sec-Fetch-Site:
+    /// same-origin`.
+    Own,
+    /// A frontend that `BACKEND_CORS_ORIGINS` names (see [`is_listed`]).
+    Listed,
+    /// Another site: any other `Origin`, or none and `Sec-Fetch-Site: cross-site`.
+    CrossSite,
+    /// Nothing says: not a browser (curl, scripts), or one that marks it `same-site` or `none`.
+    Unsaid,
+}
+
+/// Where a request with these headers comes from; `own_origin` is the API's own, e.g.
+/// `https://api.example.com`. An `Origin` header wins over `Sec-Fetch-Site`.
+pub fn source(
+    origin: Option<&str>,
+    fetch_site: Option<&str>,
+    own_origin: &str,
+    cors: &CorsOrigins,
+) -> Source {
+    match origin.map(str::trim) {
+        Some(origin) if origin.eq_ignore_ascii_case(own_origin) => Source::Own,
+        Some(origin) if is_listed(origin, cors) => Source::Listed,
+        Some(_) => Source::CrossSite,
+        None => match fetch_site.map(str::trim) {
+            Some(site) if site.eq_ignore_ascii_case("same-origin") => Source::Own,
+            Some(site) if site.eq_ignore_ascii_case("cross-site") => Source::CrossSite,
+            _ => Source::Unsaid,
+        },
+    }
+}
+
+/// Whether to refuse a login or signup: it names an `Origin` that is neither the API's own
+/// nor one `BACKEND_CORS_ORIGINS` lists (with `*` only the API's own pages pass), or it names
+/// none and the browser marks it `Sec-Fetch-Site: cross-site`.
 pub fn is_cross_site(
     origin: Option<&str>,
     fetch_site: Option<&str>,
     own_origin: &str,
     cors: &CorsOrigins,
 ) -> bool {
-    match origin {
-        Some(origin) => {
-            let origin = origin.trim();
-            !(origin.eq_ignore_ascii_case(own_origin) || is_listed(origin, cors))
-        }
-        None => fetch_site.is_some_and(|site| site.trim().eq_ignore_ascii_case("cross-site")),
-    }
+    source(origin, fetch_site, own_origin, cors) == Source::CrossSite
 }
 
 #[cfg(test)]
@@ -96,6 +126,34 @@ mod tests {
                     "{setting}: {origin:?} {site:?}"
                 );
             }
+        }
+    }
+
+    /// The refresh cookie's rule: only the API's own origin, whatever CORS lists; a request
+    /// that says nothing is not the API's own page.
+    #[test]
+    fn only_the_apis_own_origin_is_own() {
+        for (origin, site) in [
+            (Some(OWN), Some("same-origin")),
+            (None, Some("same-origin")),
+        ] {
+            assert_eq!(source(origin, site, OWN, &frontend()), Source::Own);
+        }
+        for (origin, site) in [
+            (Some("https://evil.example"), Some("same-origin")),
+            (Some("http://localhost:3000"), None),
+            (Some("https://api.example.com.evil.example"), None),
+            (Some("null"), None),
+            (None, Some("same-site")),
+            (None, Some("cross-site")),
+            (None, Some("none")),
+            (None, None),
+        ] {
+            assert_ne!(
+                source(origin, site, OWN, &frontend()),
+                Source::Own,
+                "{origin:?} {site:?}"
+            );
         }
     }
 
