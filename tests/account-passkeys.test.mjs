@@ -114,6 +114,8 @@ describe('passkeys on /account and /login', () => {
     await list.getByLabel('New name').fill('Work laptop');
     await list.getByRole('button', { name: 'Save name' }).click();
     await list.getByRole('button', { name: 'Rename Work laptop' }).waitFor();
+    const focused = () => page.evaluate(() => document.activeElement.getAttribute('aria-label') || document.activeElement.textContent);
+    assert.equal(await focused(), 'Rename Work laptop', 'the keyboard\'s place is kept');
     await page.reload();
     await atAccount(page);
     await list.getByText(/^Work laptop · added /).waitFor();
@@ -127,6 +129,7 @@ describe('passkeys on /account and /login', () => {
 
     await list.getByRole('button', { name: 'Remove Work laptop' }).click();
     await list.getByText('No passkeys yet.').waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Add a passkey');
     const [{ n }] = await sql(`SELECT count(*) AS n FROM passkeys WHERE user_id = (SELECT id FROM users WHERE email = ${sqlText(email)})`);
     assert.equal(n, 0);
     await context.close();

@@ -77,13 +77,15 @@ function button(text, label, action) {
   return made;
 }
 
-async function showPasskeys() {
+/** The list of passkeys; `focus`: the label of a button to put the keyboard's focus on. */
+async function showPasskeys(focus) {
   const answer = await authed('/api/v1/auth/passkeys');
   const list = $('passkey-list');
   list.replaceChildren();
   if (!answer.ok) return;
   if (answer.body.length === 0) item(list, 'No passkeys yet.');
   for (const passkey of answer.body) list.append(passkeyItem(passkey));
+  if (focus) (list.querySelector(`[aria-label="${CSS.escape(focus)}"]`) || $('passkey-add').querySelector('button')).focus();
 }
 
 /** A passkey: its name and dates; rename and remove, each refusal shown in its own row. */
@@ -103,7 +105,7 @@ function passkeyItem(passkey) {
       remove.disabled = true;
       const gone = await authed(`/api/v1/auth/passkeys/${passkey.id}`, { method: 'DELETE' });
       remove.disabled = false;
-      if (gone.ok) showPasskeys();
+      if (gone.ok) showPasskeys('Add a passkey');
       else refused(li, gone);
     }),
   );
@@ -134,13 +136,13 @@ function renameForm(passkey) {
   save.textContent = 'Save name';
   const row = document.createElement('div');
   row.className = 'row';
-  row.append(save, button('Cancel', 'Cancel renaming', () => showPasskeys()));
+  row.append(save, button('Cancel', 'Cancel renaming', () => showPasskeys(`Rename ${passkey.name}`)));
   form.append(label, error, row);
   onSubmit(form, async (fields) => {
     clearErrors(form);
     const json = { name: fields.get('name').trim() };
     const answer = await authed(`/api/v1/auth/passkeys/${passkey.id}`, { method: 'PATCH', json });
-    if (answer.ok) showPasskeys();
+    if (answer.ok) showPasskeys(`Rename ${answer.body.name}`);
     else refused(form, answer);
   });
   queueMicrotask(() => input.focus());

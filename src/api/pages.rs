@@ -197,9 +197,9 @@ fn account_page<T: Template>(
     Ok(response)
 }
 
-/// The sign-in page: email and password, then a TOTP or recovery code when the account has
-/// a second factor; a button per enabled provider; `?next=` a path on this origin to go to
-/// after.
+/// The sign-in page: email and password, then a TOTP code, a recovery code or a passkey when
+/// the account has a second factor; a passkey alone, from a button or the email field's
+/// autofill; a button per enabled provider; `?next=` a path on this origin to go to after.
 #[utoipa::path(
     get, path = "/login", tag = "pages",
     params(("next" = Option<String>, Query, description = "A path on this origin to open \
@@ -232,8 +232,8 @@ pub fn forgot_password(app: &App<'_>) -> Result<Response> {
     })
 }
 
-/// The account page, signed in: profile, email, password, two-step sign-in, devices, linked
-/// accounts, sign out and account deletion. Signed out, it sends the browser to `/login`.
+/// The account page, signed in: profile, email, password, two-step sign-in, passkeys,
+/// devices, linked accounts, sign out and account deletion. Signed out, it sends the browser to `/login`.
 #[utoipa::path(
     get, path = "/account", tag = "pages",
     responses((status = 200, description = "HTML page", content_type = "text/html", body = String))
