@@ -129,7 +129,10 @@ async function signInWithPasskey(conditional) {
     if (!conditional) showErrors(loginForm, options.body);
     return;
   }
+  // The autofill may wait longer than its challenge lives: ask again before it expires.
+  const renew = conditional ? setTimeout(startAutofill, Math.max(options.body.timeout - 30000, 30000)) : 0;
   const credential = await askForPasskey(options.body, loginForm, conditional);
+  clearTimeout(renew);
   if (!credential) {
     if (!conditional) startAutofill();
     return;
