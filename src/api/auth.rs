@@ -392,7 +392,8 @@ pub(super) async fn admit(
     }
 }
 
-/// 403 for a login or signup posted from another site's page (see [`crate::security::origin::is_cross_site`]).
+/// 403 for a login or signup posted from another site's page (see
+/// [`crate::security::origin::is_cross_site`]).
 fn refuse_cross_site(req: &Request, app: &App<'_>, route: Route) -> Result<()> {
     refuse_source(req, app, route, |source| source != Source::CrossSite)
 }

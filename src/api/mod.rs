@@ -444,7 +444,7 @@ const CROSS_SITE: &str = "Cross-site request refused";
 
 /// Where `req` comes from ([`Source`]): the one reading of its `Origin` and
 /// `Sec-Fetch-Site` headers.
-pub fn request_source(req: &Request, app: &App<'_>) -> Result<Source> {
+fn request_source(req: &Request, app: &App<'_>) -> Result<Source> {
     let header = |name| req.headers().get(name).ok().flatten();
     let own_origin = request_url(req)?.origin().ascii_serialization();
     Ok(origin::source(
