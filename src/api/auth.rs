@@ -392,8 +392,9 @@ pub(super) async fn admit(
     }
 }
 
-/// 403 for a login or signup posted from another site's page (see
-/// [`crate::security::origin::is_cross_site`]).
+/// 403 for a login or signup posted from another site's page: an `Origin` that is neither
+/// the API's own nor one `BACKEND_CORS_ORIGINS` lists (with `*` only the API's own pages
+/// pass), or none and `Sec-Fetch-Site: cross-site` ([`Source::CrossSite`]).
 fn refuse_cross_site(req: &Request, app: &App<'_>, route: Route) -> Result<()> {
     refuse_source(req, app, route, |source| source != Source::CrossSite)
 }

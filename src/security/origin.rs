@@ -1,7 +1,9 @@
-//! Cross-site posts to login and signup. A page on any site can post a form to them without
-//! a CORS preflight; on login, five such posts with wrong passwords would lock the owner
-//! out. Browsers say where a request comes from (`Origin`, and `Sec-Fetch-Site` where they
-//! send no `Origin`); clients that are not browsers (curl, scripts) send neither.
+//! Where a request comes from, for the two rules that depend on it. Cross-site posts to login
+//! and signup: a page on any site can post a form to them without a CORS preflight; on
+//! login, five such posts with wrong passwords would lock the owner out. And the refresh
+//! cookie of the API's own pages, read for them alone. Browsers say where a request comes
+//! from (`Origin`, and `Sec-Fetch-Site` where they send no `Origin`); clients that are not
+//! browsers (curl, scripts) send neither.
 
 use crate::config::CorsOrigins;
 
@@ -14,8 +16,7 @@ pub fn is_listed(origin: &str, cors: &CorsOrigins) -> bool {
 
 /// Where a request comes from, as the browser says it (`Origin`, and `Sec-Fetch-Site` where
 /// it sends no `Origin`). The one reading of those headers: login and signup refuse
-/// [`Source::CrossSite`] ([`is_cross_site`]); the refresh cookie is read only for
-/// [`Source::Own`].
+/// [`Source::CrossSite`]; the refresh cookie is read only for [`Source::Own`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     /// The API's own pages: `Origin` is the API's own, or none and `Sec-Fetch-Site:
@@ -49,23 +50,21 @@ pub fn source(
     }
 }
 
-/// Whether to refuse a login or signup: it names an `Origin` that is neither the API's own
-/// nor one `BACKEND_CORS_ORIGINS` lists (with `*` only the API's own pages pass), or it names
-/// none and the browser marks it `Sec-Fetch-Site: cross-site`.
-pub fn is_cross_site(
-    origin: Option<&str>,
-    fetch_site: Option<&str>,
-    own_origin: &str,
-    cors: &CorsOrigins,
-) -> bool {
-    source(origin, fetch_site, own_origin, cors) == Source::CrossSite
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const OWN: &str = "https://api.example.com";
+
+    /// What login and signup refuse.
+    fn is_cross_site(
+        origin: Option<&str>,
+        fetch_site: Option<&str>,
+        own_origin: &str,
+        cors: &CorsOrigins,
+    ) -> bool {
+        source(origin, fetch_site, own_origin, cors) == Source::CrossSite
+    }
 
     fn frontend() -> CorsOrigins {
         CorsOrigins::parse(Some("http://localhost:3000"))
