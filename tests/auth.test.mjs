@@ -191,7 +191,23 @@ describe('GET /api/v1/auth/me', () => {
     const { user, token } = await newUser({ first_name: 'Grace' });
     const res = await api('/api/v1/auth/me', { token });
     assert.equal(res.status, 200);
-    assert.deepEqual(res.body, user);
+    assert.deepEqual(res.body, { ...user, mfa_enabled: false, has_password: true });
+  });
+
+  test('says whether TOTP is on (set up and confirmed) and whether the user has a password', async () => {
+    const { user, token } = await newUser();
+    const me = async () => {
+      const res = await api('/api/v1/auth/me', { token });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return [res.body.mfa_enabled, res.body.has_password];
+    };
+    await sql(`INSERT INTO totp_factors (user_id, secret, created_at) VALUES (${user.id}, 'pending', 0)`);
+    assert.deepEqual(await me(), [false, true], 'set up, not yet confirmed: off');
+    await sql(`UPDATE totp_factors SET enabled_at = 1 WHERE user_id = ${user.id}`);
+    assert.deepEqual(await me(), [true, true]);
+    // A provider sign-up has no password.
+    await sql(`UPDATE users SET hashed_password = '' WHERE id = ${user.id}`);
+    assert.deepEqual(await me(), [true, false]);
   });
 
   test('without a token or with another scheme: 401 Not authenticated, WWW-Authenticate: Bearer', async () => {

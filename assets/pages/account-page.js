@@ -25,8 +25,34 @@ function item(list, text, buttonText, action) {
   list.append(li);
 }
 
+/** A refusal shown in `box`; for a stale session's 403 ("sign in again"), with a button that
+ * does so and comes back here. */
+function refused(box, answer) {
+  showErrors(box, answer.body);
+  if (answer.status !== 403) return;
+  const again = document.createElement('button');
+  again.type = 'button';
+  again.className = 'quiet';
+  again.textContent = 'Sign in again';
+  again.addEventListener('click', async () => {
+    await signOut();
+    window.location.assign('/login?next=%2Faccount');
+  });
+  box.querySelector('.form-error').append(' ', again);
+}
+
+/** What /me says of the ways in: TOTP on or off, a password or none. */
+function showWaysIn() {
+  const on = me.mfa_enabled;
+  $('totp-state').textContent = on ? 'on' : me.has_password ? 'off' : 'off; it needs a password first';
+  $('totp-start').hidden = on || !me.has_password;
+  $('totp-off').hidden = !on;
+  $('no-password').hidden = me.has_password;
+  $('password-fields').hidden = !me.has_password;
+}
+
 function showMe(user) {
-  me = user;
+  me = { ...me, ...user };
   const profile = $('profile-form');
   profile.first_name.value = user.first_name || '';
   profile.surname.value = user.surname || '';
@@ -37,6 +63,122 @@ function showMe(user) {
 }
 
 const when = (iso) => new Date(iso).toLocaleString();
+
+const passkeysWork = typeof PublicKeyCredential === 'function'
+  && typeof PublicKeyCredential.parseCreationOptionsFromJSON === 'function';
+
+function button(text, label, action) {
+  const made = document.createElement('button');
+  made.type = 'button';
+  made.className = 'quiet';
+  made.textContent = text;
+  made.setAttribute('aria-label', label);
+  made.addEventListener('click', () => action(made));
+  return made;
+}
+
+/** The list of passkeys; `focus`: the label of a button to put the keyboard's focus on. */
+async function showPasskeys(focus) {
+  const answer = await authed('/api/v1/auth/passkeys');
+  const list = $('passkey-list');
+  list.replaceChildren();
+  if (!answer.ok) return;
+  if (answer.body.length === 0) item(list, 'No passkeys yet.');
+  for (const passkey of answer.body) list.append(passkeyItem(passkey));
+  if (focus) (list.querySelector(`[aria-label="${CSS.escape(focus)}"]`) || $('passkey-add').querySelector('button')).focus();
+}
+
+/** A passkey: its name and dates; rename and remove, each refusal shown in its own row. */
+function passkeyItem(passkey) {
+  const li = document.createElement('li');
+  const text = document.createElement('span');
+  const used = passkey.last_used_at ? `last used ${when(passkey.last_used_at)}` : 'not used yet';
+  text.textContent = `${passkey.name} · added ${when(passkey.created_at)} · ${used}`;
+  const actions = document.createElement('div');
+  actions.className = 'row';
+  const error = document.createElement('p');
+  error.className = 'form-error';
+  error.setAttribute('role', 'alert');
+  actions.append(
+    button('Rename', `Rename ${passkey.name}`, () => li.replaceChildren(renameForm(passkey))),
+    button('Remove', `Remove ${passkey.name}`, async (remove) => {
+      remove.disabled = true;
+      const gone = await authed(`/api/v1/auth/passkeys/${passkey.id}`, { method: 'DELETE' });
+      remove.disabled = false;
+      if (gone.ok) showPasskeys('Add a passkey');
+      else refused(li, gone);
+    }),
+  );
+  li.append(text, actions, error);
+  return li;
+}
+
+function renameForm(passkey) {
+  const form = document.createElement('form');
+  form.noValidate = true;
+  form.className = 'grow';
+  const label = document.createElement('label');
+  label.textContent = 'New name';
+  const input = document.createElement('input');
+  input.name = 'name';
+  input.maxLength = 64;
+  input.autocomplete = 'off';
+  input.value = passkey.name;
+  const slot = document.createElement('span');
+  slot.className = 'field-error';
+  slot.dataset.for = 'name';
+  label.append(input, slot);
+  const error = document.createElement('p');
+  error.className = 'form-error';
+  error.setAttribute('role', 'alert');
+  const save = document.createElement('button');
+  save.type = 'submit';
+  save.textContent = 'Save name';
+  const row = document.createElement('div');
+  row.className = 'row';
+  row.append(save, button('Cancel', 'Cancel renaming', () => showPasskeys(`Rename ${passkey.name}`)));
+  form.append(label, error, row);
+  onSubmit(form, async (fields) => {
+    clearErrors(form);
+    const json = { name: fields.get('name').trim() };
+    const answer = await authed(`/api/v1/auth/passkeys/${passkey.id}`, { method: 'PATCH', json });
+    if (answer.ok) showPasskeys(`Rename ${answer.body.name}`);
+    else refused(form, answer);
+  });
+  queueMicrotask(() => input.focus());
+  return form;
+}
+
+onSubmit($('passkey-add'), async (fields) => {
+  const form = $('passkey-add');
+  clearErrors(form);
+  notice(form, '');
+  const options = await authed('/api/v1/auth/passkeys/register/options', { method: 'POST' });
+  if (!options.ok) {
+    refused(form, options);
+    return;
+  }
+  let credential;
+  try {
+    const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options.body);
+    credential = (await navigator.credentials.create({ publicKey })).toJSON();
+  } catch (error) {
+    const why = {
+      InvalidStateError: 'This device has a passkey for this account already.',
+      NotAllowedError: 'No passkey was added.',
+    };
+    showErrors(form, { detail: why[error.name] || 'This browser could not make a passkey.' });
+    return;
+  }
+  const name = fields.get('name').trim();
+  const json = name ? { credential, name } : { credential };
+  const answer = await authed('/api/v1/auth/passkeys/register', { method: 'POST', json });
+  if (answer.ok) {
+    form.reset();
+    notice(form, `Added “${answer.body.name}”.`);
+    showPasskeys();
+  } else refused(form, answer);
+});
 
 async function showDevices() {
   const answer = await authed('/api/v1/auth/sessions');
@@ -75,7 +217,7 @@ async function showIdentities() {
       if (gone.ok) showIdentities();
       else {
         button.disabled = false;
-        showErrors($('linked'), gone.body);
+        refused($('linked'), gone);
       }
     });
   }
@@ -93,7 +235,7 @@ async function showIdentities() {
       if (started.ok) window.location.assign(started.body.authorize_url);
       else {
         button.disabled = false;
-        showErrors($('linked'), started.body);
+        refused($('linked'), started);
       }
     });
     buttons.append(button);
@@ -181,6 +323,8 @@ onSubmit($('totp-confirm'), async (fields) => {
     return li;
   }));
   $('recovery-codes').hidden = false;
+  me.mfa_enabled = true;
+  showWaysIn();
   showDevices();
 });
 
@@ -204,8 +348,8 @@ onSubmit($('totp-off'), async (fields) => {
   if (answer.ok) {
     signedIn(answer.body);
     form.reset();
-    notice(form, 'Two-step sign-in is off.');
-    $('totp-start').hidden = false;
+    me.mfa_enabled = false;
+    showWaysIn();
     showDevices();
   } else if (answer.body && answer.body.detail === 'Incorrect password') {
     fieldError(form, 'password', 'Incorrect password.');
@@ -245,8 +389,11 @@ if (!(await refresh())) {
   const answer = await authed('/api/v1/auth/me');
   if (answer.ok) {
     showMe(answer.body);
+    showWaysIn();
+    $('passkey-add').hidden = !passkeysWork;
     $('account').hidden = false;
     linkResult();
+    showPasskeys();
     showDevices();
     showIdentities();
   } else {

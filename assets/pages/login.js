@@ -1,7 +1,11 @@
-// /login: email and password, then a TOTP or recovery code when the account asks for one;
-// a button per provider, whose flow comes back here with #code= and is finished with the
-// PKCE verifier this page made. Once signed in, goes to ?next= (a path on this origin) or
-// /account.
+// /login, one function per way of signing in, each ending in done():
+// - password: email and password, then a second step when the account asks for one;
+// - second step: a TOTP code, a recovery code, or a passkey;
+// - passkey: "Sign in with a passkey" (username-less), and the browser's passkey autofill
+//   on the email field (conditional mediation);
+// - provider: a button per provider, whose flow comes back here with #code= and is finished
+//   with the PKCE verifier this page made.
+// Once signed in, goes to ?next= (a path on this origin) or /account.
 import { api, signedIn, refresh, showErrors, clearErrors, onSubmit, turnstileToken } from './session.js';
 
 const loginForm = document.getElementById('login-form');
@@ -18,11 +22,14 @@ function next() {
   return url.origin === window.location.origin ? url.pathname + url.search + url.hash : '/account';
 }
 
+/** Every flow ends here: signed in, or (after a password) asked for a second step. */
 function done(body) {
   if (body && body.mfa_required) {
+    stopAutofill();
     mfaToken = body.mfa_token;
     loginForm.hidden = true;
     document.getElementById('providers').hidden = true;
+    document.getElementById('use-passkey').hidden = !(passkeys && body.methods?.includes('passkey'));
     mfaForm.hidden = false;
     mfaForm.querySelector('input').focus();
     return;
@@ -30,6 +37,8 @@ function done(body) {
   signedIn(body);
   window.location.replace(next());
 }
+
+// Password.
 
 onSubmit(loginForm, async (fields) => {
   clearErrors(loginForm);
@@ -41,9 +50,11 @@ onSubmit(loginForm, async (fields) => {
   else showErrors(loginForm, answer.body);
 });
 
-onSubmit(mfaForm, async (fields) => {
+// Second step: a code (TOTP or recovery) or a passkey.
+
+async function verifySecondStep(answerWith) {
   clearErrors(mfaForm);
-  const json = { mfa_token: mfaToken, code: fields.get('code').trim() };
+  const json = { mfa_token: mfaToken, ...answerWith };
   const answer = await api('/api/v1/auth/mfa/verify', { method: 'POST', json, cookie: true });
   if (answer.ok) done(answer.body);
   else if (answer.status === 401) {
@@ -51,7 +62,9 @@ onSubmit(mfaForm, async (fields) => {
     loginForm.hidden = false;
     pageError.textContent = 'That sign-in took too long; enter your password again.';
   } else showErrors(mfaForm, answer.body);
-});
+}
+
+onSubmit(mfaForm, (fields) => verifySecondStep({ code: fields.get('code').trim() }));
 
 document.getElementById('use-recovery').addEventListener('click', (event) => {
   document.getElementById('code-label').textContent = 'Recovery code';
@@ -61,6 +74,101 @@ document.getElementById('use-recovery').addEventListener('click', (event) => {
   input.focus();
   event.target.hidden = true;
 });
+
+document.getElementById('use-passkey').addEventListener('click', (event) => busy(event.target, async () => {
+  clearErrors(mfaForm);
+  const options = await api('/api/v1/auth/mfa/passkey/options', { method: 'POST', json: { mfa_token: mfaToken } });
+  if (!options.ok) {
+    showErrors(mfaForm, options.body);
+    return;
+  }
+  const credential = await askForPasskey(options.body, mfaForm);
+  if (credential) await verifySecondStep({ credential });
+}));
+
+// Passkey, with no email and no password.
+
+const passkeys = typeof PublicKeyCredential === 'function'
+  && typeof PublicKeyCredential.parseRequestOptionsFromJSON === 'function';
+/** The autofill request waiting on the email field, to abort before any other. */
+let autofill = null;
+
+function stopAutofill() {
+  autofill?.abort();
+  autofill = null;
+}
+
+/** The browser's passkey for the server's request `options`, as JSON; null when the person
+ * cancelled or the request was aborted (a modal request's error then shows in `form`).
+ * `conditional`: wait for the person to pick a passkey in the email field's autofill. */
+async function askForPasskey(options, form, conditional = false) {
+  stopAutofill();
+  const controller = new AbortController();
+  if (conditional) autofill = controller;
+  try {
+    const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options);
+    const credential = await navigator.credentials.get({
+      publicKey, signal: controller.signal, ...(conditional ? { mediation: 'conditional' } : {}),
+    });
+    return credential ? credential.toJSON() : null;
+  } catch (error) {
+    // The autofill's failures stay quiet: nobody asked for it yet.
+    if (!conditional && error.name !== 'AbortError' && !controller.signal.aborted) {
+      showErrors(form, { detail: error.name === 'NotAllowedError' ? 'No passkey was used.' : 'This browser could not use a passkey.' });
+    }
+    return null;
+  } finally {
+    if (autofill === controller) autofill = null;
+  }
+}
+
+/** A username-less sign-in: `conditional` from the email field's autofill, else modal. */
+async function signInWithPasskey(conditional) {
+  const options = await api('/api/v1/auth/passkeys/login/options', { method: 'POST' });
+  if (!options.ok) {
+    if (!conditional) showErrors(loginForm, options.body);
+    return;
+  }
+  // The autofill may wait longer than its challenge lives: ask again before it expires.
+  const renew = conditional ? setTimeout(startAutofill, Math.max(options.body.timeout - 30000, 30000)) : 0;
+  const credential = await askForPasskey(options.body, loginForm, conditional);
+  clearTimeout(renew);
+  if (!credential) {
+    if (!conditional) startAutofill();
+    return;
+  }
+  const answer = await api('/api/v1/auth/passkeys/login', { method: 'POST', json: { credential }, cookie: true });
+  if (answer.ok) done(answer.body);
+  else {
+    showErrors(loginForm, answer.body);
+    startAutofill();
+  }
+}
+
+async function startAutofill() {
+  if (passkeys && !loginForm.hidden && (await PublicKeyCredential.isConditionalMediationAvailable?.())) {
+    signInWithPasskey(true);
+  }
+}
+
+const passkeyButton = document.getElementById('passkey-sign-in');
+passkeyButton.hidden = !passkeys;
+passkeyButton.addEventListener('click', () => busy(passkeyButton, () => {
+  clearErrors(loginForm);
+  return signInWithPasskey(false);
+}));
+
+/** Runs `action` with `button` disabled meanwhile. */
+async function busy(button, action) {
+  button.disabled = true;
+  try {
+    await action();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// Provider.
 
 const base64url = (bytes) => btoa(String.fromCharCode(...bytes))
   .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
@@ -89,7 +197,7 @@ async function showProviders() {
     });
     box.append(button);
   }
-  box.hidden = false;
+  box.hidden = loginForm.hidden;
 }
 
 /** The way back from a provider: #code= (exchanged with the verifier) or #error=. */
@@ -116,5 +224,8 @@ async function finishProvider() {
 if (!(await finishProvider())) {
   // Signed in already (the cookie's session is live): straight on.
   if (!pageError.textContent && (await refresh())) window.location.replace(next());
-  showProviders();
+  else {
+    showProviders();
+    startAutofill();
+  }
 }

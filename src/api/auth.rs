@@ -7,21 +7,21 @@ use worker::{D1PreparedStatement, Request, Response};
 
 use super::body::{json_text, login_form};
 use super::breach::refuse_breached;
-use super::current_user::{self, caller, unknown_user};
+use super::current_user::{caller, unknown_user};
 use super::limits::{client_address, count};
 use super::routes::Route;
 use super::turnstile::{self, BodyToken, TurnstileHeader};
-use super::{cookie, email_links, log, no_content, now, App};
+use super::{cookie, email_links, log, no_content, now, refuse_source, App};
 use crate::config::Config;
 use crate::domain::account::{
     refresh_token_from_json, PasswordChange, PasswordChangeRequest, RefreshRequest,
 };
 use crate::domain::login::LoginRequest;
 use crate::domain::user::{NameChange, NameChangeRequest, SignupRequest};
-use crate::domain::{Device, NewUser, Password, User};
+use crate::domain::{Device, Me, NewUser, Password, User};
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
 use crate::logs::SecurityEvent;
-use crate::security::origin::is_cross_site;
+use crate::security::origin::Source;
 use crate::security::throttle::{self, Counter, Scope};
 use crate::security::{
     hash_password, issue_access_token, new_session_id, opaque_token_hash, verify_password,
@@ -38,7 +38,6 @@ const BAD_REFRESH_TOKEN: &str = "Invalid or expired refresh token";
 pub(super) const BAD_PASSWORD: &str = "Incorrect password";
 const SAME_PASSWORD: &str = "New password cannot be the same as the current one";
 pub const SUPERUSER_SELF_DELETE: &str = "Super users are not allowed to delete themselves";
-const CROSS_SITE: &str = "Cross-site request refused";
 const TOO_MANY_LOGINS: &str = "Too many failed login attempts; try again later";
 const TOO_MANY_PASSWORD_CHANGES: &str = "Too many password changes; try again later";
 const TOO_MANY_CODES: &str = "Too many wrong codes; try again later";
@@ -393,24 +392,11 @@ pub(super) async fn admit(
     }
 }
 
-/// 403 for a login or signup posted from another site's page (see [`is_cross_site`]).
+/// 403 for a login or signup posted from another site's page: an `Origin` that is neither
+/// the API's own nor one `BACKEND_CORS_ORIGINS` lists (with `*` only the API's own pages
+/// pass), or none and `Sec-Fetch-Site: cross-site` ([`Source::CrossSite`]).
 fn refuse_cross_site(req: &Request, app: &App<'_>, route: Route) -> Result<()> {
-    let header = |name| req.headers().get(name).ok().flatten();
-    let origin = header("Origin");
-    let own_origin = super::request_url(req)?.origin().ascii_serialization();
-    if is_cross_site(
-        origin.as_deref(),
-        header("Sec-Fetch-Site").as_deref(),
-        &own_origin,
-        app.cors(),
-    ) {
-        log(SecurityEvent::CrossSiteRefused {
-            route: route.template(),
-            origin: origin.as_deref(),
-        });
-        return Err(ApiError::Forbidden(CROSS_SITE));
-    }
-    Ok(())
+    refuse_source(req, app, route, |source| source != Source::CrossSite)
 }
 
 /// Fetch the current logged in user.
@@ -418,14 +404,18 @@ fn refuse_cross_site(req: &Request, app: &App<'_>, route: Route) -> Result<()> {
     get, path = "/api/v1/auth/me", tag = "auth",
     security(("OAuth2PasswordBearer" = [])),
     responses(
-        (status = 200, description = "The caller", body = User),
+        (status = 200, description = "The caller, and whether they have TOTP on and a \
+         password", body = Me),
         (status = 401, description = "Not authenticated or bad token", body = Detail,
          headers(("WWW-Authenticate" = String, description = "Bearer"))),
     )
 )]
 pub async fn me(req: Request, app: &App<'_>) -> Result<Response> {
-    let current = current_user::authenticate(&req, app).await?;
-    Ok(json_response(200, current.user()))
+    let caller = caller(&req, app)?;
+    let me = auth_store::account(app.db()?, &caller)
+        .await?
+        .ok_or_else(unknown_user)?;
+    Ok(json_response(200, &me))
 }
 
 /// Exchange a refresh token for a new access token and refresh token.

@@ -7,35 +7,20 @@ use serde_json::Value;
 use worker::{Request, Response};
 
 use super::routes::Route;
-use super::{log, request_url, App};
+use super::{refuse_source, request_url, App};
 use crate::error::{json_response, ApiError, Result};
-use crate::logs::SecurityEvent;
-use crate::security::refresh_cookie::{self, is_own_origin, REQUEST_HEADER};
-
-const CROSS_SITE: &str = "Cross-site request refused";
+use crate::security::origin::Source;
+use crate::security::refresh_cookie::{self, REQUEST_HEADER};
 
 /// Notes whether `req` asked for the cookie ([`REQUEST_HEADER`]); 403 when it did from
-/// anywhere but the API's own origin.
+/// anywhere but the API's own origin ([`Source::Own`]).
 pub fn choose(req: &Request, app: &App<'_>, route: Route) -> Result<()> {
-    let header = |name| req.headers().get(name).ok().flatten();
-    if header(REQUEST_HEADER).is_none() {
+    if req.headers().get(REQUEST_HEADER).ok().flatten().is_none() {
         return Ok(());
     }
-    let url = request_url(req)?;
-    let origin = header("Origin");
-    let own_origin = url.origin().ascii_serialization();
-    if !is_own_origin(
-        origin.as_deref(),
-        header("Sec-Fetch-Site").as_deref(),
-        &own_origin,
-    ) {
-        log(SecurityEvent::CrossSiteRefused {
-            route: route.template(),
-            origin: origin.as_deref(),
-        });
-        return Err(ApiError::Forbidden(CROSS_SITE));
-    }
-    app.refresh_cookie.set(Some(url.scheme() == "https"));
+    refuse_source(req, app, route, |source| source == Source::Own)?;
+    app.refresh_cookie
+        .set(Some(request_url(req)?.scheme() == "https"));
     Ok(())
 }
 

@@ -76,7 +76,7 @@ mod document {
     };
     use crate::domain::user::{NameChangeRequest, SignupRequest};
     use crate::domain::validation::{FieldError, LocItem};
-    use crate::domain::{Recipe, SignedInDevice, SignedInDevices, User};
+    use crate::domain::{Me, Recipe, SignedInDevice, SignedInDevices, User};
     use crate::error::{Detail, ValidationErrors};
 
     /// The name protected operations refer to; Swagger UI's Authorize button logs in with it.
@@ -149,6 +149,7 @@ mod document {
         ),
         components(schemas(
             User,
+            Me,
             Recipe,
             SignupRequest,
             NameChangeRequest,

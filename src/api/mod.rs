@@ -40,6 +40,7 @@ use crate::config::{
 use crate::error::{ApiError, Result};
 use crate::logs::{RequestLog, SecurityEvent};
 use crate::security::oauth::FlowKey;
+use crate::security::origin::{self, Source};
 use crate::security::webauthn::{ChallengeKey, RelyingParty};
 use crate::security::{MfaKeys, Pacer, TokenKeys};
 use crate::store::{parse_bookmark, Consistency, Db};
@@ -436,6 +437,40 @@ fn open_db(env: &Env, consistency: Consistency, bookmark: Option<&str>) -> Resul
 /// The request's URL, parsed; its `query_pairs()` are the decoded query parameters.
 pub fn request_url(req: &Request) -> Result<url::Url> {
     req.url().map_err(|e| ApiError::internal("request url", e))
+}
+
+/// The answer to a request refused by where it comes from.
+const CROSS_SITE: &str = "Cross-site request refused";
+
+/// Where `req` comes from ([`Source`]): the one reading of its `Origin` and
+/// `Sec-Fetch-Site` headers.
+fn request_source(req: &Request, app: &App<'_>) -> Result<Source> {
+    let header = |name| req.headers().get(name).ok().flatten();
+    let own_origin = request_url(req)?.origin().ascii_serialization();
+    Ok(origin::source(
+        header("Origin").as_deref(),
+        header("Sec-Fetch-Site").as_deref(),
+        &own_origin,
+        app.cors(),
+    ))
+}
+
+/// 403 `Cross-site request refused`, logged, unless `allowed` accepts where `req` comes from.
+pub fn refuse_source(
+    req: &Request,
+    app: &App<'_>,
+    route: Route,
+    allowed: impl FnOnce(Source) -> bool,
+) -> Result<()> {
+    if allowed(request_source(req, app)?) {
+        return Ok(());
+    }
+    let origin = req.headers().get("Origin").ok().flatten();
+    log(SecurityEvent::CrossSiteRefused {
+        route: route.template(),
+        origin: origin.as_deref(),
+    });
+    Err(ApiError::Forbidden(CROSS_SITE))
 }
 
 /// `204 No Content`.

@@ -118,46 +118,39 @@ pub fn verify_email() -> Result<Response> {
     page(VerifyEmailPage { style: STYLE }.render(), true)
 }
 
-/// The account pages' style sheet, inlined; their CSP allows exactly this text by its hash.
-const PAGES_STYLE: &str = include_str!("../../templates/pages.css");
+/// The account pages' style sheet, inlined (templates/page.html); their CSP allows exactly
+/// this text by its hash.
+pub(crate) const PAGES_STYLE: &str = include_str!("../../templates/pages.css");
 /// Cloudflare Turnstile's widget script, and the origin it and its frame come from.
-const TURNSTILE_SCRIPT: &str = "https://challenges.cloudflare.com/turnstile/v0/api.js";
+pub(crate) const TURNSTILE_SCRIPT: &str = "https://challenges.cloudflare.com/turnstile/v0/api.js";
 const TURNSTILE_ORIGIN: &str = "https://challenges.cloudflare.com";
 
-/// `/login`: email and password, then the second step; a button per provider.
+/// `/login`: email and password or a passkey, then the second step; a button per provider.
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
-    style: &'static str,
     site_key: Option<String>,
-    turnstile_script: &'static str,
 }
 
 /// `/signup`.
 #[derive(Template)]
 #[template(path = "signup.html")]
 struct SignupPage {
-    style: &'static str,
     site_key: Option<String>,
-    turnstile_script: &'static str,
 }
 
 /// `/forgot-password`.
 #[derive(Template)]
 #[template(path = "forgot_password.html")]
 struct ForgotPasswordPage {
-    style: &'static str,
     site_key: Option<String>,
-    turnstile_script: &'static str,
 }
 
-/// `/account`.
+/// `/account`: never a Turnstile widget.
 #[derive(Template)]
 #[template(path = "my_account.html")]
 struct AccountPage {
-    style: &'static str,
     site_key: Option<String>,
-    turnstile_script: &'static str,
 }
 
 /// The account pages' policy: their own script and API, their inline style by its hash, QR
@@ -178,12 +171,12 @@ fn account_pages_policy(turnstile: bool) -> String {
     )
 }
 
-/// An account page, with Turnstile's widget when the deployment guards `guarded` with it and
-/// has a site key (`TURNSTILE_SITE_KEY`).
+/// An account page, made by `make` with Turnstile's site key when the deployment guards
+/// `guarded` with it and has a site key (`TURNSTILE_SITE_KEY`).
 fn account_page<T: Template>(
     app: &App<'_>,
     guarded: Option<Guarded>,
-    make: impl FnOnce(Option<String>) -> T,
+    make: fn(Option<String>) -> T,
 ) -> Result<Response> {
     let site_key = match guarded {
         Some(route) => app
@@ -204,9 +197,9 @@ fn account_page<T: Template>(
     Ok(response)
 }
 
-/// The sign-in page: email and password, then a TOTP or recovery code when the account has
-/// a second factor; a button per enabled provider; `?next=` a path on this origin to go to
-/// after.
+/// The sign-in page: email and password, then a TOTP code, a recovery code or a passkey when
+/// the account has a second factor; a passkey alone, from a button or the email field's
+/// autofill; a button per enabled provider; `?next=` a path on this origin to go to after.
 #[utoipa::path(
     get, path = "/login", tag = "pages",
     params(("next" = Option<String>, Query, description = "A path on this origin to open \
@@ -214,11 +207,7 @@ fn account_page<T: Template>(
     responses((status = 200, description = "HTML page", content_type = "text/html", body = String))
 )]
 pub fn login(app: &App<'_>) -> Result<Response> {
-    account_page(app, Some(Guarded::Login), |site_key| LoginPage {
-        style: PAGES_STYLE,
-        site_key,
-        turnstile_script: TURNSTILE_SCRIPT,
-    })
+    account_page(app, Some(Guarded::Login), |site_key| LoginPage { site_key })
 }
 
 /// The sign-up page; Turnstile's widget when the deployment guards signup with it.
@@ -228,9 +217,7 @@ pub fn login(app: &App<'_>) -> Result<Response> {
 )]
 pub fn signup(app: &App<'_>) -> Result<Response> {
     account_page(app, Some(Guarded::Signup), |site_key| SignupPage {
-        style: PAGES_STYLE,
         site_key,
-        turnstile_script: TURNSTILE_SCRIPT,
     })
 }
 
@@ -241,26 +228,18 @@ pub fn signup(app: &App<'_>) -> Result<Response> {
 )]
 pub fn forgot_password(app: &App<'_>) -> Result<Response> {
     account_page(app, Some(Guarded::Recovery), |site_key| {
-        ForgotPasswordPage {
-            style: PAGES_STYLE,
-            site_key,
-            turnstile_script: TURNSTILE_SCRIPT,
-        }
+        ForgotPasswordPage { site_key }
     })
 }
 
-/// The account page, signed in: profile, email, password, two-step sign-in, devices, linked
-/// accounts, sign out and account deletion. Signed out, it sends the browser to `/login`.
+/// The account page, signed in: profile, email, password, two-step sign-in, passkeys,
+/// devices, linked accounts, sign out and account deletion. Signed out, it sends the browser to `/login`.
 #[utoipa::path(
     get, path = "/account", tag = "pages",
     responses((status = 200, description = "HTML page", content_type = "text/html", body = String))
 )]
 pub fn account(app: &App<'_>) -> Result<Response> {
-    account_page(app, None, |site_key| AccountPage {
-        style: PAGES_STYLE,
-        site_key,
-        turnstile_script: TURNSTILE_SCRIPT,
-    })
+    account_page(app, None, |site_key| AccountPage { site_key })
 }
 
 #[cfg(test)]
@@ -275,19 +254,11 @@ mod tests {
             assert!(policy.contains("style-src 'sha256-"), "{policy}");
             assert_eq!(policy.contains(TURNSTILE_ORIGIN), turnstile, "{policy}");
         }
-        let login = LoginPage {
-            style: PAGES_STYLE,
-            site_key: None,
-            turnstile_script: TURNSTILE_SCRIPT,
-        }
-        .render()
-        .unwrap();
+        let login = LoginPage { site_key: None }.render().unwrap();
         assert_eq!(login.matches("<script").count(), 1, "{login}");
         assert!(login.contains(r#"<script type="module" src="/pages/login.js"></script>"#));
         let with_widget = SignupPage {
-            style: PAGES_STYLE,
             site_key: Some("site-<key>".into()),
-            turnstile_script: TURNSTILE_SCRIPT,
         }
         .render()
         .unwrap();

@@ -19,4 +19,4 @@ pub use email::Email;
 pub use login::LoginForm;
 pub use password::Password;
 pub use recipe::{NewRecipe, Recipe, RecipeUpdate, RecipeUrl, SearchQuery};
-pub use user::{NewUser, User};
+pub use user::{Me, NewUser, User};

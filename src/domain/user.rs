@@ -21,6 +21,20 @@ pub struct User {
     pub email_verified: bool,
 }
 
+/// The caller as `GET /api/v1/auth/me` shows them: the user, and the state of their ways in,
+/// which a page needs to offer the right actions (set up or turn off TOTP; change the password
+/// or set one through recovery).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Me {
+    #[serde(flatten)]
+    pub user: User,
+    /// Whether TOTP two-step sign-in is on (set up and confirmed with a code).
+    pub mfa_enabled: bool,
+    /// Whether the user has a password; one who signed up with a provider has none until they
+    /// set one through password recovery.
+    pub has_password: bool,
+}
+
 /// The signup body as the OpenAPI document describes it; `NewUser::from_json` is what
 /// actually reads it (field by field, for FastAPI's error locations).
 #[derive(ToSchema)]

@@ -1,7 +1,9 @@
-//! Cross-site posts to login and signup. A page on any site can post a form to them without
-//! a CORS preflight; on login, five such posts with wrong passwords would lock the owner
-//! out. Browsers say where a request comes from (`Origin`, and `Sec-Fetch-Site` where they
-//! send no `Origin`); clients that are not browsers (curl, scripts) send neither.
+//! Where a request comes from, for the two rules that depend on it. Cross-site posts to login
+//! and signup: a page on any site can post a form to them without a CORS preflight; on
+//! login, five such posts with wrong passwords would lock the owner out. And the refresh
+//! cookie of the API's own pages, read for them alone. Browsers say where a request comes
+//! from (`Origin`, and `Sec-Fetch-Site` where they send no `Origin`); clients that are not
+//! browsers (curl, scripts) send neither.
 
 use crate::config::CorsOrigins;
 
@@ -12,22 +14,39 @@ pub fn is_listed(origin: &str, cors: &CorsOrigins) -> bool {
     matches!(cors, CorsOrigins::List(list) if list.iter().any(|listed| listed == origin))
 }
 
-/// Whether to refuse a request: it names an `Origin` that is neither the API's own
-/// (`own_origin`, e.g. `https://api.example.com`) nor one `BACKEND_CORS_ORIGINS` lists (see
-/// [`is_listed`]: with `*` only the API's own pages pass), or it names none and the browser
-/// marks it `Sec-Fetch-Site: cross-site`.
-pub fn is_cross_site(
+/// Where a request comes from, as the browser says it (`Origin`, and `Sec-Fetch-Site` where
+/// it sends no `Origin`). The one reading of those headers: login and signup refuse
+/// [`Source::CrossSite`]; the refresh cookie is read only for [`Source::Own`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The API's own pages: `Origin` is the API's own, or none and `Sec-Fetch-Site:
+    /// same-origin`.
+    Own,
+    /// A frontend that `BACKEND_CORS_ORIGINS` names (see [`is_listed`]).
+    Listed,
+    /// Another site: any other `Origin`, or none and `Sec-Fetch-Site: cross-site`.
+    CrossSite,
+    /// Nothing says: not a browser (curl, scripts), or one that marks it `same-site` or `none`.
+    Unsaid,
+}
+
+/// Where a request with these headers comes from; `own_origin` is the API's own, e.g.
+/// `https://api.example.com`. An `Origin` header wins over `Sec-Fetch-Site`.
+pub fn source(
     origin: Option<&str>,
     fetch_site: Option<&str>,
     own_origin: &str,
     cors: &CorsOrigins,
-) -> bool {
-    match origin {
-        Some(origin) => {
-            let origin = origin.trim();
-            !(origin.eq_ignore_ascii_case(own_origin) || is_listed(origin, cors))
-        }
-        None => fetch_site.is_some_and(|site| site.trim().eq_ignore_ascii_case("cross-site")),
+) -> Source {
+    match origin.map(str::trim) {
+        Some(origin) if origin.eq_ignore_ascii_case(own_origin) => Source::Own,
+        Some(origin) if is_listed(origin, cors) => Source::Listed,
+        Some(_) => Source::CrossSite,
+        None => match fetch_site.map(str::trim) {
+            Some(site) if site.eq_ignore_ascii_case("same-origin") => Source::Own,
+            Some(site) if site.eq_ignore_ascii_case("cross-site") => Source::CrossSite,
+            _ => Source::Unsaid,
+        },
     }
 }
 
@@ -36,6 +55,16 @@ mod tests {
     use super::*;
 
     const OWN: &str = "https://api.example.com";
+
+    /// What login and signup refuse.
+    fn is_cross_site(
+        origin: Option<&str>,
+        fetch_site: Option<&str>,
+        own_origin: &str,
+        cors: &CorsOrigins,
+    ) -> bool {
+        source(origin, fetch_site, own_origin, cors) == Source::CrossSite
+    }
 
     fn frontend() -> CorsOrigins {
         CorsOrigins::parse(Some("http://localhost:3000"))
@@ -96,6 +125,34 @@ mod tests {
                     "{setting}: {origin:?} {site:?}"
                 );
             }
+        }
+    }
+
+    /// The refresh cookie's rule: only the API's own origin, whatever CORS lists; a request
+    /// that says nothing is not the API's own page.
+    #[test]
+    fn only_the_apis_own_origin_is_own() {
+        for (origin, site) in [
+            (Some(OWN), Some("same-origin")),
+            (None, Some("same-origin")),
+        ] {
+            assert_eq!(source(origin, site, OWN, &frontend()), Source::Own);
+        }
+        for (origin, site) in [
+            (Some("https://evil.example"), Some("same-origin")),
+            (Some("http://localhost:3000"), None),
+            (Some("https://api.example.com.evil.example"), None),
+            (Some("null"), None),
+            (None, Some("same-site")),
+            (None, Some("cross-site")),
+            (None, Some("none")),
+            (None, None),
+        ] {
+            assert_ne!(
+                source(origin, site, OWN, &frontend()),
+                Source::Own,
+                "{origin:?} {site:?}"
+            );
         }
     }
 

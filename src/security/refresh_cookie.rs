@@ -3,9 +3,9 @@
 //! A page asks for it by sending [`REQUEST_HEADER`] with a login (or a second step, a code
 //! exchange, a password change, a refresh or a logout). The API then puts the refresh token
 //! in an HttpOnly cookie instead of the answer's body, and on a refresh or a logout reads it
-//! from there. It does so only for a request from its own origin ([`is_own_origin`]): a
-//! page on another site can make the browser send the cookie, but the API refuses to read
-//! it. Clients that send the refresh token in the body never send the header and see no
+//! from there. It does so only for a request from its own origin
+//! ([`crate::security::origin::Source::Own`]): a page on another site can make the browser
+//! send the cookie, but the API refuses to read it. Clients that send the refresh token in the body never send the header and see no
 //! change. docs/security.md tells the whole design.
 
 /// The request header by which the API's own pages ask for the cookie. A custom header: no
@@ -20,16 +20,6 @@ pub const NAME: &str = "refresh_token";
 /// The cookie's path: the browser sends it only to the auth routes, of which only refresh
 /// and logout read it.
 pub const PATH: &str = "/api/v1/auth";
-
-/// Whether a request comes from a page of the API's own origin: its `Origin` is
-/// `own_origin`, or it names none and the browser marks it `Sec-Fetch-Site: same-origin`.
-/// A request that says neither (not a browser, or a very old one) is not.
-pub fn is_own_origin(origin: Option<&str>, fetch_site: Option<&str>, own_origin: &str) -> bool {
-    match origin {
-        Some(origin) => origin.trim().eq_ignore_ascii_case(own_origin),
-        None => fetch_site.is_some_and(|site| site.trim().eq_ignore_ascii_case("same-origin")),
-    }
-}
 
 /// The `Set-Cookie` value that stores `token` for `max_age` seconds; `Secure` when the API
 /// is served over https.
@@ -56,26 +46,6 @@ pub fn read(cookie_header: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const OWN: &str = "https://api.example.com";
-
-    #[test]
-    fn only_the_apis_own_origin_may_use_the_cookie() {
-        assert!(is_own_origin(Some(OWN), Some("same-origin"), OWN));
-        assert!(is_own_origin(None, Some("same-origin"), OWN));
-        for (origin, site) in [
-            (Some("https://evil.example"), Some("cross-site")),
-            (Some("https://evil.example"), Some("same-origin")),
-            (Some("https://api.example.com.evil.example"), None),
-            (Some("null"), None),
-            (None, Some("same-site")),
-            (None, Some("cross-site")),
-            (None, Some("none")),
-            (None, None),
-        ] {
-            assert!(!is_own_origin(origin, site, OWN), "{origin:?} {site:?}");
-        }
-    }
 
     #[test]
     fn the_cookie_is_http_only_strict_and_limited_to_the_auth_routes() {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use worker::D1PreparedStatement;
 
 use super::{first_row, first_row_split, int, text_or_null, Db, Params};
-use crate::domain::User;
+use crate::domain::{Me, User};
 use crate::error::Result;
 use crate::security::Subject;
 
@@ -154,4 +154,29 @@ pub async fn authenticate_with_password(
     })?;
     let row: Option<(MeRow, Hash)> = first_row_split(db, statement, context).await?;
     Ok(row.map(|(me, hash)| (me.into_current(caller), hash.hashed_password)))
+}
+
+/// The caller with the state of their ways in ([`Me`]), or `None` when their token is no
+/// longer good (one statement).
+pub async fn account(db: &Db, caller: &Caller) -> Result<Option<Me>> {
+    #[derive(Deserialize)]
+    struct WaysIn {
+        // SQLite has no boolean: 0 or 1.
+        mfa_enabled: i64,
+        has_password: i64,
+    }
+    let context = "reading one's account";
+    let statement = scoped(db, caller, context, |_| {
+        "SELECT me.*, users.hashed_password <> '' AS has_password, \
+         EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = me.id \
+         AND f.enabled_at IS NOT NULL) AS mfa_enabled \
+         FROM me JOIN users ON users.id = me.id"
+            .into()
+    })?;
+    let row: Option<(MeRow, WaysIn)> = first_row_split(db, statement, context).await?;
+    Ok(row.map(|(me, ways)| Me {
+        user: me.into_current(caller).user,
+        mfa_enabled: ways.mfa_enabled != 0,
+        has_password: ways.has_password != 0,
+    }))
 }
