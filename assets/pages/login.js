@@ -1,7 +1,7 @@
 // /login: email and password, then a TOTP or recovery code when the account asks for one;
 // a button per provider, whose flow comes back here with #code= and is finished with the
-// PKCE verifier this page made. Once signed in, goes to ?next= (a path on this origin) or
-// /account.
+// PKCE verifier this page made; a sign-in link and code by email, whose link comes back here
+// with #email_token=. Once signed in, goes to ?next= (a path on this origin) or /account.
 import { api, signedIn, refresh, showErrors, clearErrors, onSubmit, turnstileToken } from './session.js';
 
 const loginForm = document.getElementById('login-form');
@@ -113,7 +113,54 @@ async function finishProvider() {
   return false;
 }
 
-if (!(await finishProvider())) {
+const emailForm = document.getElementById('email-sign-in-form');
+const emailCodeForm = document.getElementById('email-code-form');
+let emailAddress = '';
+
+/** A sign-in by email's answer: the forms of the password sign-in's steps take over. */
+function doneByEmail(body) {
+  emailForm.hidden = true;
+  emailCodeForm.hidden = true;
+  done(body);
+}
+
+/** "Email me a sign-in link": 202 either way, then a field for the email's code. */
+function emailSignIn() {
+  onSubmit(emailForm, async (fields) => {
+    clearErrors(emailForm);
+    emailAddress = fields.get('email').trim();
+    const json = { email: emailAddress, redirect_to: window.location.href.split('#')[0] };
+    const answer = await api('/api/v1/auth/email-sign-in', { method: 'POST', json });
+    if (!answer.ok) return showErrors(emailForm, answer.body);
+    emailForm.hidden = true;
+    emailCodeForm.hidden = false;
+    emailCodeForm.querySelector('input').focus();
+  });
+  onSubmit(emailCodeForm, async (fields) => {
+    clearErrors(emailCodeForm);
+    const json = { email: emailAddress, code: fields.get('code').trim() };
+    const answer = await api('/api/v1/auth/email-sign-in/verify', { method: 'POST', json, cookie: true });
+    if (answer.ok) doneByEmail(answer.body);
+    else showErrors(emailCodeForm, answer.body);
+  });
+}
+
+/** The way back from a sign-in email's link: #email_token=, exchanged and removed. */
+async function finishEmailLink() {
+  const token = new URLSearchParams(window.location.hash.slice(1)).get('email_token');
+  if (!token) return false;
+  window.history.replaceState(null, '', window.location.pathname + window.location.search);
+  const answer = await api('/api/v1/auth/email-sign-in/verify', { method: 'POST', json: { token }, cookie: true });
+  if (answer.ok) {
+    doneByEmail(answer.body);
+    return true;
+  }
+  pageError.textContent = typeof answer.body?.detail === 'string' ? answer.body.detail : 'That sign-in link did not work; ask for a new one.';
+  return false;
+}
+
+emailSignIn();
+if (!(await finishEmailLink()) && !(await finishProvider())) {
   // Signed in already (the cookie's session is live): straight on.
   if (!pageError.textContent && (await refresh())) window.location.replace(next());
   showProviders();
