@@ -91,8 +91,9 @@ pub enum SecurityEvent<'a> {
         reason: &'static str,
         client: Option<&'a str>,
     },
-    /// A sign-in email was stored and handed to the email API: to an active user's address,
-    /// or, with `EMAIL_SIGN_IN_SIGNUP`, to any. Never the address.
+    /// A sign-in email was stored, and is sent after the response (when `EMAIL_API_URL` is
+    /// set): to an active user's address, or, with `EMAIL_SIGN_IN_SIGNUP`, to any. Never the
+    /// address.
     EmailSignInSent { client: Option<&'a str> },
     /// A sign-in with an emailed link or code: `created` when it created the user
     /// (`EMAIL_SIGN_IN_SIGNUP`).

@@ -277,8 +277,10 @@ describe('sign-in by email: who may, and what it costs', () => {
     assert.equal((await me(second.body.access_token)).body.id, user.id);
   });
 
-  test('an inactive user is refused, and gets no more emails', async () => {
-    const { user, token } = await userWithMail();
+  test('an inactive user is refused, nothing of theirs changes, and they get no more emails', async () => {
+    const { user } = await newUser(); // unverified: a sign-in would take the account over
+    assert.equal((await ask(user.email)).status, 202);
+    const { token } = await signInMail(user.email);
     const admin = await superuserToken();
     const off = await api(`/api/v1/users/${user.id}`, { method: 'PATCH', token: admin, json: { is_active: false } });
     assert.equal(off.status, 200, JSON.stringify(off.body));
@@ -286,6 +288,8 @@ describe('sign-in by email: who may, and what it costs', () => {
     assert.equal(res.status, 400);
     assert.deepEqual(res.body, { detail: 'Inactive user' });
     await logged((v) => v.event === 'email_sign_in_refused' && v.reason === 'inactive_user');
+    const [row] = await sql(`SELECT email_verified, hashed_password <> '' AS has_password FROM users WHERE id = ${user.id}`);
+    assert.deepEqual(row, { email_verified: 0, has_password: 1 }, 'a refused sign-in writes nothing of the user\'s');
     assert.equal((await ask(user.email)).status, 202, 'the same answer');
     await sleep(2000);
     assert.equal((await mailsTo(user.email, { subject: SUBJECT })).length, 1, 'no email to an inactive user');

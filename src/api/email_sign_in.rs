@@ -153,21 +153,22 @@ pub async fn verify(mut req: Request, app: &App<'_>) -> Result<Response> {
     let proof = SignInProof::from_json(&json_text(&mut req).await?)?;
     let address = client_address(&req);
     let client = address.as_deref();
-    let code_hash;
+    // The code's HMAC, or the token's SHA-256: what the store finds the email by.
+    let hash;
     let presented = match &proof {
         SignInProof::Code { email, code } => {
-            code_hash = code_key(app)?.hash(email.as_str(), code);
+            hash = code_key(app)?.hash(email.as_str(), code);
             Presented::Code {
                 email: email.as_str(),
-                hash: &code_hash,
+                hash: &hash,
             }
         }
         SignInProof::Token(token) => {
-            code_hash = opaque_token_hash(token).ok_or_else(|| {
+            hash = opaque_token_hash(token).ok_or_else(|| {
                 refused("invalid", client);
                 bad_sign_in()
             })?;
-            Presented::Token { hash: &code_hash }
+            Presented::Token { hash: &hash }
         }
     };
     let issuer = Issuer::new(app)?;
@@ -178,6 +179,11 @@ pub async fn verify(mut req: Request, app: &App<'_>) -> Result<Response> {
     let (user, created) =
         match email_sign_in::use_email(db, &presented, &claim, signup, now).await? {
             Used::SignedIn { user, created } => (user, created),
+            Used::Inactive { user_id } => {
+                app.note_user(user_id);
+                refused("inactive_user", client);
+                return Err(ApiError::BadRequest(INACTIVE.into()));
+            }
             Used::TooManyTries { retry_after } => {
                 refused("too_many_codes", client);
                 return Err(ApiError::TooManyRequests(retry_after, TOO_MANY_CODES));
@@ -192,10 +198,6 @@ pub async fn verify(mut req: Request, app: &App<'_>) -> Result<Response> {
         return Err(bad_sign_in());
     };
     app.note_user(user.id);
-    if user.is_active == 0 {
-        refused("inactive_user", client);
-        return Err(ApiError::BadRequest(INACTIVE.into()));
-    }
     log(SecurityEvent::EmailSignIn {
         user_id: user.id,
         created,

@@ -61,12 +61,11 @@ pub enum Presented<'a> {
     Token { hash: &'a str },
 }
 
-/// The user a sign-in signed in as it left them: their email verified.
+/// The active user a sign-in signed in as it left them: their email verified.
 #[derive(Debug, Deserialize)]
 pub struct SignedIn {
     pub id: i64,
     pub token_version: i64,
-    pub is_active: i64,
     pub second_factor: i64,
 }
 
@@ -79,6 +78,9 @@ pub enum Used {
         user: Option<SignedIn>,
         created: bool,
     },
+    /// The email was used up, and its address is an inactive user's: nothing of theirs
+    /// changed.
+    Inactive { user_id: i64 },
     /// A code past the limit: the email is dead, its link too. Its lifetime's seconds left.
     TooManyTries { retry_after: i64 },
     /// An unknown, used, replaced or expired token, or a wrong code.
@@ -104,9 +106,9 @@ const TAKEN_OVER: [&str; 8] = [
 /// `claim` (a value unique to this request): a code is counted first, and checked in the
 /// statement after, so of any number sent at once at most [`MAX_CODE_TRIES`] are checked.
 /// On success the row is deleted, a user is created for an unknown address when `signup`,
-/// and the user with the address gets their email marked verified; one whose email was not
-/// verified loses their password, sessions, second factor, passkeys and linked accounts, as
-/// the address's owner takes the account over.
+/// and the active user with the address gets their email marked verified; one whose email
+/// was not verified loses their password, sessions, second factor, passkeys and linked
+/// accounts, as the address's owner takes the account over. An inactive user is left as is.
 pub async fn use_email(
     db: &Db,
     presented: &Presented<'_>,
@@ -172,7 +174,7 @@ pub async fn use_email(
         statements.push(prepare(&|p| {
             format!(
                 "DELETE FROM {table} WHERE user_id = (SELECT id FROM users WHERE email = {} \
-                 AND email_verified = 0)",
+                 AND email_verified = 0 AND is_active = 1)",
                 claimed_email(p)
             )
         })?);
@@ -183,8 +185,15 @@ pub async fn use_email(
             "UPDATE users SET email_verified = 1, \
              hashed_password = CASE WHEN email_verified = 0 THEN '' ELSE hashed_password END, \
              token_version = token_version + 1 - email_verified WHERE email = {} \
-             RETURNING id, token_version, is_active, EXISTS (SELECT 1 FROM totp_factors \
+             AND is_active = 1 RETURNING id, token_version, EXISTS (SELECT 1 FROM totp_factors \
              WHERE user_id = users.id AND enabled_at IS NOT NULL) AS second_factor",
+            claimed_email(p)
+        )
+    })?);
+    let inactive = statements.len();
+    statements.push(prepare(&|p| {
+        format!(
+            "SELECT id FROM users WHERE email = {} AND is_active = 0",
             claimed_email(p)
         )
     })?);
@@ -212,6 +221,18 @@ pub async fn use_email(
             Some(index) => !rows::<serde::de::IgnoredAny>(&results[index], context)?.is_empty(),
             None => false,
         };
+        #[derive(Deserialize)]
+        struct Inactive {
+            id: i64,
+        }
+        if let Some(inactive) = rows::<Inactive>(&results[inactive], context)?
+            .into_iter()
+            .next()
+        {
+            return Ok(Used::Inactive {
+                user_id: inactive.id,
+            });
+        }
         let user = rows::<SignedIn>(&results[user], context)?
             .into_iter()
             .next();
