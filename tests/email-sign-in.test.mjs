@@ -431,6 +431,19 @@ describe('the sign-in page in Chromium', () => {
     await context.close();
   });
 
+  test('the link opened in the tab already on /login (only the fragment changes) signs in too', async () => {
+    const { user } = await newUser();
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${BASE_URL}/login`);
+    await page.getByLabel('Your address, for a sign-in link').fill(user.email);
+    await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+    const { link } = await signInMail(user.email);
+    await page.goto(link);
+    await page.waitForURL((url) => url.pathname === '/account');
+    await context.close();
+  });
+
   test('the code typed on /login signs in', async () => {
     const { user } = await newUser();
     const context = await browser.newContext();

@@ -160,6 +160,8 @@ async function finishEmailLink() {
 }
 
 emailSignIn();
+// A link opened in a tab already on /login changes only the fragment: the page stays loaded.
+window.addEventListener('hashchange', finishEmailLink);
 if (!(await finishEmailLink()) && !(await finishProvider())) {
   // Signed in already (the cookie's session is live): straight on.
   if (!pageError.textContent && (await refresh())) window.location.replace(next());
