@@ -111,6 +111,9 @@ pub struct Config {
     /// `REQUIRE_VERIFIED_EMAIL`: whether login needs a verified email (default: no, as the
     /// original, whose clients know nothing of verification).
     pub require_verified_email: bool,
+    /// `EMAIL_SIGN_IN_SIGNUP`: whether a sign-in by email creates the account of an address
+    /// that has none, verified and without a password (default: no).
+    pub email_sign_in_signup: bool,
     /// `RESET_PASSWORD_URL`, `VERIFY_EMAIL_URL`: the pages the emails link to; `None` for
     /// the API's own (`/reset-password`, `/verify-email`).
     pub reset_password_url: Option<String>,
@@ -439,16 +442,8 @@ impl Config {
                 DEFAULT_RESET_TOKEN_MINUTES,
                 24 * 60,
             )?;
-        let require_verified_email = match var("REQUIRE_VERIFIED_EMAIL").as_deref().map(str::trim) {
-            None | Some("") | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                return Err(format!(
-                    "REQUIRE_VERIFIED_EMAIL is {other:?}; it must be \"true\" or \"false\" \
-                     (default \"false\")"
-                ))
-            }
-        };
+        let require_verified_email = flag(&var, "REQUIRE_VERIFIED_EMAIL")?;
+        let email_sign_in_signup = flag(&var, "EMAIL_SIGN_IN_SIGNUP")?;
         let page_url = |name| match var(name).map(|v| v.trim().to_owned()) {
             Some(value) if !value.is_empty() => web_url(&value, name).map(Some),
             _ => Ok(None),
@@ -462,6 +457,7 @@ impl Config {
             signups_per_hour,
             reset_token_seconds,
             require_verified_email,
+            email_sign_in_signup,
             reset_password_url: page_url("RESET_PASSWORD_URL")?,
             verify_email_url: page_url("VERIFY_EMAIL_URL")?,
         })
@@ -622,6 +618,17 @@ fn web_url(value: &str, name: &str) -> Result<String, String> {
 }
 
 /// A setting that is a whole number from 1 to `max`, or `default` when unset.
+/// A `true`/`false` setting, `false` when unset or empty.
+fn flag(var: &impl Fn(&str) -> Option<String>, name: &str) -> Result<bool, String> {
+    match var(name).as_deref().map(str::trim) {
+        None | Some("") | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(format!(
+            "{name} is {other:?}; it must be \"true\" or \"false\" (default \"false\")"
+        )),
+    }
+}
+
 fn whole_number(
     var: impl Fn(&str) -> Option<String>,
     name: &str,
@@ -871,6 +878,7 @@ mod tests {
         assert_eq!(config.signups_per_hour, 20);
         assert_eq!(config.reset_token_seconds, 30 * 60);
         assert!(!config.require_verified_email);
+        assert!(!config.email_sign_in_signup);
         assert_eq!(config.reset_password_url, None);
         assert_eq!(EmailSettings::from_vars(vars(&[])), Ok(None));
     }
@@ -886,6 +894,7 @@ mod tests {
             ("SIGNUP_LIMIT_PER_HOUR", "100000"),
             ("RESET_TOKEN_EXPIRE_MINUTES", "15"),
             ("REQUIRE_VERIFIED_EMAIL", "true"),
+            ("EMAIL_SIGN_IN_SIGNUP", "true"),
             ("RESET_PASSWORD_URL", "https://app.example/reset"),
         ]))
         .unwrap();
@@ -900,6 +909,7 @@ mod tests {
         assert_eq!(config.signups_per_hour, 100_000);
         assert_eq!(config.reset_token_seconds, 15 * 60);
         assert!(config.require_verified_email);
+        assert!(config.email_sign_in_signup);
         assert_eq!(
             config.reset_password_url.as_deref(),
             Some("https://app.example/reset")
@@ -1040,6 +1050,7 @@ mod tests {
             ("SIGNUP_LIMIT_PER_HOUR", "many"),
             ("RESET_TOKEN_EXPIRE_MINUTES", "0"),
             ("REQUIRE_VERIFIED_EMAIL", "yes"),
+            ("EMAIL_SIGN_IN_SIGNUP", "1"),
             ("RESET_PASSWORD_URL", "/reset-password"),
             ("VERIFY_EMAIL_URL", "javascript:alert(1)"),
         ] {

@@ -91,6 +91,21 @@ pub enum SecurityEvent<'a> {
         reason: &'static str,
         client: Option<&'a str>,
     },
+    /// A sign-in email was stored, and is sent after the response (when `EMAIL_API_URL` is
+    /// set): to an active user's address, or, with `EMAIL_SIGN_IN_SIGNUP`, to any. Never the
+    /// address.
+    EmailSignInSent { client: Option<&'a str> },
+    /// A sign-in with an emailed link or code: `created` when it created the user
+    /// (`EMAIL_SIGN_IN_SIGNUP`).
+    EmailSignIn { user_id: i64, created: bool },
+    /// A sign-in email refused, asked for or used: `reason` is `throttled` (429 on the send),
+    /// `invalid` (an unknown, used, replaced or expired link or code, or a wrong code),
+    /// `too_many_codes` (past the code's tries: the email is dead), `inactive_user` or
+    /// `no_account` (the address has no user and sign-ups by email are off).
+    EmailSignInRefused {
+        reason: &'static str,
+        client: Option<&'a str>,
+    },
     /// A request to a route that asks for a Turnstile token refused with 403: `reason` is
     /// `missing_token`, `token_too_long` or `refused` (by siteverify, whose `error_codes`
     /// say why, e.g. `timeout-or-duplicate` for a spent token). Never the token itself.

@@ -1,4 +1,4 @@
-//! The emails the API sends (password recovery, email verification), rendered from the
+//! The emails the API sends (password recovery, email verification, sign-in), rendered from the
 //! askama templates in templates/email/, and the request body of the email API they go
 //! through: Resend's shape, `{"from", "to": [...], "subject", "text", "html"}`. Pure: the
 //! sending itself is in src/api/email_links.rs.
@@ -51,6 +51,24 @@ struct VerifyHtml<'a> {
     hours: i64,
 }
 
+#[derive(Template)]
+#[template(path = "email/email_sign_in.txt")]
+struct SignInText<'a> {
+    to: &'a str,
+    link: &'a str,
+    code: &'a str,
+    minutes: i64,
+}
+
+#[derive(Template)]
+#[template(path = "email/email_sign_in.html")]
+struct SignInHtml<'a> {
+    to: &'a str,
+    link: &'a str,
+    code: &'a str,
+    minutes: i64,
+}
+
 impl Message {
     /// The password-recovery email: `link` works for `minutes`.
     pub fn password_recovery(to: &str, link: &str, minutes: i64) -> askama::Result<Message> {
@@ -74,6 +92,34 @@ impl Message {
         })
     }
 
+    /// The sign-in email: `link` and `code` work for `minutes`, the code shown large.
+    pub fn email_sign_in(
+        to: &str,
+        link: &str,
+        code: &str,
+        minutes: i64,
+    ) -> askama::Result<Message> {
+        Ok(Message {
+            purpose: Purpose::EmailSignIn,
+            to: to.to_owned(),
+            subject: "Your sign-in link and code",
+            text: SignInText {
+                to,
+                link,
+                code,
+                minutes,
+            }
+            .render()?,
+            html: SignInHtml {
+                to,
+                link,
+                code,
+                minutes,
+            }
+            .render()?,
+        })
+    }
+
     /// The JSON body of `POST $EMAIL_API_URL`, sent as `from`.
     pub fn api_body(&self, from: &str) -> String {
         json!({
@@ -92,9 +138,14 @@ impl Message {
 /// `Referer` and no Workers Logs invocation record; the page reads it with script. A page
 /// that already has a fragment (a client-side route) keeps it, with `&token=` after it.
 pub fn link(page: &str, token: &str) -> Result<String, url::ParseError> {
+    link_with(page, "token", token)
+}
+
+/// `page` with `name=token` in its fragment, as [`link`] puts `token=`.
+pub fn link_with(page: &str, name: &str, token: &str) -> Result<String, url::ParseError> {
     let mut url = url::Url::parse(page)?;
     let encoded: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("token", token)
+        .append_pair(name, token)
         .finish();
     let fragment = match url.fragment() {
         Some(existing) if !existing.is_empty() => format!("{existing}&{encoded}"),
@@ -138,6 +189,20 @@ mod tests {
         let escaped = "href=\"https://api.example/reset-password?x=1&#38;y=2#token=abc\"";
         assert!(message.html.contains(escaped), "{}", message.html);
         assert!(!message.html.contains("<b>"), "{}", message.html);
+    }
+
+    #[test]
+    fn the_sign_in_email_shows_the_code_and_the_link_and_when_they_expire() {
+        let link = link_with("https://api.example/login", "email_token", "abc").unwrap();
+        assert_eq!(link, "https://api.example/login#email_token=abc");
+        let message = Message::email_sign_in("a@example.com", &link, "012345", 10).unwrap();
+        assert_eq!(message.purpose, Purpose::EmailSignIn);
+        for part in [&message.text, &message.html] {
+            assert!(part.contains("012345"), "{part}");
+            assert!(part.contains(&link), "{part}");
+            assert!(part.contains("10 minutes"), "{part}");
+        }
+        assert!(message.html.contains("font-size: 2em"), "the code is large");
     }
 
     #[test]

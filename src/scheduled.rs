@@ -1,5 +1,6 @@
 //! The scheduled cleanup (the Cron Trigger in wrangler.toml): deletes expired refresh tokens,
-//! ended sessions, stale attempt counters, expired email tokens and expired `mfa_token`s in
+//! ended sessions, stale attempt counters, expired email tokens, expired `mfa_token`s, sign-in
+//! codes, answered passkey challenges and expired sign-in emails in
 //! bounded rounds, seals afresh with `MFA_ENCRYPTION_KEY` the TOTP secrets it did not seal
 //! (during a key rotation), and logs what it did as one JSON line, `{"log":"cleanup",…}`.
 //! Login and refresh already prune their own user's and session's rows; this catches the
@@ -42,6 +43,7 @@ pub struct Summary {
     pub mfa_tokens: u64,
     pub sign_in_codes: u64,
     pub passkey_challenges: u64,
+    pub email_sign_ins: u64,
     /// TOTP secrets sealed afresh with the current `MFA_ENCRYPTION_KEY`.
     pub totp_resealed: u64,
     /// TOTP secrets the run read that neither key opens (sealed with a key no longer set):
@@ -86,6 +88,7 @@ impl Summary {
             Table::MfaTokens => &mut self.mfa_tokens,
             Table::SignInCodes => &mut self.sign_in_codes,
             Table::PasskeyChallenges => &mut self.passkey_challenges,
+            Table::EmailSignIns => &mut self.email_sign_ins,
         }
     }
 
@@ -189,7 +192,7 @@ mod tests {
     #[test]
     fn the_summary_is_one_json_line_tagged_cleanup() {
         let mut summary = Summary::new("0 * * * *");
-        summary.record(&Table::ALL, &[3, 2, 7, 4, 5, 6, 8], BATCH);
+        summary.record(&Table::ALL, &[3, 2, 7, 4, 5, 6, 8, 9], BATCH);
         summary.complete = true;
         let line = summary.line();
         assert!(!line.contains('\n'));
@@ -201,7 +204,7 @@ mod tests {
             serde_json::from_str::<Value>(&line).unwrap(),
             json!({"log": "cleanup", "cron": "0 * * * *", "refresh_tokens": 3, "sessions": 2,
                    "attempts": 7, "email_tokens": 4, "mfa_tokens": 5, "sign_in_codes": 6,
-                   "passkey_challenges": 8, "totp_resealed": 0, "totp_unreadable": 0, "rounds": 1,
+                   "passkey_challenges": 8, "email_sign_ins": 9, "totp_resealed": 0, "totp_unreadable": 0, "rounds": 1,
                    "complete": true})
         );
     }

@@ -4,7 +4,9 @@
 // - passkey: "Sign in with a passkey" (username-less), and the browser's passkey autofill
 //   on the email field (conditional mediation);
 // - provider: a button per provider, whose flow comes back here with #code= and is finished
-//   with the PKCE verifier this page made.
+//   with the PKCE verifier this page made;
+// - email: "Email me a sign-in link", then the email's six-digit code, or its link, which
+//   comes back here with #email_token=.
 // Once signed in, goes to ?next= (a path on this origin) or /account.
 import { api, signedIn, refresh, showErrors, clearErrors, onSubmit, turnstileToken } from './session.js';
 
@@ -29,6 +31,7 @@ function done(body) {
     mfaToken = body.mfa_token;
     loginForm.hidden = true;
     document.getElementById('providers').hidden = true;
+    document.getElementById('email-sign-in-form').hidden = true;
     document.getElementById('use-passkey').hidden = !(passkeys && body.methods?.includes('passkey'));
     mfaForm.hidden = false;
     mfaForm.querySelector('input').focus();
@@ -221,7 +224,56 @@ async function finishProvider() {
   return false;
 }
 
-if (!(await finishProvider())) {
+const emailForm = document.getElementById('email-sign-in-form');
+const emailCodeForm = document.getElementById('email-code-form');
+let emailAddress = '';
+
+/** A sign-in by email's answer: the forms of the password sign-in's steps take over. */
+function doneByEmail(body) {
+  emailForm.hidden = true;
+  emailCodeForm.hidden = true;
+  done(body);
+}
+
+/** "Email me a sign-in link": 202 either way, then a field for the email's code. */
+function emailSignIn() {
+  onSubmit(emailForm, async (fields) => {
+    clearErrors(emailForm);
+    emailAddress = fields.get('email').trim();
+    const json = { email: emailAddress, redirect_to: window.location.href.split('#')[0] };
+    const answer = await api('/api/v1/auth/email-sign-in', { method: 'POST', json });
+    if (!answer.ok) return showErrors(emailForm, answer.body);
+    emailForm.hidden = true;
+    emailCodeForm.hidden = false;
+    emailCodeForm.querySelector('input').focus();
+  });
+  onSubmit(emailCodeForm, async (fields) => {
+    clearErrors(emailCodeForm);
+    const json = { email: emailAddress, code: fields.get('code').trim() };
+    const answer = await api('/api/v1/auth/email-sign-in/verify', { method: 'POST', json, cookie: true });
+    if (answer.ok) doneByEmail(answer.body);
+    else showErrors(emailCodeForm, answer.body);
+  });
+}
+
+/** The way back from a sign-in email's link: #email_token=, exchanged and removed. */
+async function finishEmailLink() {
+  const token = new URLSearchParams(window.location.hash.slice(1)).get('email_token');
+  if (!token) return false;
+  window.history.replaceState(null, '', window.location.pathname + window.location.search);
+  const answer = await api('/api/v1/auth/email-sign-in/verify', { method: 'POST', json: { token }, cookie: true });
+  if (answer.ok) {
+    doneByEmail(answer.body);
+    return true;
+  }
+  pageError.textContent = typeof answer.body?.detail === 'string' ? answer.body.detail : 'That sign-in link did not work; ask for a new one.';
+  return false;
+}
+
+emailSignIn();
+// A link opened in a tab already on /login changes only the fragment: the page stays loaded.
+window.addEventListener('hashchange', finishEmailLink);
+if (!(await finishEmailLink()) && !(await finishProvider())) {
   // Signed in already (the cookie's session is live): straight on.
   if (!pageError.textContent && (await refresh())) window.location.replace(next());
   else {

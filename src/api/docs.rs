@@ -54,12 +54,14 @@ mod document {
 
     use crate::api::routes::Route;
     use crate::api::{
-        auth, email_links, health, jwks, mfa, oauth, pages, passkeys, recipes, sessions, users,
+        auth, email_links, email_sign_in, health, jwks, mfa, oauth, pages, passkeys, recipes,
+        sessions, users,
     };
     use crate::domain::account::{
         ManagedUser, PasswordChangeRequest, PasswordResetRequest, RefreshRequest, UserList,
         UserStatusRequest,
     };
+    use crate::domain::email_sign_in::{EmailSignInRequest, EmailSignInVerifyRequest};
     use crate::domain::identity::{CodeExchangeRequest, LinkRequest, LinkedIdentity, Provider};
     use crate::domain::login::LoginRequest;
     use crate::domain::mfa::{
@@ -112,6 +114,8 @@ mod document {
             email_links::reset_forgotten_password,
             email_links::verify_email,
             email_links::resend_verification,
+            email_sign_in::send,
+            email_sign_in::verify,
             mfa::setup,
             mfa::enable,
             mfa::disable,
@@ -188,6 +192,8 @@ mod document {
             PasswordRecoveryRequest,
             NewPasswordRequest,
             VerifyEmailRequest,
+            EmailSignInRequest,
+            EmailSignInVerifyRequest,
             UserStatusRequest,
             ManagedUser,
             UserList,

@@ -295,7 +295,7 @@ fn link(page: &str, token: &OpaqueToken) -> Result<String> {
 /// Sends the message `compose` comes to (none: nothing to send) after the response, so that
 /// the client's answer neither waits for it nor depends on it. Without `EMAIL_API_URL`,
 /// `compose` never runs, and the log says email is not configured.
-fn send_later<F>(app: &App<'_>, purpose: Purpose, compose: F) -> Result<()>
+pub(super) fn send_later<F>(app: &App<'_>, purpose: Purpose, compose: F) -> Result<()>
 where
     F: Future<Output = Result<Option<Message>>> + 'static,
 {

@@ -8,6 +8,7 @@ mod cookie;
 mod current_user;
 mod docs;
 mod email_links;
+mod email_sign_in;
 mod headers;
 mod health;
 mod jwks;
@@ -211,6 +212,8 @@ async fn dispatch(
         Route::PasskeyLoginOptions => Box::pin(passkeys::login_options(&req, app)),
         Route::PasskeyLogin => Box::pin(passkeys::login(req, app)),
         Route::MfaPasskeyOptions => Box::pin(passkeys::second_step_options(req, app)),
+        Route::EmailSignIn => Box::pin(email_sign_in::send(req, app)),
+        Route::EmailSignInVerify => Box::pin(email_sign_in::verify(req, app)),
     };
     handler.await
 }

@@ -65,6 +65,8 @@ pub enum Route {
     PasskeyLoginOptions,
     PasskeyLogin,
     MfaPasskeyOptions,
+    EmailSignIn,
+    EmailSignInVerify,
 }
 
 /// Why no route answered a request.
@@ -98,6 +100,8 @@ impl Route {
             | Route::PasskeyLoginOptions
             | Route::PasskeyLogin
             | Route::MfaPasskeyOptions
+            | Route::EmailSignIn
+            | Route::EmailSignInVerify
             | Route::OauthLink => "POST",
             Route::UpdateRecipe => "PUT",
             Route::UpdateUser | Route::UpdateMe | Route::RenamePasskey => "PATCH",
@@ -161,6 +165,7 @@ impl Route {
     /// routes count every code in D1, and setting up and turning off hash a password. A
     /// provider's callback calls the provider and writes; a sign-in code's exchange writes.
     /// A passkey sign-in writes, and its options and the second step's are anyone's to ask.
+    /// A sign-in email is sent by anyone's asking, and its code is counted as it is checked.
     pub fn edge_limited(self) -> bool {
         matches!(
             self,
@@ -182,6 +187,8 @@ impl Route {
                 | Route::PasskeyLoginOptions
                 | Route::PasskeyLogin
                 | Route::MfaPasskeyOptions
+                | Route::EmailSignIn
+                | Route::EmailSignInVerify
         )
     }
 
@@ -199,6 +206,7 @@ impl Route {
                 | Route::MfaVerify
                 | Route::OauthToken
                 | Route::PasskeyLogin
+                | Route::EmailSignInVerify
         )
     }
 
@@ -315,6 +323,8 @@ impl Route {
             Route::PasskeyLoginOptions => "/api/v1/auth/passkeys/login/options",
             Route::PasskeyLogin => "/api/v1/auth/passkeys/login",
             Route::MfaPasskeyOptions => "/api/v1/auth/mfa/passkey/options",
+            Route::EmailSignIn => "/api/v1/auth/email-sign-in",
+            Route::EmailSignInVerify => "/api/v1/auth/email-sign-in/verify",
         }
     }
 
@@ -403,6 +413,8 @@ mod tests {
                 Route::PasskeyLoginOptions,
                 Route::PasskeyLogin,
                 Route::MfaPasskeyOptions,
+                Route::EmailSignIn,
+                Route::EmailSignInVerify,
             ]
         );
         // A provider's callback is a GET (a browser redirect), and writes.

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod device;
 pub mod email;
+pub mod email_sign_in;
 pub mod identity;
 pub mod login;
 pub mod mfa;

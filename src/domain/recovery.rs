@@ -11,6 +11,8 @@ use super::{Email, Password};
 pub enum Purpose {
     PasswordRecovery,
     VerifyEmail,
+    /// A sign-in link and code (src/api/email_sign_in.rs); not an `email_tokens` row.
+    EmailSignIn,
 }
 
 impl Purpose {
@@ -18,6 +20,7 @@ impl Purpose {
         match self {
             Purpose::PasswordRecovery => "password_recovery",
             Purpose::VerifyEmail => "verify_email",
+            Purpose::EmailSignIn => "email_sign_in",
         }
     }
 }

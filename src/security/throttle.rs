@@ -53,6 +53,7 @@ pub const PASSWORD_CHANGES_PER_USER: Limit = Limit {
 pub const DEFAULT_SIGNUPS_PER_HOUR: i64 = 20;
 
 /// Password-recovery requests for one email per hour: each may send that person an email.
+/// Sign-in emails are limited alike, on counters of their own.
 pub const RECOVERY_PER_EMAIL: Limit = Limit {
     max: 5,
     window_seconds: 3600,
@@ -239,17 +240,29 @@ pub fn signup_counter(address: Option<&str>, per_hour: i64) -> Option<Counter> {
 /// gate), then the email; the email alone without an address. Unknown emails are counted as
 /// known ones are.
 pub fn recovery_counters(email: &str, address: Option<&str>) -> Vec<Counter> {
+    email_counters("recovery", email, address)
+}
+
+/// The counters of a request for a sign-in email for `email` from `address`, as recovery's
+/// (the same limits) but apart from them: the address (the gate), then the email.
+pub fn email_sign_in_counters(email: &str, address: Option<&str>) -> Vec<Counter> {
+    email_counters("email-sign-in", email, address)
+}
+
+/// The counters of a request that sends an email: `{kind}-ip:{address}`, then
+/// `{kind}:{email}`, the email folded to lower case.
+fn email_counters(kind: &str, email: &str, address: Option<&str>) -> Vec<Counter> {
     let email = email.trim().to_ascii_lowercase();
     let mut counters = Vec::with_capacity(2);
     if let Some(address) = address {
         counters.push(Counter {
-            key: format!("recovery-ip:{address}"),
+            key: format!("{kind}-ip:{address}"),
             scope: Scope::Address,
             limit: RECOVERY_PER_ADDRESS,
         });
     }
     counters.push(Counter {
-        key: format!("recovery:{email}"),
+        key: format!("{kind}:{email}"),
         scope: Scope::Email,
         limit: RECOVERY_PER_EMAIL,
     });
@@ -376,6 +389,18 @@ mod tests {
             ]
         );
         assert_eq!(recovery_counters("a@example.com", None).len(), 1);
+        let keys: Vec<String> = email_sign_in_counters("Ada@Example.com", Some("203.0.113.9"))
+            .into_iter()
+            .map(|c| c.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "email-sign-in-ip:203.0.113.9",
+                "email-sign-in:ada@example.com"
+            ],
+            "sign-in emails are counted apart from recovery's"
+        );
         assert_eq!(verification_counter(7).key, "verify:7");
     }
 

@@ -1,6 +1,6 @@
 //! Deleting what has ended, for the scheduled cleanup (src/scheduled.rs): expired refresh
 //! tokens, ended sessions, stale attempt counters, expired email tokens, expired
-//! `mfa_token`s, unused sign-in codes and answered passkey challenges. Each statement
+//! `mfa_token`s, unused sign-in codes, answered passkey challenges and sign-in emails. Each statement
 //! deletes at most `limit` rows, chosen by primary key (the tables are WITHOUT ROWID, so
 //! there is no rowid to pick them by).
 
@@ -31,10 +31,12 @@ pub enum Table {
     SignInCodes,
     /// Answered passkey challenges past `expires_at`: they can no longer be presented.
     PasskeyChallenges,
+    /// Sign-in emails past `expires_at`, used up by too many codes or never used.
+    EmailSignIns,
 }
 
 impl Table {
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 8] = [
         Table::RefreshTokens,
         Table::Sessions,
         Table::Attempts,
@@ -42,6 +44,7 @@ impl Table {
         Table::MfaTokens,
         Table::SignInCodes,
         Table::PasskeyChallenges,
+        Table::EmailSignIns,
     ];
 }
 
@@ -98,6 +101,7 @@ fn delete_statement(
         Table::PasskeyChallenges => {
             expired(db, "used_passkey_challenges", "challenge_hash", now, limit)
         }
+        Table::EmailSignIns => expired(db, "email_sign_ins", "email", now, limit),
     }
 }
 

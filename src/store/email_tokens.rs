@@ -14,11 +14,13 @@ use super::{int, returned_row, rows, statement, Db, Params};
 use crate::domain::recovery::Purpose;
 use crate::error::Result;
 
-/// The `purpose` column's value.
+/// The `purpose` column's value. Sign-in emails have a table of their own
+/// (src/store/email_sign_in.rs): their value here is one the column's CHECK refuses.
 fn column(purpose: Purpose) -> &'static str {
     match purpose {
         Purpose::PasswordRecovery => "reset",
         Purpose::VerifyEmail => "verify",
+        Purpose::EmailSignIn => "sign_in",
     }
 }
 
@@ -48,7 +50,7 @@ pub(super) fn issue_by_email_statements(
     let kind = column(purpose);
     let unverified = match purpose {
         Purpose::VerifyEmail => "AND email_verified = 0",
-        Purpose::PasswordRecovery => "",
+        Purpose::PasswordRecovery | Purpose::EmailSignIn => "",
     };
     Ok(vec![
         statement(

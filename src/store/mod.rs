@@ -3,6 +3,7 @@
 pub mod attempts;
 pub mod caller;
 pub mod cleanup;
+pub mod email_sign_in;
 pub mod email_tokens;
 pub mod identities;
 pub mod passkeys;
