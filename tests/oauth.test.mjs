@@ -794,6 +794,11 @@ describe('accounts', () => {
     // Enabling TOTP ended the squatter's other sessions and gave them a new pair.
     squatter.token = enabled.body.access_token ?? squatter.token;
     squatter.refresh = enabled.body.refresh_token ?? squatter.refresh;
+    // And a passkey of theirs (stored as registration stores one).
+    const passkeys = () => sql(`SELECT count(*) AS n FROM passkeys WHERE user_id = ${squatter.user.id}`);
+    await sql(`INSERT INTO passkeys (user_id, credential_id, public_key, algorithm, backup_eligible, backed_up, name, created_at) \
+      VALUES (${squatter.user.id}, 'squatter-${unique()}', 'pQECAyYgASFYIA', -7, 0, 0, 'theirs', unixepoch())`);
+    assert.equal((await passkeys())[0].n, 1);
     const offset = logOffset();
     const pair = await signInTokens('oidc', email);
     assert.equal(pair.mfa_required, undefined, `the squatter's TOTP is gone: ${JSON.stringify(pair)}`);
@@ -809,6 +814,7 @@ describe('accounts', () => {
     assert.equal((await me(squatter.token)).status, 401, 'their access token is dead');
     const reset = await api('/api/v1/auth/reset-password', { method: 'POST', json: { token: resetToken, new_password: 'the squatter comes back' } });
     assert.equal(reset.status, 400, `their reset link is dead: ${JSON.stringify(reset.body)}`);
+    assert.equal((await passkeys())[0].n, 0, 'their passkey is gone');
     assert.equal((await me(pair.access_token)).status, 200, 'the new owner\'s session lives');
     const linked = await identities(pair.access_token);
     assert.deepEqual(linked.body.map((i) => [i.provider, i.email]), [['oidc', email]]);

@@ -87,21 +87,6 @@ pub enum Used {
     Refused,
 }
 
-/// The tables of a user's other ways in and what they started: emptied when a sign-in by
-/// email takes over an account whose email was never verified (someone may have signed up
-/// with the address to be there first, with a password, a second factor or a passkey of
-/// their own).
-const TAKEN_OVER: [&str; 8] = [
-    "sessions",
-    "totp_factors",
-    "totp_recovery_codes",
-    "mfa_tokens",
-    "email_tokens",
-    "sign_in_codes",
-    "identities",
-    "passkeys",
-];
-
 /// Uses the live sign-in email that `presented` matches, as of `now`, in one batch marked by
 /// `claim` (a value unique to this request): a code is counted first, and checked in the
 /// statement after, so of any number sent at once at most [`MAX_CODE_TRIES`] are checked.
@@ -170,7 +155,7 @@ pub async fn use_email(
             )
         })?);
     }
-    for table in TAKEN_OVER {
+    for table in super::TAKEN_OVER {
         statements.push(prepare(&|p| {
             format!(
                 "DELETE FROM {table} WHERE user_id = (SELECT id FROM users WHERE email = {} \

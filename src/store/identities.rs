@@ -121,15 +121,7 @@ pub async fn sign_in(
                     identity(params)
                 )
             };
-            for table in [
-                "sessions",
-                "totp_factors",
-                "totp_recovery_codes",
-                "mfa_tokens",
-                "email_tokens",
-                "sign_in_codes",
-                "identities",
-            ] {
+            for table in super::TAKEN_OVER {
                 statements.push(prepare(&|params| {
                     format!("DELETE FROM {table} WHERE user_id = {}", squatted(params))
                 })?);

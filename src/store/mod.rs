@@ -213,6 +213,21 @@ fn d1_error(context: &'static str) -> impl FnOnce(worker::Error) -> ApiError {
     }
 }
 
+/// The tables of a user's other ways in and what they started: emptied when the holder of an
+/// address takes over an account whose email was never verified, by a provider's verified
+/// email (identities) or by a sign-in email (email_sign_in). Someone may have signed up with
+/// the address to be there first, with a password, a second factor or a passkey of their own.
+pub(super) const TAKEN_OVER: [&str; 8] = [
+    "sessions",
+    "totp_factors",
+    "totp_recovery_codes",
+    "mfa_tokens",
+    "email_tokens",
+    "sign_in_codes",
+    "identities",
+    "passkeys",
+];
+
 /// A statement's parameters, bound in the order its SQL is written: [`Params::bind`] hands
 /// out each value's placeholder, so a fragment shared by several statements (the caller's
 /// `me`, a token check) takes the placeholders it is given, and no `?N` is numbered by hand.
