@@ -984,6 +984,53 @@ mod asymmetric_tests {
     }
 
     #[test]
+    fn only_our_keys_signature_over_these_very_claims_verifies() {
+        for value in [P256_JWK, RFC8037_PEM] {
+            let keys = signing_with(value, None);
+            let ours = pair(value);
+            let token = issue_access_token(&keys, &subject(), NOW, 1800);
+            assert_eq!(verify_access_token(&keys, &token, NOW), Ok(subject()));
+            // Another user's id in the claims, our signature kept.
+            let mut other = claims();
+            other.custom.sub = "1".into();
+            let parts: Vec<&str> = token.split('.').collect();
+            let swapped = format!(
+                "{}.{}.{}",
+                parts[0],
+                B64.encode(serde_json::to_string(&other).unwrap()),
+                parts[2]
+            );
+            // Our header and kid, signed by another key (of the other kind: the signature
+            // has the same length).
+            let attacker = pair(if value == P256_JWK {
+                OTHER_ED25519
+            } else {
+                P256_JWK
+            });
+            let input = SigningInput {
+                input: format!(
+                    "{}.{}",
+                    B64.encode(
+                        json!({"alg": ours.algorithm().name(), "typ": "JWT", "kid": ours.kid()})
+                            .to_string()
+                    ),
+                    B64.encode(serde_json::to_string(&claims()).unwrap())
+                ),
+                key: attacker.signing_key().clone(),
+            };
+            let signature = native::sign(&input.key, input.input.as_bytes());
+            let forged = input.token(&signature);
+            for bad in [swapped, forged] {
+                assert_eq!(
+                    verify_access_token(&keys, &bad, NOW),
+                    Err(TokenError::BadSignatureOrAlgorithm),
+                    "{bad}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn tampered_tokens_are_refused() {
         let keys = signing_with(P256_JWK, None);
         let ours = pair(P256_JWK);
