@@ -328,7 +328,6 @@ async fn verify(
 /// A counter that did not move forward fails the batch in the statement that writes it
 /// (logged as `passkey_counter_regression`), and so does a challenge answered before.
 /// `None` as [`Issuer::start_session`] gives it.
-#[allow(clippy::too_many_arguments)]
 async fn start_passkey_session(
     issuer: &Issuer<'_>,
     req: &Request,

@@ -87,22 +87,10 @@ async fn verifying_key(key: &PublicKey) -> std::result::Result<CryptoKey, JsValu
     let subtle = subtle()?;
     let algorithm = algorithm(key.algorithm());
     let imported = match key {
-        PublicKey::Ed25519(raw) => subtle.import_key_with_object(
-            "raw",
-            &Uint8Array::from(&raw[..]),
-            &algorithm,
-            true,
-            &usages("verify"),
-        ),
-        PublicKey::P256(raw) => subtle.import_key_with_object(
-            "raw",
-            &Uint8Array::from(&raw[..]),
-            &algorithm,
-            true,
-            &usages("verify"),
-        ),
+        PublicKey::Ed25519(raw) => raw_key(&subtle, raw, &algorithm),
+        PublicKey::P256(raw) => raw_key(&subtle, raw, &algorithm),
         PublicKey::Rsa { n, e } => {
-            let jwk = serde_wasm_jwk(&PublicKey::rsa_jwk(n, e));
+            let jwk = js_object(&PublicKey::rsa_jwk(n, e));
             subtle.import_key_with_object("jwk", &jwk, &algorithm, true, &usages("verify"))
         }
     };
@@ -117,8 +105,23 @@ async fn verifying_key(key: &PublicKey) -> std::result::Result<CryptoKey, JsValu
     Ok(imported)
 }
 
+/// `importKey("raw", ...)` of a public key, to verify with.
+fn raw_key(
+    subtle: &SubtleCrypto,
+    raw: &[u8],
+    algorithm: &Object,
+) -> std::result::Result<js_sys::Promise, JsValue> {
+    subtle.import_key_with_object(
+        "raw",
+        &Uint8Array::from(raw),
+        algorithm,
+        true,
+        &usages("verify"),
+    )
+}
+
 /// A JSON object as a JS object, for `importKey("jwk", ...)`.
-fn serde_wasm_jwk(value: &serde_json::Value) -> Object {
+fn js_object(value: &serde_json::Value) -> Object {
     js_sys::JSON::parse(&value.to_string())
         .map(JsCast::unchecked_into)
         .unwrap_or_else(|_| Object::new())
