@@ -164,6 +164,10 @@ print("  trips: calls to D1 (a batch is one round trip and one transaction); row
 import scale_report  # noqa: E402  (bench/ is this script's directory, so on the import path)
 scale_report.print_section(out)
 
+# A passkey login beside a password login (bench/passkey.sh): bench/passkey_report.py.
+import passkey_report  # noqa: E402
+passkey_report.print_section(out)
+
 # Hashing beside the revision before (bench/stall.sh, with servers of its own): bench/stall_report.py.
 import stall_report  # noqa: E402
 stall_report.print_section(out)

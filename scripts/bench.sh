@@ -7,6 +7,7 @@
 #
 #   scripts/bench.sh          all of it
 #   scripts/bench.sh stall    only the last section (about two minutes; see bench/stall.sh)
+#   scripts/bench.sh passkey  only the passkey login beside a password login (bench/passkey.sh)
 #
 # Knobs: BENCH_RUNS (PBKDF2 runs and login pairs, default 7), BENCH_SECONDS (per load run,
 # default 10), BENCH_CONCURRENCY (for the GETs, default 8); bench/stall.sh has its own.
@@ -20,7 +21,8 @@ export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 case "${1:-}" in
     "") ;;
     stall) exec "$ROOT/bench/stall.sh" ;;
-    *) echo "usage: scripts/bench.sh [stall]" >&2; exit 2 ;;
+    passkey) exec "$ROOT/bench/passkey.sh" ;;
+    *) echo "usage: scripts/bench.sh [stall|passkey]" >&2; exit 2 ;;
 esac
 export BENCH_RUNS=${BENCH_RUNS:-7}
 export BENCH_ITERATIONS
@@ -74,6 +76,9 @@ echo "bench: HTTP against wrangler dev, this worker and the peer (about four min
 
 echo "bench: search at scale, in a new local D1 of its own (about two minutes)" >&2
 "$ROOT/scripts/with-server.sh" bench/scale.sh
+
+echo "bench: a passkey login beside a password login, on a server of its own (about a minute)" >&2
+"$ROOT/scripts/with-server.sh" bench/passkey.sh
 
 echo "bench: GET latency while logins hash, beside the revision before (about two minutes)" >&2
 "$ROOT/scripts/with-server.sh" bench/stall.sh

@@ -7,7 +7,9 @@ use crate::security::throttle::DEFAULT_SIGNUPS_PER_HOUR;
 use crate::security::token::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 use crate::security::turnstile::{GuardedRoutes, DEFAULT_VERIFY_URL};
 use crate::security::webauthn::RelyingParty;
-use crate::security::{JwtAlgorithm, JwtSecret, MfaKey, MfaKeys, PrivateKey, TokenKeys};
+use crate::security::{
+    JwtAlgorithm, JwtSecret, KeysToComplete, MfaKey, MfaKeys, PrivateKey, TokenKeys,
+};
 
 /// Access tokens live half an hour (the original: 8 days). A client with a refresh token
 /// renews them without asking for the password; logout cannot recall an access token, so
@@ -471,7 +473,9 @@ impl Config {
     /// The keys and claims of access tokens: `JWT_SECRET` signs; `JWT_SECRET_PREVIOUS`, when
     /// set, only verifies (and must be as strong); `JWT_ISSUER` and `JWT_AUDIENCE` name the
     /// service and its clients, by default both `recipe-api`.
-    pub fn token_keys(var: impl Fn(&str) -> Option<String>) -> Result<TokenKeys, String> {
+    /// With ES256 or EdDSA the private keys' public halves are still to be derived (by Web
+    /// Crypto, src/api/webcrypto.rs): see [`KeysToComplete`].
+    pub fn token_keys(var: impl Fn(&str) -> Option<String>) -> Result<KeysToComplete, String> {
         let current = Config::jwt_secret(&var)?;
         let previous = refuse_placeholder("JWT_SECRET_PREVIOUS", var("JWT_SECRET_PREVIOUS"))?;
         let previous = match previous.filter(|v| !v.is_empty()) {
@@ -494,7 +498,7 @@ impl Config {
         // `JWT_PRIVATE_KEY_PREVIOUS` (of either kind) still verifies them.
         let algorithm = JwtAlgorithm::parse(var("JWT_ALGORITHM").as_deref())?;
         if algorithm == JwtAlgorithm::Hs256 {
-            return Ok(keys);
+            return Ok(keys.into());
         }
         let current =
             PrivateKey::parse_named("JWT_PRIVATE_KEY", var("JWT_PRIVATE_KEY").as_deref())?;
@@ -1233,8 +1237,9 @@ mod tests {
             all.extend_from_slice(extra);
             Config::token_keys(vars(&all))
         };
-        let jwks = |keys: Result<TokenKeys, String>| {
-            keys.unwrap().jwks()["keys"].as_array().unwrap().len()
+        let jwks = |keys: Result<KeysToComplete, String>| {
+            let keys: TokenKeys = crate::security::token::complete_natively(keys.unwrap()).unwrap();
+            keys.jwks()["keys"].as_array().unwrap().len()
         };
         assert_eq!(jwks(with(&[])), 0, "HS256 by default");
         assert_eq!(

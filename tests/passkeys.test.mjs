@@ -14,6 +14,7 @@ import {
   logSince, BASE_URL, PASSWORD,
 } from './helpers.mjs';
 import { authenticator } from './totp.mjs';
+import { SoftwareAuthenticator } from './software-authenticator.mjs';
 
 const LOCAL = BASE_URL.replace('127.0.0.1', 'localhost');
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
@@ -308,5 +309,66 @@ describe('passkeys in Chromium', () => {
     assert.equal(stale.status, 403, 'removal needs a fresh session');
     await page.close();
     await phone.close();
+  });
+});
+
+describe('passkeys from a software authenticator (ES256, node:crypto)', () => {
+  /** A new user with a passkey of `authenticator`'s registered, and their address. */
+  async function registered(authenticator) {
+    const { headers, token } = await newSignedIn();
+    const options = await api('/api/v1/auth/passkeys/register/options', { method: 'POST', token, headers });
+    assert.equal(options.status, 200, JSON.stringify(options.body));
+    const credential = authenticator.register(options.body);
+    const res = await api('/api/v1/auth/passkeys/register', { method: 'POST', token, headers, json: { credential } });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    return { headers, passkey: res.body };
+  }
+
+  async function loginOptions(headers) {
+    const res = await api('/api/v1/auth/passkeys/login/options', { method: 'POST', headers });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body;
+  }
+
+  test('a DER ES256 signature verifies; another key\'s does not', async () => {
+    const authenticator = new SoftwareAuthenticator(BASE_URL);
+    const { headers } = await registered(authenticator);
+    const good = authenticator.assert(await loginOptions(headers), 1);
+    const ok = await api('/api/v1/auth/passkeys/login', { method: 'POST', headers, json: { credential: good } });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(decodeClaims(ok.body.access_token).type, 'access_token');
+    // The same credential id and user handle, signed by a key that is not the passkey's.
+    const impostor = new SoftwareAuthenticator(BASE_URL);
+    impostor.credentialId = authenticator.credentialId;
+    impostor.userHandle = authenticator.userHandle;
+    const forged = impostor.assert(await loginOptions(headers), 2);
+    const refused = await api('/api/v1/auth/passkeys/login', { method: 'POST', headers, json: { credential: forged } });
+    assert.deepEqual([refused.status, refused.body], [400, { detail: 'Invalid passkey' }]);
+  });
+
+  test('two sign-ins with one counter value at once: the statement that writes lets exactly one through', async () => {
+    const authenticator = new SoftwareAuthenticator(BASE_URL);
+    const { headers, passkey } = await registered(authenticator);
+    const offset = statSync(process.env.WORKER_LOG).size;
+    // Two challenges, two assertions, one counter value: each passes every check on its own.
+    const credentials = [
+      authenticator.assert(await loginOptions(headers), 5),
+      authenticator.assert(await loginOptions(headers), 5),
+    ];
+    const answers = await Promise.all(credentials.map((credential) => api('/api/v1/auth/passkeys/login', {
+      method: 'POST', headers, json: { credential },
+    })));
+    assert.deepEqual(answers.map((res) => res.status).sort(), [200, 400], JSON.stringify(answers.map((r) => r.body)));
+    const [row] = await sql(`SELECT sign_count FROM passkeys WHERE id = ${passkey.id}`);
+    assert.equal(row.sign_count, 5);
+    let logged = [];
+    for (let i = 0; i < 50 && logged.length === 0; i += 1) {
+      await delay(100);
+      logged = logSince(offset).filter((line) => line.event === 'passkey_counter_regression' && line.passkey_id === passkey.id);
+    }
+    assert.equal(logged.length, 1, 'the one refused is logged');
+    assert.equal(logged[0].presented, 5);
+    const sessions = await sql(`SELECT count(*) AS n FROM sessions WHERE user_id = (SELECT user_id FROM passkeys WHERE id = ${passkey.id})`);
+    assert.equal(sessions[0].n, 2, 'the password login\'s session and one passkey session');
   });
 });

@@ -97,23 +97,24 @@ pub(super) struct Issuer<'a> {
 }
 
 impl<'a> Issuer<'a> {
-    pub fn new(app: &'a App<'_>) -> Result<Issuer<'a>> {
+    pub async fn new(app: &'a App<'_>) -> Result<Issuer<'a>> {
         Ok(Issuer {
             config: app.config()?,
-            keys: app.token_keys()?,
+            keys: app.token_keys().await?,
             db: app.db()?,
         })
     }
 
     /// An access token for `subject` and the refresh token that goes with it.
-    fn pair(&self, subject: &Subject, refresh: OpaqueToken, now: i64) -> Token {
+    async fn pair(&self, subject: &Subject, refresh: OpaqueToken, now: i64) -> Result<Token> {
         let lifetime = self.config.access_token_seconds;
-        Token {
-            access_token: issue_access_token(&self.keys, subject, now, lifetime),
+        let access_token = issue_access_token(&self.keys, subject, now, lifetime);
+        Ok(Token {
+            access_token: super::webcrypto::access_token(access_token).await?,
             token_type: "bearer",
             refresh_token: refresh.token,
             expires_in: lifetime,
-        }
+        })
     }
 
     fn refresh_expiry(&self, now: i64) -> i64 {
@@ -157,7 +158,10 @@ impl<'a> Issuer<'a> {
             settle,
         )
         .await?;
-        Ok(started.then(|| self.pair(&subject, refresh, now)))
+        if !started {
+            return Ok(None);
+        }
+        self.pair(&subject, refresh, now).await.map(Some)
     }
 }
 
@@ -283,7 +287,7 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     let in_form = BodyToken::Form(form.turnstile_token.as_deref());
     turnstile::require(&req, app, Route::Login, in_form).await?;
 
-    let issuer = Issuer::new(app)?;
+    let issuer = Issuer::new(app).await?;
     let (config, db) = (&issuer.config, issuer.db);
     let now = now();
     let address = client_address(&req);
@@ -411,7 +415,7 @@ fn refuse_cross_site(req: &Request, app: &App<'_>, route: Route) -> Result<()> {
     )
 )]
 pub async fn me(req: Request, app: &App<'_>) -> Result<Response> {
-    let caller = caller(&req, app)?;
+    let caller = caller(&req, app).await?;
     let me = auth_store::account(app.db()?, &caller)
         .await?
         .ok_or_else(unknown_user)?;
@@ -452,7 +456,7 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
     };
     let old_hash =
         opaque_token_hash(&presented).ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?;
-    let issuer = Issuer::new(app)?;
+    let issuer = Issuer::new(app).await?;
     let now = now();
     // The successor under each key, the current one first: it is the one a first rotation
     // stores; a retry is answered with whichever its rotation stored (the previous key's, when
@@ -486,7 +490,7 @@ pub async fn refresh(mut req: Request, app: &App<'_>) -> Result<Response> {
                 .find(|successor| successor.hash == successor_hash)
                 .ok_or(ApiError::Unauthorized(BAD_REFRESH_TOKEN))?;
             app.note_user(subject.user_id);
-            cookie::tokens(app, &issuer.pair(&subject, successor, now))
+            cookie::tokens(app, &issuer.pair(&subject, successor, now).await?)
         }
         Rotation::Reused { user_id } => {
             log(SecurityEvent::RefreshReuse { user_id });
@@ -548,8 +552,8 @@ pub async fn logout(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response> {
-    let caller = caller(&req, app)?;
-    let issuer = Issuer::new(app)?;
+    let caller = caller(&req, app).await?;
+    let issuer = Issuer::new(app).await?;
     let (config, db) = (&issuer.config, issuer.db);
     let (current, old_hash) = auth_store::authenticate_with_password(db, &caller)
         .await?
@@ -619,7 +623,7 @@ pub async fn change_password(mut req: Request, app: &App<'_>) -> Result<Response
     )
 )]
 pub async fn update_me(mut req: Request, app: &App<'_>) -> Result<Response> {
-    let caller = caller(&req, app)?;
+    let caller = caller(&req, app).await?;
     let change = NameChange::from_json(&json_text(&mut req).await?)?;
     let user = users::rename_own(app.db()?, &caller, &change)
         .await?
@@ -638,7 +642,7 @@ pub async fn update_me(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn delete_me(req: Request, app: &App<'_>) -> Result<Response> {
-    let caller = caller(&req, app)?;
+    let caller = caller(&req, app).await?;
     let db = app.db()?;
     if users::delete_own(db, &caller).await? {
         return no_content();

@@ -202,7 +202,7 @@ pub async fn verify_email(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn resend_verification(req: Request, app: &App<'_>) -> Result<Response> {
-    let caller = caller(&req, app)?;
+    let caller = caller(&req, app).await?;
     let config = app.config()?;
     let db = app.db()?;
     let now = now();

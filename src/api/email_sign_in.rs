@@ -41,8 +41,8 @@ fn refused(reason: &'static str, client: Option<&str>) {
 }
 
 /// The key codes are stored under, from the current `JWT_SECRET`.
-fn code_key(app: &App<'_>) -> Result<CodeKey> {
-    let keys = app.token_keys()?;
+async fn code_key(app: &App<'_>) -> Result<CodeKey> {
+    let keys = app.token_keys().await?;
     let secret = keys
         .secrets()
         .next()
@@ -82,7 +82,7 @@ pub async fn send(mut req: Request, app: &App<'_>) -> Result<Response> {
     let page = redirect_target(&page, &own_origin, app.cors())
         .ok_or_else(|| ApiError::BadRequest(FOREIGN_REDIRECT.into()))?;
     let config = app.config()?;
-    let key = code_key(app)?;
+    let key = code_key(app).await?;
     let db = app.db()?;
     let now = now();
     let address = client_address(&req);
@@ -157,7 +157,7 @@ pub async fn verify(mut req: Request, app: &App<'_>) -> Result<Response> {
     let hash;
     let presented = match &proof {
         SignInProof::Code { email, code } => {
-            hash = code_key(app)?.hash(email.as_str(), code);
+            hash = code_key(app).await?.hash(email.as_str(), code);
             Presented::Code {
                 email: email.as_str(),
                 hash: &hash,
@@ -171,7 +171,7 @@ pub async fn verify(mut req: Request, app: &App<'_>) -> Result<Response> {
             Presented::Token { hash: &hash }
         }
     };
-    let issuer = Issuer::new(app)?;
+    let issuer = Issuer::new(app).await?;
     let db = issuer.db;
     let now = now();
     let claim = new_session_id().map_err(|e| ApiError::internal("claim", e))?;

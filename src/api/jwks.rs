@@ -24,8 +24,8 @@ const CACHE_CONTROL: &str = "public, max-age=300";
                "kid": "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k", "alg": "EdDSA",
                "use": "sig"}]})))
 )]
-pub fn jwks(app: &App<'_>) -> Result<Response> {
-    let mut response = json_response(200, &app.token_keys()?.jwks());
+pub async fn jwks(app: &App<'_>) -> Result<Response> {
+    let mut response = json_response(200, &app.token_keys().await?.jwks());
     let _ = response.headers_mut().set("Cache-Control", CACHE_CONTROL);
     Ok(response)
 }

@@ -62,7 +62,7 @@ pub async fn edge(req: &Request, app: &App<'_>, route: Route) -> Result<()> {
 /// budget). A request without a valid token is left alone: its handler answers 401 before
 /// any D1 statement.
 pub async fn writes(req: &Request, app: &App<'_>, route: Route) -> Result<()> {
-    let Ok(caller) = caller(req, app) else {
+    let Ok(caller) = caller(req, app).await else {
         return Ok(());
     };
     let user_id = caller.claimed_user_id();

@@ -124,7 +124,7 @@ fn proof_of(
     )
 )]
 pub async fn setup(mut req: Request, app: &App<'_>) -> Result<Response> {
-    let caller = caller(&req, app)?;
+    let caller = caller(&req, app).await?;
     let key = app.mfa_keys()?;
     let password = setup_password_from_json(&json_text(&mut req).await?)?;
     let config = app.config()?;
@@ -188,10 +188,10 @@ pub async fn setup(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn enable(mut req: Request, app: &App<'_>) -> Result<Response> {
-    let caller = caller(&req, app)?;
+    let caller = caller(&req, app).await?;
     let key = app.mfa_keys()?;
     let code = enable_code_from_json(&json_text(&mut req).await?)?;
-    let issuer = Issuer::new(app)?;
+    let issuer = Issuer::new(app).await?;
     let db = issuer.db;
     let (current, _, factor) = totp::authenticate_with_factor(db, &caller)
         .await?
@@ -267,10 +267,10 @@ pub async fn enable(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn disable(mut req: Request, app: &App<'_>) -> Result<Response> {
-    let caller = caller(&req, app)?;
+    let caller = caller(&req, app).await?;
     let key = app.mfa_keys()?;
     let (password, code) = disable_from_json(&json_text(&mut req).await?)?;
-    let issuer = Issuer::new(app)?;
+    let issuer = Issuer::new(app).await?;
     let db = issuer.db;
     let (current, hash, factor) = totp::authenticate_with_factor(db, &caller)
         .await?
@@ -353,7 +353,7 @@ pub async fn verify(mut req: Request, app: &App<'_>) -> Result<Response> {
         }
     };
     let hash = opaque_token_hash(&token).ok_or_else(bad_mfa_token)?;
-    let issuer = Issuer::new(app)?;
+    let issuer = Issuer::new(app).await?;
     let db = issuer.db;
     let now = now();
     let pending = totp::find_pending_login(db, &hash, now)

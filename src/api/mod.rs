@@ -23,6 +23,7 @@ pub mod routes;
 mod sessions;
 mod turnstile;
 mod users;
+mod webcrypto;
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
@@ -43,7 +44,7 @@ use crate::logs::{RequestLog, SecurityEvent};
 use crate::security::oauth::FlowKey;
 use crate::security::origin::{self, Source};
 use crate::security::webauthn::{ChallengeKey, RelyingParty};
-use crate::security::{MfaKeys, Pacer, TokenKeys};
+use crate::security::{KeysToComplete, MfaKeys, Pacer, TokenKeys};
 use crate::store::{parse_bookmark, Consistency, Db};
 
 /// The header in which a client sends back the last D1 bookmark it saw, and in which every
@@ -157,7 +158,7 @@ async fn dispatch(
         Route::Home => Box::pin(pages::home(app)),
         Route::Docs => return docs::page(),
         Route::OpenApi => return docs::openapi_json(),
-        Route::Jwks => return jwks::jwks(app),
+        Route::Jwks => Box::pin(jwks::jwks(app)),
         Route::Signup => Box::pin(auth::signup(req, app)),
         Route::Login => Box::pin(auth::login(req, app)),
         Route::Refresh => Box::pin(auth::refresh(req, app)),
@@ -318,7 +319,13 @@ impl<'a> App<'a> {
     }
 
     /// The keys that sign and verify access tokens, and their issuer and audience.
-    pub fn token_keys(&self) -> Result<TokenKeys> {
+    pub async fn token_keys(&self) -> Result<TokenKeys> {
+        webcrypto::complete(self.token_secrets()?).await
+    }
+
+    /// As [`App::token_keys`], for the secrets alone (`JWT_SECRET` and its previous value):
+    /// the private keys' public halves are not derived.
+    pub fn token_secrets(&self) -> Result<KeysToComplete> {
         Config::token_keys(|name| self.binding(name)).map_err(ApiError::Misconfigured)
     }
 
@@ -332,7 +339,7 @@ impl<'a> App<'a> {
     /// `JWT_SECRET_PREVIOUS` (which still opens them, so a key rotation ends no flow).
     pub fn flow_keys(&self) -> Result<Vec<FlowKey>> {
         Ok(self
-            .token_keys()?
+            .token_secrets()?
             .secrets()
             .map(|secret| FlowKey::derive(secret.key().as_ref()))
             .collect())
@@ -342,7 +349,7 @@ impl<'a> App<'a> {
     /// first) and `JWT_SECRET_PREVIOUS` (which still opens).
     pub fn challenge_keys(&self) -> Result<Vec<ChallengeKey>> {
         Ok(self
-            .token_keys()?
+            .token_secrets()?
             .secrets()
             .map(|secret| ChallengeKey::derive(secret.key().as_ref()))
             .collect())

@@ -29,7 +29,7 @@ use crate::domain::identity::{
 };
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
 use crate::logs::SecurityEvent;
-use crate::security::id_token::{self, Expected, Identity, KeySet};
+use crate::security::id_token::{self, Expected, IdTokenError, Identity, KeySet};
 use crate::security::oauth::{
     authorization_url, basic_authorization, clear_cookie, cookie_value, provider_error,
     redirect_target, s256, set_cookie, with_fragment, Flow, LinkTarget, FOREIGN_REDIRECT,
@@ -531,7 +531,7 @@ const STALE_SESSION: &str = "Sign in again to link an account (your session must
 )]
 pub async fn link(mut req: Request, name: &str, app: &App<'_>) -> Result<Response> {
     let settings = provider(app, name)?;
-    let caller = caller(&req, app)?;
+    let caller = caller(&req, app).await?;
     let db = app.db()?;
     let started = identities::session_started(db, &caller)
         .await?
@@ -615,7 +615,12 @@ async fn openid_identity(
         nonce: &flow.nonce,
         now,
     };
-    id_token::verify(&answer, &keys, &expected).map_err(|e| Refusal::id_token(e.reason()))
+    let unverified =
+        id_token::verify(&answer, &keys, &expected).map_err(|e| Refusal::id_token(e.reason()))?;
+    super::webcrypto::verified(unverified)
+        .await
+        .map_err(|_| Refusal::provider("provider_error"))?
+        .map_err(|_| Refusal::id_token(IdTokenError::Signature.reason()))
 }
 
 /// A GitHub user: the code exchanged for an access token, then `/user` and `/user/emails`.
@@ -762,7 +767,7 @@ pub async fn token(mut req: Request, app: &App<'_>) -> Result<Response> {
     let hash =
         opaque_token_hash(&exchange.code).ok_or_else(|| ApiError::BadRequest(BAD_CODE.into()))?;
     let challenge = s256(&exchange.verifier);
-    let issuer = Issuer::new(app)?;
+    let issuer = Issuer::new(app).await?;
     let now = now();
     let claimed = identities::claim_code(issuer.db, &hash, &challenge, now)
         .await?
@@ -795,7 +800,7 @@ pub async fn token(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn list_identities(req: &Request, app: &App<'_>) -> Result<Response> {
-    let caller = caller(req, app)?;
+    let caller = caller(req, app).await?;
     let linked = identities::list(app.db()?, &caller)
         .await?
         .ok_or_else(unknown_user)?;
@@ -816,7 +821,7 @@ pub async fn list_identities(req: &Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn unlink_identity(req: &Request, provider: &str, app: &App<'_>) -> Result<Response> {
-    let caller = caller(req, app)?;
+    let caller = caller(req, app).await?;
     match identities::unlink(app.db()?, &caller, provider).await? {
         Unlinked::Done => no_content(),
         Unlinked::NotLinked => Err(ApiError::NotFound(NOT_LINKED.into())),

@@ -9,7 +9,7 @@
 //! Options write nothing: their challenge is sealed (src/security/webauthn.rs), and is
 //! recorded as used in the batch that writes the ceremony's result.
 
-use worker::{Request, Response};
+use worker::{D1PreparedStatement, Request, Response};
 
 use super::auth::{admit, device_of, Issuer, INACTIVE, NOT_VERIFIED};
 use super::body::json_text;
@@ -24,7 +24,7 @@ use crate::domain::passkey::{
 use crate::domain::validation::path_id;
 use crate::error::{json_response, ApiError, Detail, Result, ValidationErrors};
 use crate::logs::SecurityEvent;
-use crate::security::throttle;
+use crate::security::throttle::{self, Counter};
 use crate::security::webauthn::{
     self, challenge_hash, decode, encode, open_with_any, AuthenticationResponse, Purpose, Refusal,
     StoredPasskey,
@@ -34,6 +34,7 @@ use crate::store::passkeys::{self, Outcome};
 use crate::store::totp;
 
 use super::auth::Token;
+use super::webcrypto;
 
 /// Registering and removing a passkey need a session signed in this recently.
 pub const FRESH_SECONDS: i64 = 10 * 60;
@@ -106,7 +107,7 @@ fn descriptors(credentials: Vec<(String, String)>) -> Vec<CredentialDescriptor> 
     )
 )]
 pub async fn register_options(req: &Request, app: &App<'_>) -> Result<Response> {
-    let caller = caller(req, app)?;
+    let caller = caller(req, app).await?;
     let rp = app.relying_party(req)?;
     let now = now();
     let mut handle = [0u8; 32];
@@ -161,7 +162,7 @@ pub async fn register_options(req: &Request, app: &App<'_>) -> Result<Response> 
     )
 )]
 pub async fn register(mut req: Request, app: &App<'_>) -> Result<Response> {
-    let caller = caller(&req, app)?;
+    let caller = caller(&req, app).await?;
     let (credential, name) = register_from_json(&json_text(&mut req).await?)?;
     let rp = app.relying_party(&req)?;
     let keys = app.challenge_keys()?;
@@ -210,7 +211,7 @@ pub async fn register(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn list(req: &Request, app: &App<'_>) -> Result<Response> {
-    let caller = caller(req, app)?;
+    let caller = caller(req, app).await?;
     let passkeys = passkeys::list(app.db()?, &caller)
         .await?
         .ok_or_else(unknown_user)?;
@@ -233,7 +234,7 @@ pub async fn list(req: &Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn rename(mut req: Request, id: &str, app: &App<'_>) -> Result<Response> {
-    let caller = caller(&req, app)?;
+    let caller = caller(&req, app).await?;
     let id = path_id("passkey_id", id)?;
     let name = rename_from_json(&json_text(&mut req).await?)?;
     match passkeys::rename(app.db()?, &caller, id, &name).await? {
@@ -262,7 +263,7 @@ pub async fn rename(mut req: Request, id: &str, app: &App<'_>) -> Result<Respons
     )
 )]
 pub async fn delete(req: &Request, id: &str, app: &App<'_>) -> Result<Response> {
-    let caller = caller(req, app)?;
+    let caller = caller(req, app).await?;
     let id = path_id("passkey_id", id)?;
     match passkeys::delete(app.db()?, &caller, id, now() - FRESH_SECONDS).await? {
         Outcome::Done(()) => {
@@ -298,8 +299,10 @@ pub async fn login_options(req: &Request, app: &App<'_>) -> Result<Response> {
     ))
 }
 
-/// A passkey's stored key and the checks every assertion gets; the refusals, logged.
-fn verify(
+/// A passkey's stored key and the checks every assertion gets, its signature verified by
+/// Web Crypto; the refusals, logged. The counter is the statement's to check
+/// ([`start_passkey_session`]).
+async fn verify(
     rp: &webauthn::RelyingParty,
     credential: &AuthenticationResponse,
     found: &passkeys::SigningIn,
@@ -310,25 +313,63 @@ fn verify(
         .map_err(|_| ApiError::internal("stored passkey", "public key is not base64url"))?;
     let stored = StoredPasskey {
         public_key: &public_key,
-        sign_count: u32::try_from(found.sign_count).unwrap_or(u32::MAX),
     };
-    webauthn::verify_assertion(rp, credential, &stored, challenge_ok).map_err(|refusal| {
-        if let (Refusal::CounterRegression, Ok(presented)) = (
-            refusal,
-            decode(&credential.response.authenticator_data, 4096),
-        ) {
+    let refuse = |refusal| bad_passkey(ceremony, refusal, client);
+    let unverified =
+        webauthn::verify_assertion(rp, credential, &stored, challenge_ok).map_err(refuse)?;
+    webcrypto::verified(unverified)
+        .await?
+        .map_err(|_| refuse(Refusal::BadSignature))
+}
+
+/// Starts the session a passkey signs in to, for `(user_id, token_version)`, in one batch
+/// with `first` (what the ceremony consumes) and the passkey's new counter and last use,
+/// settling `counters`: the sign-in of passkey login and of a login's second step alike.
+/// A counter that did not move forward fails the batch in the statement that writes it
+/// (logged as `passkey_counter_regression`), and so does a challenge answered before.
+/// `None` as [`Issuer::start_session`] gives it.
+async fn start_passkey_session(
+    issuer: &Issuer<'_>,
+    req: &Request,
+    (found, assertion): (&passkeys::SigningIn, &webauthn::Assertion),
+    (user_id, token_version): (i64, i64),
+    (counters, first): (&[Counter], D1PreparedStatement),
+    (ceremony, client): (&'static str, Option<&str>),
+    now: i64,
+) -> Result<Option<Token>> {
+    let also = vec![
+        first,
+        passkeys::signed_in(
+            issuer.db,
+            found.id,
+            (assertion.sign_count, assertion.backed_up),
+            now,
+        )?,
+    ];
+    let started = issuer
+        .start_session(
+            (user_id, token_version),
+            req,
+            issuer.config.require_verified_email,
+            (counters, also),
+            now,
+        )
+        .await;
+    match started {
+        Err(error) if passkeys::is_replayed_challenge(&error) => {
+            Err(bad_passkey(ceremony, Refusal::BadChallenge, client))
+        }
+        Err(error) if passkeys::is_counter_regression(&error) => {
             log(SecurityEvent::PasskeyCounterRegression {
                 user_id: found.user_id,
                 passkey_id: found.id,
                 stored: found.sign_count,
-                presented: presented
-                    .get(33..37)
-                    .and_then(|b| b.try_into().ok())
-                    .map_or(0, u32::from_be_bytes),
+                presented: assertion.sign_count,
             });
+            Err(bad_passkey(ceremony, Refusal::CounterRegression, client))
         }
-        bad_passkey(ceremony, refusal, client)
-    })
+        other => other,
+    }
 }
 
 /// The passkey `credential` names, if it is stored and its user handle, when the
@@ -372,7 +413,7 @@ async fn find(
 )]
 pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     let credential = login_from_json(&json_text(&mut req).await?)?;
-    let issuer = Issuer::new(app)?;
+    let issuer = Issuer::new(app).await?;
     let db = issuer.db;
     let rp = app.relying_party(&req)?;
     let keys = app.challenge_keys()?;
@@ -386,7 +427,8 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
     let assertion = verify(&rp, &credential, &found, client, |challenge| {
         expires = open_with_any(&keys, challenge, Purpose::Login, b"", now);
         expires.is_some()
-    })?;
+    })
+    .await?;
     app.note_user(found.user_id);
     if found.is_active == 0 {
         return Err(ApiError::BadRequest(INACTIVE.into()));
@@ -396,30 +438,19 @@ pub async fn login(mut req: Request, app: &App<'_>) -> Result<Response> {
         return Err(ApiError::BadRequest(NOT_VERIFIED.into()));
     }
     let hash = challenge_hash(&assertion.challenge);
-    let also = vec![
-        passkeys::use_challenge(db, (&hash, expires.unwrap_or(now)))?,
-        passkeys::signed_in(
-            db,
-            found.id,
-            (assertion.sign_count, assertion.backed_up),
-            now,
-        )?,
-    ];
-    let started = issuer
-        .start_session(
-            (found.user_id, found.token_version),
-            &req,
-            require_verified,
-            (&counters, also),
-            now,
-        )
-        .await;
-    let token = match started {
-        Err(error) if passkeys::is_replayed_challenge(&error) => {
-            return Err(bad_passkey("login", Refusal::BadChallenge, client.1));
-        }
-        other => other?,
-    };
+    let token = start_passkey_session(
+        &issuer,
+        &req,
+        (&found, &assertion),
+        (found.user_id, found.token_version),
+        (
+            &counters,
+            passkeys::use_challenge(db, (&hash, expires.unwrap_or(now)))?,
+        ),
+        client,
+        now,
+    )
+    .await?;
     // `None`: the user was deactivated, or their token version moved, since it was read.
     let token = token.ok_or_else(|| ApiError::BadRequest(BAD_PASSKEY.into()))?;
     super::cookie::tokens(app, &token)
@@ -474,7 +505,7 @@ pub(super) async fn second_step(
 ) -> Result<Response> {
     let bad_mfa_token = || ApiError::Unauthorized(BAD_MFA_TOKEN);
     let hash = opaque_token_hash(token).ok_or_else(bad_mfa_token)?;
-    let issuer = Issuer::new(app)?;
+    let issuer = Issuer::new(app).await?;
     let db = issuer.db;
     let rp = app.relying_party(req)?;
     let keys = app.challenge_keys()?;
@@ -496,7 +527,8 @@ pub(super) async fn second_step(
     let assertion = verify(&rp, credential, &found, client, |challenge| {
         expires = open_with_any(&keys, challenge, Purpose::SecondStep, hash.as_bytes(), now);
         expires.is_some()
-    })?;
+    })
+    .await?;
     let claim = new_session_id().map_err(|e| ApiError::internal("claim", e))?;
     let challenge = challenge_hash(&assertion.challenge);
     let claimed =
@@ -509,25 +541,16 @@ pub(super) async fn second_step(
         }
         _ => return Err(bad_mfa_token()),
     }
-    let also = vec![
-        totp::end_pending_login(db, &hash)?,
-        passkeys::signed_in(
-            db,
-            found.id,
-            (assertion.sign_count, assertion.backed_up),
-            now,
-        )?,
-    ];
-    let require_verified = issuer.config.require_verified_email;
-    let token = issuer
-        .start_session(
-            (user_id, pending.token_version),
-            req,
-            require_verified,
-            (&counters, also),
-            now,
-        )
-        .await?
-        .ok_or_else(bad_mfa_token)?;
+    let token = start_passkey_session(
+        &issuer,
+        req,
+        (&found, &assertion),
+        (user_id, pending.token_version),
+        (&counters, totp::end_pending_login(db, &hash)?),
+        client,
+        now,
+    )
+    .await?
+    .ok_or_else(bad_mfa_token)?;
     super::cookie::tokens(app, &token)
 }

@@ -87,7 +87,7 @@ pub async fn search(req: &Request, app: &App<'_>) -> Result<Response> {
 )]
 pub async fn create(mut req: Request, app: &App<'_>) -> Result<Response> {
     // One statement checks the token's user may act and inserts.
-    let caller = caller(&req, app)?;
+    let caller = caller(&req, app).await?;
     let recipe = NewRecipe::from_json(&json_text(&mut req).await?)?;
     if recipe
         .submitter_id
@@ -114,7 +114,7 @@ pub async fn create(mut req: Request, app: &App<'_>) -> Result<Response> {
 )]
 pub async fn mine(req: &Request, app: &App<'_>) -> Result<Response> {
     // One statement checks the token's user may act and reads their recipes.
-    let caller = caller(req, app)?;
+    let caller = caller(req, app).await?;
     let results = recipes::by_caller(app.db()?, &caller)
         .await?
         .ok_or_else(unknown_user)?;
@@ -141,7 +141,7 @@ pub async fn mine(req: &Request, app: &App<'_>) -> Result<Response> {
 pub async fn update(mut req: Request, app: &App<'_>) -> Result<Response> {
     // One statement checks the token's user, their right to the recipe, and writes; a
     // second, only when nothing was written, tells why.
-    let caller = caller(&req, app)?;
+    let caller = caller(&req, app).await?;
     let change = RecipeUpdate::from_json(&json_text(&mut req).await?)?;
     let db = app.db()?;
     if let Some(updated) = recipes::update(db, &caller, &change).await? {
@@ -172,7 +172,7 @@ pub async fn update(mut req: Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn delete(req: &Request, id: &str, app: &App<'_>) -> Result<Response> {
-    let caller = caller(req, app)?;
+    let caller = caller(req, app).await?;
     let id = parse_recipe_id(id)?;
     let db = app.db()?;
     if recipes::delete(db, &caller, id).await?.is_some() {

@@ -24,7 +24,7 @@ const SESSION_NOT_FOUND: &str = "Session not found";
     )
 )]
 pub async fn list(req: &Request, app: &App<'_>) -> Result<Response> {
-    let caller = caller(req, app)?;
+    let caller = caller(req, app).await?;
     let max_age = app.config()?.session_max_seconds;
     let sessions = sessions::list(app.db()?, &caller, now(), max_age)
         .await?
@@ -46,7 +46,7 @@ pub async fn list(req: &Request, app: &App<'_>) -> Result<Response> {
     )
 )]
 pub async fn end_one(req: &Request, session_id: &str, app: &App<'_>) -> Result<Response> {
-    let caller = caller(req, app)?;
+    let caller = caller(req, app).await?;
     match sessions::end_one(app.db()?, &caller, session_id, now()).await? {
         Ended::NotAuthenticated => Err(unknown_user()),
         Ended::Sessions(0) => Err(ApiError::NotFound(SESSION_NOT_FOUND.into())),
@@ -64,7 +64,7 @@ pub async fn end_one(req: &Request, session_id: &str, app: &App<'_>) -> Result<R
     )
 )]
 pub async fn end_others(req: &Request, app: &App<'_>) -> Result<Response> {
-    let caller = caller(req, app)?;
+    let caller = caller(req, app).await?;
     match sessions::end_others(app.db()?, &caller, now()).await? {
         Ended::NotAuthenticated => Err(unknown_user()),
         Ended::Sessions(_) => no_content(),

@@ -4,9 +4,7 @@
 //! secret, which the provider shares with us) is refused before any key is looked at.
 //! Pure Rust: fetching the JWKS, and fetching it again for an unknown `kid`, is the caller's.
 
-use jwt_compact::alg::{Es256, Rsa, RsaPublicKey};
-use jwt_compact::jwk::JsonWebKey;
-use jwt_compact::{Algorithm, AlgorithmExt, Claims, UntrustedToken, ValidationError};
+use jwt_compact::{Claims, UntrustedToken};
 use serde::Deserialize;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
@@ -14,6 +12,7 @@ use subtle::ConstantTimeEq;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 
+use super::signature::{PublicKey, SignatureCheck, Unverified};
 use super::token::{Audience, LEEWAY_SECONDS};
 
 /// An ID token with a few profile claims is 1-2 KB; anything past this is refused unparsed.
@@ -22,10 +21,9 @@ pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 pub const MAX_KEY_SET_BYTES: usize = 128 * 1024;
 /// Keys past this many in one document are ignored: a provider publishes a handful.
 const MAX_KEYS: usize = 32;
-/// RFC 7518 §3.3: RSA keys of at least 2048 bits. The `rsa` crate refuses more than 4096.
+/// RFC 7518 §3.3: RSA keys of at least 2048 bits; more than 4096 are not used by providers.
 const MIN_RSA_BITS: usize = 2048;
-
-type P256PublicKey = <Es256 as Algorithm>::VerifyingKey;
+const MAX_RSA_BITS: usize = 4096;
 
 /// The two algorithms an ID token may be signed with, by their `alg` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,18 +49,11 @@ impl Alg {
     }
 }
 
-enum PublicKey {
-    Rsa(RsaPublicKey),
-    P256(P256PublicKey),
-}
-
-impl PublicKey {
-    /// The one algorithm each kind of key is kept for.
-    fn alg(&self) -> Alg {
-        match self {
-            PublicKey::Rsa(_) => Alg::Rs256,
-            PublicKey::P256(_) => Alg::Es256,
-        }
+/// The one algorithm each kind of key is kept for (only RSA and P-256 keys are kept).
+fn alg_of(key: &PublicKey) -> Alg {
+    match key {
+        PublicKey::Rsa { .. } => Alg::Rs256,
+        _ => Alg::Es256,
     }
 }
 
@@ -149,7 +140,9 @@ impl KeySet {
     }
 
     fn of_alg(&self, alg: Alg) -> impl Iterator<Item = &Key> {
-        self.keys.iter().filter(move |key| key.public.alg() == alg)
+        self.keys
+            .iter()
+            .filter(move |key| alg_of(&key.public) == alg)
     }
 
     /// The key a token with this `kid` and algorithm is verified with. A `kid` that names
@@ -167,7 +160,7 @@ impl KeySet {
                     return Err(IdTokenError::UnknownKey);
                 }
                 named
-                    .find(|key| key.public.alg() == alg)
+                    .find(|key| alg_of(&key.public) == alg)
                     .map(|key| &key.public)
                     .ok_or(IdTokenError::Algorithm)
             }
@@ -202,33 +195,37 @@ fn public_key(jwk: &JwkFields) -> Option<PublicKey> {
     }
     let public = match jwk.kty.as_str() {
         "RSA" => {
-            let modulus = base64url(jwk.n.as_deref()?)?;
-            if bit_length(&modulus) < MIN_RSA_BITS {
+            let n = base64url(jwk.n.as_deref()?)?;
+            let e = base64url(jwk.e.as_deref()?)?;
+            let (n, e) = (without_leading_zeros(&n), without_leading_zeros(&e));
+            // Web Crypto imports odd exponents up to 2^32 + 1 (65537 in practice).
+            if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bit_length(n))
+                || !(2..=33).contains(&bit_length(e))
+                || e.last().is_some_and(|last| last & 1 == 0)
+            {
                 return None;
             }
-            let jwk = JsonWebKey::Rsa {
-                modulus: modulus.into(),
-                public_exponent: base64url(jwk.e.as_deref()?)?.into(),
-                private_parts: None,
-            };
-            PublicKey::Rsa(RsaPublicKey::try_from(&jwk).ok()?)
+            PublicKey::Rsa {
+                n: n.to_vec(),
+                e: e.to_vec(),
+            }
         }
-        "EC" => {
-            let jwk = JsonWebKey::EllipticCurve {
-                curve: jwk.crv.clone()?.into(),
-                x: base64url(jwk.x.as_deref()?)?.into(),
-                y: base64url(jwk.y.as_deref()?)?.into(),
-                secret: None,
-            };
-            // Refuses any curve but P-256, and a point that is not on it.
-            PublicKey::P256(P256PublicKey::try_from(&jwk).ok()?)
-        }
+        // Any curve but P-256 is refused; a point that is not on it, when it is imported.
+        "EC" if jwk.crv.as_deref() == Some("P-256") => PublicKey::p256(
+            &base64url(jwk.x.as_deref()?)?,
+            &base64url(jwk.y.as_deref()?)?,
+        )?,
         _ => return None,
     };
     match &jwk.alg {
-        Some(alg) if alg != public.alg().name() => None,
+        Some(alg) if alg != alg_of(&public).name() => None,
         _ => Some(public),
     }
+}
+
+fn without_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    &bytes[first..]
 }
 
 /// RFC 7515 §2: base64url without padding; padding is tolerated, as some providers add it.
@@ -354,47 +351,51 @@ pub fn key_id(token: &str) -> Result<Option<String>, IdTokenError> {
     Ok(untrusted(token)?.header().key_id.clone())
 }
 
-/// Verifies an ID token and returns the identity it asserts. In this order: the algorithm
-/// (RS256 or ES256), the key (by `kid`; without one, the key set's only key of that kind),
-/// the signature, `iss`, `aud` (and `azp` when there are several audiences), `exp`, `iat`
-/// (and `nbf`), `nonce` and `sub`. `exp` and `iat` are required; both allow
+/// Verifies an ID token and returns the identity it asserts, once its signature is verified.
+/// In this order: the algorithm (RS256 or ES256), the key (by `kid`; without one, the key
+/// set's only key of that kind), `iss`, `aud` (and `azp` when there are several audiences),
+/// `exp`, `iat` (and `nbf`), `nonce` and `sub`; the signature over the JWS signing input is
+/// the [`Unverified`]'s check, for Web Crypto. `exp` and `iat` are required; both allow
 /// [`LEEWAY_SECONDS`] of clock difference.
 pub fn verify(
     token: &str,
     keys: &KeySet,
     expected: &Expected<'_>,
-) -> Result<Identity, IdTokenError> {
+) -> Result<Unverified<Identity>, IdTokenError> {
     let untrusted = untrusted(token)?;
     let alg = Alg::named(untrusted.algorithm()).ok_or(IdTokenError::Algorithm)?;
     if untrusted.header().other_fields.crit.is_some() {
         return Err(IdTokenError::Malformed);
     }
     let key = keys.find(untrusted.header().key_id.as_deref(), alg)?;
-    let validated = match key {
-        PublicKey::Rsa(key) => Rsa::rs256().validator::<IdClaims>(key).validate(&untrusted),
-        PublicKey::P256(key) => Es256.validator::<IdClaims>(key).validate(&untrusted),
-    };
-    let token = validated.map_err(|err| match err {
-        // jwt-compact reads the claims before it checks the signature.
-        ValidationError::MalformedClaims(_) => IdTokenError::Malformed,
-        _ => IdTokenError::Signature,
-    })?;
-    let (_, claims) = token.into_parts();
+    let claims = untrusted
+        .deserialize_claims_unchecked::<IdClaims>()
+        .map_err(|_| IdTokenError::Malformed)?;
     check_claims(&claims, expected)?;
     let custom = claims.custom;
     let subject = custom
         .sub
         .filter(|sub| !sub.is_empty())
         .ok_or(IdTokenError::Malformed)?;
-    Ok(Identity {
-        subject,
-        email: custom.email,
-        email_verified: is_true(custom.email_verified.as_ref()),
-        given_name: custom.given_name,
-        family_name: custom.family_name,
-        name: custom.name,
-        hosted_domain: custom.hd.filter(|hd| !hd.is_empty()),
-    })
+    // The token parsed, so it has three parts; the signing input is all before the last dot.
+    let (input, _) = token.rsplit_once('.').ok_or(IdTokenError::Malformed)?;
+    let check = SignatureCheck {
+        key: key.clone(),
+        message: input.as_bytes().to_vec(),
+        signature: untrusted.signature_bytes().to_vec(),
+    };
+    Ok(Unverified::new(
+        Identity {
+            subject,
+            email: custom.email,
+            email_verified: is_true(custom.email_verified.as_ref()),
+            given_name: custom.given_name,
+            family_name: custom.family_name,
+            name: custom.name,
+            hosted_domain: custom.hd.filter(|hd| !hd.is_empty()),
+        },
+        check,
+    ))
 }
 
 /// `email_verified`: the boolean true, or the string "true" that some providers send.
@@ -455,8 +456,19 @@ fn check_claims(claims: &Claims<IdClaims>, expected: &Expected<'_>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jwt_compact::alg::{Hs256, Hs256Key, RsaPrivateKey};
-    use jwt_compact::Header;
+    use crate::security::signature::native;
+    use jwt_compact::alg::{Es256, Hs256, Hs256Key, Rsa, RsaPrivateKey};
+    use jwt_compact::jwk::JsonWebKey;
+    use jwt_compact::{Algorithm, AlgorithmExt, Header};
+
+    /// As the worker verifies: the claims here, the signature as Web Crypto would (natively).
+    fn verify(
+        token: &str,
+        keys: &KeySet,
+        expected: &Expected<'_>,
+    ) -> Result<Identity, IdTokenError> {
+        native::verdict(super::verify(token, keys, expected)?).map_err(|_| IdTokenError::Signature)
+    }
     use serde_json::{json, Map};
 
     const NOW: i64 = 1_795_000_000;

@@ -14,6 +14,7 @@ pub mod pbkdf2_sha256;
 pub mod recovery_codes;
 pub mod refresh_cookie;
 pub mod secret;
+pub mod signature;
 pub mod throttle;
 pub mod token;
 pub mod totp;
@@ -25,5 +26,6 @@ pub use opaque::{new_session_id, opaque_token_hash, OpaqueToken, SuccessorKey};
 pub use password::{hash_password, verify_password, Pacer, Verified};
 pub use secret::{JwtAlgorithm, JwtSecret, PrivateKey};
 pub use token::{
-    bearer_token, issue_access_token, verify_access_token, Subject, TokenError, TokenKeys,
+    bearer_token, issue_access_token, verify_access_token, AccessToken, KeysToComplete, Subject,
+    TokenError, TokenKeys,
 };

@@ -3,12 +3,12 @@
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
 use base64::Engine;
-use jwt_compact::alg::{Ed25519, Es256, Hs256Key};
+use jwt_compact::alg::Hs256Key;
 use jwt_compact::jwk::JsonWebKey;
-use jwt_compact::{AlgorithmExt, Claims, Header, Token, UntrustedToken};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+use super::signature::{Algorithm, PublicKey, SigningKey};
 
 /// RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -103,24 +103,21 @@ impl JwtAlgorithm {
     }
 }
 
-enum KeyPair {
-    Es256(p256::ecdsa::SigningKey, p256::ecdsa::VerifyingKey),
-    EdDsa(ed25519_compact::SecretKey, ed25519_compact::PublicKey),
-}
-
 /// The DER of an Ed25519 key in PKCS#8 (RFC 8410 §7) is this prefix and the 32-byte seed.
 const ED25519_PKCS8_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
 
 /// The DER of a P-256 key in PKCS#8 (RFC 5915 inside RFC 5208), as OpenSSL, Node and Web
-/// Crypto write it, up to the 32-byte scalar; the public key that follows is derived again.
-/// Read by prefix: a DER parser would add about as much to the bundle as the ECDSA code.
+/// Crypto write it, up to the 32-byte scalar; the public key follows it. Read by prefix, as
+/// these are the only two forms of the two keys there are.
 const P256_PKCS8_PREFIX: [u8; 36] = [
     0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02,
     0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x6d, 0x30, 0x6b, 0x02,
     0x01, 0x01, 0x04, 0x20,
 ];
+/// What follows the scalar in the long form: `[1] BIT STRING` of an uncompressed point.
+const P256_PKCS8_PUBLIC_PREFIX: [u8; 6] = [0xa1, 0x44, 0x03, 0x42, 0x00, 0x04];
 /// The same without the optional public key.
 const P256_PKCS8_SHORT_PREFIX: [u8; 35] = [
     0x30, 0x41, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
@@ -128,12 +125,30 @@ const P256_PKCS8_SHORT_PREFIX: [u8; 35] = [
     0x01, 0x04, 0x20,
 ];
 
-/// A `JWT_PRIVATE_KEY` (or `JWT_PRIVATE_KEY_PREVIOUS`): a P-256 or Ed25519 private key, as a
-/// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`; its line breaks may be written `\n`) or as a
-/// private JWK. Its `kid` is the RFC 7638 thumbprint of its public JWK.
+/// The members of a private JWK read here.
+#[derive(Deserialize)]
+struct PrivateJwk {
+    kty: String,
+    #[serde(default)]
+    crv: Option<String>,
+    #[serde(default)]
+    d: Option<String>,
+    #[serde(default)]
+    x: Option<String>,
+    #[serde(default)]
+    y: Option<String>,
+}
+
+/// A `JWT_PRIVATE_KEY` (or `JWT_PRIVATE_KEY_PREVIOUS`) as read: a P-256 or Ed25519 private
+/// key, as a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`; its line breaks may be written `\n`)
+/// or as a private JWK, held as PKCS#8 for Web Crypto. Its public key is what Web Crypto
+/// derives from it (src/api/webcrypto.rs); [`PrivateKey::with_public_key`] then checks it
+/// against the one the JWK or the PEM states, if any, and makes the [`KeyPair`].
 pub struct PrivateKey {
-    pair: KeyPair,
-    kid: String,
+    name: String,
+    signing: SigningKey,
+    /// The public key the value states (a JWK's `x` and `y`, a long PKCS#8's point).
+    stated: Option<PublicKey>,
 }
 
 impl PrivateKey {
@@ -149,57 +164,132 @@ impl PrivateKey {
                  or a private JWK; see docs/deploying.md)"
                 )
             })?;
-        let malformed = |why: &str| {
-            format!(
-                "{name} is malformed ({why}): it must be a P-256 or Ed25519 private key, as a \
-                 PKCS#8 PEM (`openssl genpkey -algorithm ed25519`) or a private JWK"
-            )
-        };
-        let pair = if value.starts_with('{') {
-            let jwk: JsonWebKey<'_> =
+        let malformed = |why: &str| malformed(name, why);
+        let (algorithm, pkcs8, stated) = if value.starts_with('{') {
+            let jwk: PrivateJwk =
                 serde_json::from_str(value).map_err(|_| malformed("not a JWK"))?;
-            match &jwk {
-                JsonWebKey::EllipticCurve { .. } => {
-                    let key = p256::ecdsa::SigningKey::try_from(&jwk)
-                        .map_err(|_| malformed("not a private P-256 key"))?;
-                    let public = *key.verifying_key();
-                    KeyPair::Es256(key, public)
+            let part = |part: &Option<String>, what: &str| {
+                part.as_deref()
+                    .and_then(|text| B64.decode(text.trim_end_matches('=')).ok())
+                    .filter(|bytes| bytes.len() == 32)
+                    .ok_or_else(|| malformed(what))
+            };
+            match (jwk.kty.as_str(), jwk.crv.as_deref()) {
+                ("EC", Some("P-256")) => {
+                    let d = part(&jwk.d, "not a private P-256 key")?;
+                    let (x, y) = (
+                        part(&jwk.x, "not a private P-256 key")?,
+                        part(&jwk.y, "not a private P-256 key")?,
+                    );
+                    (
+                        Algorithm::Es256,
+                        [&P256_PKCS8_SHORT_PREFIX[..], &d].concat(),
+                        PublicKey::p256(&x, &y),
+                    )
                 }
-                JsonWebKey::KeyPair { .. } => {
-                    let key = ed25519_compact::SecretKey::try_from(&jwk)
-                        .map_err(|_| malformed("not a private Ed25519 key"))?;
-                    let public = key.public_key();
-                    KeyPair::EdDsa(key, public)
+                ("OKP", Some("Ed25519")) => {
+                    let d = part(&jwk.d, "not a private Ed25519 key")?;
+                    let x = part(&jwk.x, "not a private Ed25519 key")?;
+                    (
+                        Algorithm::Ed25519,
+                        [&ED25519_PKCS8_PREFIX[..], &d].concat(),
+                        x.try_into().ok().map(PublicKey::Ed25519),
+                    )
                 }
+                ("EC" | "OKP", _) => return Err(malformed("not a P-256 or Ed25519 key")),
                 _ => return Err(malformed("neither an EC nor an OKP key")),
             }
         } else {
             let der = pkcs8_pem(value).ok_or_else(|| malformed("not a PKCS#8 PEM"))?;
-            if let Some(seed) = der.strip_prefix(&ED25519_PKCS8_PREFIX[..]) {
-                let seed = ed25519_compact::Seed::from_slice(seed)
-                    .map_err(|_| malformed("not an Ed25519 seed"))?;
-                let pair = ed25519_compact::KeyPair::from_seed(seed);
-                KeyPair::EdDsa(pair.sk, pair.pk)
+            if der.len() == ED25519_PKCS8_PREFIX.len() + 32
+                && der.starts_with(&ED25519_PKCS8_PREFIX)
+            {
+                (Algorithm::Ed25519, der, None)
+            } else if der.len() == P256_PKCS8_SHORT_PREFIX.len() + 32
+                && der.starts_with(&P256_PKCS8_SHORT_PREFIX)
+            {
+                (Algorithm::Es256, der, None)
+            } else if let Some(rest) = der.strip_prefix(&P256_PKCS8_PREFIX[..]) {
+                let (scalar, rest) = rest.split_at(rest.len().min(32));
+                let point = rest
+                    .strip_prefix(&P256_PKCS8_PUBLIC_PREFIX[..])
+                    .filter(|point| point.len() == 64)
+                    .ok_or_else(|| malformed("not a P-256 key"))?;
+                let short = [&P256_PKCS8_SHORT_PREFIX[..], scalar].concat();
+                (
+                    Algorithm::Es256,
+                    short,
+                    PublicKey::p256(&point[..32], &point[32..]),
+                )
             } else {
-                let scalar = der
-                    .strip_prefix(&P256_PKCS8_PREFIX[..])
-                    .or_else(|| der.strip_prefix(&P256_PKCS8_SHORT_PREFIX[..]))
-                    .and_then(|rest| rest.get(..32))
-                    .ok_or_else(|| malformed("not a P-256 or Ed25519 key"))?;
-                let key = p256::ecdsa::SigningKey::from_slice(scalar)
-                    .map_err(|_| malformed("not a P-256 scalar"))?;
-                let public = *key.verifying_key();
-                KeyPair::Es256(key, public)
+                return Err(malformed("not a P-256 or Ed25519 key"));
             }
         };
-        let kid = B64.encode(public_jwk(&pair).thumbprint::<Sha256>());
-        Ok(PrivateKey { pair, kid })
+        Ok(PrivateKey {
+            name: name.to_owned(),
+            signing: SigningKey { algorithm, pkcs8 },
+            stated,
+        })
     }
 
     pub fn algorithm(&self) -> JwtAlgorithm {
-        match self.pair {
-            KeyPair::Es256(..) => JwtAlgorithm::Es256,
-            KeyPair::EdDsa(..) => JwtAlgorithm::EdDsa,
+        match self.signing.algorithm {
+            Algorithm::Es256 => JwtAlgorithm::Es256,
+            _ => JwtAlgorithm::EdDsa,
+        }
+    }
+
+    /// The key as Web Crypto imports it to sign, and to derive its public key from.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
+    /// The pair, given the public key Web Crypto derived from [`PrivateKey::signing_key`]:
+    /// refused when the value stated another one (a JWK whose `x` is not its `d`'s).
+    pub fn with_public_key(self, derived: PublicKey) -> Result<KeyPair, String> {
+        if derived.algorithm() != self.signing.algorithm {
+            return Err(malformed(&self.name, "not a P-256 or Ed25519 key"));
+        }
+        if self
+            .stated
+            .as_ref()
+            .is_some_and(|stated| *stated != derived)
+        {
+            return Err(malformed(
+                &self.name,
+                "its public key is not its private key's",
+            ));
+        }
+        let kid = B64.encode(jwk_of(&derived).thumbprint::<Sha256>());
+        Ok(KeyPair {
+            signing: self.signing,
+            public: derived,
+            kid,
+        })
+    }
+}
+
+fn malformed(name: &str, why: &str) -> String {
+    format!(
+        "{name} is malformed ({why}): it must be a P-256 or Ed25519 private key, as a \
+         PKCS#8 PEM (`openssl genpkey -algorithm ed25519`) or a private JWK"
+    )
+}
+
+/// An access tokens' key pair, complete: the private key to sign with, its public key, and
+/// its `kid`, the RFC 7638 thumbprint of its public JWK.
+#[derive(Debug, Clone)]
+pub struct KeyPair {
+    signing: SigningKey,
+    public: PublicKey,
+    kid: String,
+}
+
+impl KeyPair {
+    pub fn algorithm(&self) -> JwtAlgorithm {
+        match self.signing.algorithm {
+            Algorithm::Es256 => JwtAlgorithm::Es256,
+            _ => JwtAlgorithm::EdDsa,
         }
     }
 
@@ -208,46 +298,44 @@ impl PrivateKey {
         &self.kid
     }
 
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
+    pub(crate) fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
     /// The public key as a JWKS lists it: with `kid`, `alg` and `use`, never `d`.
     pub fn public_jwk(&self) -> serde_json::Value {
         let mut jwk =
-            serde_json::to_value(public_jwk(&self.pair)).expect("a public key always serialises");
+            serde_json::to_value(jwk_of(&self.public)).expect("a public key always serialises");
         jwk["kid"] = self.kid.clone().into();
         jwk["alg"] = self.algorithm().name().into();
         jwk["use"] = "sig".into();
         jwk
     }
-
-    /// Signs a token with this key and its algorithm.
-    pub(crate) fn sign<T: Serialize, H: Serialize>(
-        &self,
-        header: &Header<H>,
-        claims: &Claims<T>,
-    ) -> String {
-        match &self.pair {
-            KeyPair::Es256(key, _) => Es256.token(header, claims, key),
-            KeyPair::EdDsa(key, _) => Ed25519.token(header, claims, key),
-        }
-        .expect("serialising fixed claims cannot fail")
-    }
-
-    /// The token's claims if this key signed it with its own algorithm (`alg` is pinned to
-    /// the key's: `none`, HS256 or any other is refused).
-    pub(crate) fn validate<T: DeserializeOwned>(
-        &self,
-        untrusted: &UntrustedToken<'_>,
-    ) -> Option<Token<T>> {
-        match &self.pair {
-            KeyPair::Es256(_, public) => Es256.validator::<T>(public).validate(untrusted).ok(),
-            KeyPair::EdDsa(_, public) => Ed25519.validator::<T>(public).validate(untrusted).ok(),
-        }
-    }
 }
 
-fn public_jwk(pair: &KeyPair) -> JsonWebKey<'_> {
-    match pair {
-        KeyPair::Es256(_, public) => JsonWebKey::from(public),
-        KeyPair::EdDsa(_, public) => JsonWebKey::from(public),
+/// The public JWK of a P-256 or Ed25519 key (an RSA key is never an access tokens' key).
+fn jwk_of(key: &PublicKey) -> JsonWebKey<'_> {
+    match key {
+        PublicKey::P256(point) => JsonWebKey::EllipticCurve {
+            curve: "P-256".into(),
+            x: point[1..33].into(),
+            y: point[33..].into(),
+            secret: None,
+        },
+        PublicKey::Ed25519(x) => JsonWebKey::KeyPair {
+            curve: "Ed25519".into(),
+            x: x[..].into(),
+            secret: None,
+        },
+        PublicKey::Rsa { n, e } => JsonWebKey::Rsa {
+            modulus: n[..].into(),
+            public_exponent: e[..].into(),
+            private_parts: None,
+        },
     }
 }
 
@@ -265,6 +353,7 @@ fn pkcs8_pem(value: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::security::signature::native;
 
     #[test]
     fn refuses_a_missing_empty_or_short_secret_and_says_what_to_set() {
@@ -309,8 +398,14 @@ Rr2qkWPNZV3fh3N5fEBoNHDAU2ihRANCAAQ4NWvr1+lIgwJ5CrZK82zvFcfSeyND
     pub(crate) const P256_JWK: &str = r#"{"kty":"EC","x":"ODVr69fpSIMCeQq2SvNs7xXH0nsjQ90oRAfsaNTgZIM","y":"770RyQca4yOLib1fBxsv4QZyVQI-KImylBWmGV3lUUg","crv":"P-256","d":"K-tJy1Skuqot2ocSRr2qkWPNZV3fh3N5fEBoNHDAU2g"}"#;
     pub(crate) const P256_KID: &str = "CwME1_RQNbmu9zl3UOXcIxnA57aDXNWq2f9S6WtKmHY";
 
-    fn key(value: &str) -> PrivateKey {
-        PrivateKey::parse_named("JWT_PRIVATE_KEY", Some(value)).unwrap()
+    /// The key pair, its public key derived natively as Web Crypto derives it in the worker.
+    pub(crate) fn complete(key: PrivateKey) -> Result<KeyPair, String> {
+        let derived = native::public_key(key.signing_key()).ok_or("not importable")?;
+        key.with_public_key(derived)
+    }
+
+    fn key(value: &str) -> KeyPair {
+        complete(PrivateKey::parse_named("JWT_PRIVATE_KEY", Some(value)).unwrap()).unwrap()
     }
 
     #[test]
@@ -351,6 +446,7 @@ Rr2qkWPNZV3fh3N5fEBoNHDAU2ihRANCAAQ4NWvr1+lIgwJ5CrZK82zvFcfSeyND
             )
             .unwrap();
         let scalar = &der[P256_PKCS8_PREFIX.len()..][..32];
+        assert_eq!(key(P256_PEM).signing_key().pkcs8[35..], scalar[..]);
         let short = [&P256_PKCS8_SHORT_PREFIX[..], scalar].concat();
         let pem = format!(
             "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----",
@@ -398,6 +494,7 @@ Rr2qkWPNZV3fh3N5fEBoNHDAU2ihRANCAAQ4NWvr1+lIgwJ5CrZK82zvFcfSeyND
             Some(sec1),
         ] {
             let error = PrivateKey::parse_named("JWT_PRIVATE_KEY_PREVIOUS", value)
+                .and_then(complete)
                 .err()
                 .unwrap_or_else(|| panic!("{value:?} must be refused"));
             assert!(error.starts_with("JWT_PRIVATE_KEY_PREVIOUS is "), "{error}");

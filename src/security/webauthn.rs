@@ -26,6 +26,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::signature::{der_to_p1363, PublicKey, SignatureCheck, Unverified};
+
 /// The COSE algorithms offered, in the order of preference the options list them.
 pub const ALGORITHMS: [i64; 3] = [EDDSA, ES256, RS256];
 pub const EDDSA: i64 = -8;
@@ -419,116 +421,93 @@ fn attestation_auth_data(bytes: &[u8]) -> Result<&[u8], Refusal> {
     auth_data.ok_or(Refusal::BadCbor)
 }
 
-/// A credential's public key, as verified with.
-#[derive(Debug)]
-pub enum PublicKey {
-    Ed25519(ed25519_compact::PublicKey),
-    P256(p256::ecdsa::VerifyingKey),
-    Rsa(rsa::RsaPublicKey),
+/// Parses a COSE key (RFC 9053, WebAuthn §6.5.1.1): OKP Ed25519 with EdDSA, EC2 P-256
+/// with ES256, RSA with RS256 (2048 to 4096 bits, an odd exponent of at most 33 bits, as
+/// the `rsa` crate and Web Crypto take). Any other pairing is refused, and so is an
+/// algorithm that was not offered. Returns the key, in the form Web Crypto imports, and its
+/// COSE algorithm. A P-256 point that is not on the curve is refused.
+pub fn public_key_from_cose(bytes: &[u8]) -> Result<(PublicKey, i64), Refusal> {
+    let bad = |_| Refusal::BadCbor;
+    let mut decoder = Decoder::new(bytes);
+    let entries = decoder.map().map_err(bad)?.ok_or(Refusal::BadCbor)?;
+    if entries > 16 {
+        return Err(Refusal::BadCbor);
+    }
+    let (mut kty, mut alg, mut crv) = (None, None, None);
+    // Byte strings at labels -1, -2 and -3.
+    let mut values: [Option<&[u8]>; 3] = [None; 3];
+    let mut seen = Vec::with_capacity(entries as usize);
+    for _ in 0..entries {
+        let label = decoder.i64().map_err(bad)?;
+        if seen.contains(&label) {
+            return Err(Refusal::BadCbor);
+        }
+        seen.push(label);
+        match label {
+            1 => kty = Some(decoder.i64().map_err(bad)?),
+            3 => alg = Some(decoder.i64().map_err(bad)?),
+            // -1 is `crv` for OKP and EC2, `n` for RSA; -2 is `x` or `e`.
+            -1 if decoder.datatype().map_err(bad)? == Type::Bytes => {
+                values[0] = Some(decoder.bytes().map_err(bad)?)
+            }
+            -1 => crv = Some(decoder.i64().map_err(bad)?),
+            -2 => values[1] = Some(decoder.bytes().map_err(bad)?),
+            -3 => values[2] = Some(decoder.bytes().map_err(bad)?),
+            _ => decoder.skip().map_err(bad)?,
+        }
+    }
+    if decoder.position() != bytes.len() {
+        return Err(Refusal::BadCbor);
+    }
+    let [first, second, third] = values;
+    let alg = alg.ok_or(Refusal::UnsupportedKey)?;
+    if !ALGORITHMS.contains(&alg) {
+        return Err(Refusal::AlgorithmNotOffered);
+    }
+    let key = match (kty, alg, crv) {
+        // OKP, Ed25519.
+        (Some(1), EDDSA, Some(6)) => {
+            let x = second.ok_or(Refusal::UnsupportedKey)?;
+            PublicKey::Ed25519(x.try_into().map_err(|_| Refusal::UnsupportedKey)?)
+        }
+        // EC2, P-256: the uncompressed point x ‖ y.
+        (Some(2), ES256, Some(1)) => PublicKey::p256(
+            second.ok_or(Refusal::UnsupportedKey)?,
+            third.ok_or(Refusal::UnsupportedKey)?,
+        )
+        .ok_or(Refusal::UnsupportedKey)?,
+        (Some(3), RS256, None) => {
+            let (n, e) = (
+                first.ok_or(Refusal::UnsupportedKey)?,
+                second.ok_or(Refusal::UnsupportedKey)?,
+            );
+            let (n, e) = (without_leading_zeros(n), without_leading_zeros(e));
+            if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bit_length(n))
+                || !(2..=33).contains(&bit_length(e))
+                || e.last().is_some_and(|last| last & 1 == 0)
+            {
+                return Err(Refusal::UnsupportedKey);
+            }
+            PublicKey::Rsa {
+                n: n.to_vec(),
+                e: e.to_vec(),
+            }
+        }
+        _ => return Err(Refusal::UnsupportedKey),
+    };
+    Ok((key, alg))
 }
 
-impl PublicKey {
-    /// Parses a COSE key (RFC 9053, WebAuthn §6.5.1.1): OKP Ed25519 with EdDSA, EC2 P-256
-    /// with ES256, RSA with RS256. Any other pairing is refused, and so is an algorithm that
-    /// was not offered. Returns the key and its COSE algorithm.
-    pub fn from_cose(bytes: &[u8]) -> Result<(PublicKey, i64), Refusal> {
-        let bad = |_| Refusal::BadCbor;
-        let mut decoder = Decoder::new(bytes);
-        let entries = decoder.map().map_err(bad)?.ok_or(Refusal::BadCbor)?;
-        if entries > 16 {
-            return Err(Refusal::BadCbor);
-        }
-        let (mut kty, mut alg, mut crv) = (None, None, None);
-        // Byte strings at labels -1, -2 and -3.
-        let mut values: [Option<&[u8]>; 3] = [None; 3];
-        let mut seen = Vec::with_capacity(entries as usize);
-        for _ in 0..entries {
-            let label = decoder.i64().map_err(bad)?;
-            if seen.contains(&label) {
-                return Err(Refusal::BadCbor);
-            }
-            seen.push(label);
-            match label {
-                1 => kty = Some(decoder.i64().map_err(bad)?),
-                3 => alg = Some(decoder.i64().map_err(bad)?),
-                // -1 is `crv` for OKP and EC2, `n` for RSA; -2 is `x` or `e`.
-                -1 if decoder.datatype().map_err(bad)? == Type::Bytes => {
-                    values[0] = Some(decoder.bytes().map_err(bad)?)
-                }
-                -1 => crv = Some(decoder.i64().map_err(bad)?),
-                -2 => values[1] = Some(decoder.bytes().map_err(bad)?),
-                -3 => values[2] = Some(decoder.bytes().map_err(bad)?),
-                _ => decoder.skip().map_err(bad)?,
-            }
-        }
-        if decoder.position() != bytes.len() {
-            return Err(Refusal::BadCbor);
-        }
-        let [first, second, third] = values;
-        let alg = alg.ok_or(Refusal::UnsupportedKey)?;
-        if !ALGORITHMS.contains(&alg) {
-            return Err(Refusal::AlgorithmNotOffered);
-        }
-        let key = match (kty, alg, crv) {
-            // OKP, Ed25519.
-            (Some(1), EDDSA, Some(6)) => {
-                let x = second.ok_or(Refusal::UnsupportedKey)?;
-                PublicKey::Ed25519(
-                    ed25519_compact::PublicKey::from_slice(x)
-                        .map_err(|_| Refusal::UnsupportedKey)?,
-                )
-            }
-            // EC2, P-256: the uncompressed point x ‖ y.
-            (Some(2), ES256, Some(1)) => {
-                let (x, y) = (
-                    second.ok_or(Refusal::UnsupportedKey)?,
-                    third.ok_or(Refusal::UnsupportedKey)?,
-                );
-                if x.len() != 32 || y.len() != 32 {
-                    return Err(Refusal::UnsupportedKey);
-                }
-                let point = p256::EncodedPoint::from_affine_coordinates(x.into(), y.into(), false);
-                PublicKey::P256(
-                    p256::ecdsa::VerifyingKey::from_encoded_point(&point)
-                        .map_err(|_| Refusal::UnsupportedKey)?,
-                )
-            }
-            (Some(3), RS256, None) => {
-                let (n, e) = (
-                    first.ok_or(Refusal::UnsupportedKey)?,
-                    second.ok_or(Refusal::UnsupportedKey)?,
-                );
-                let n = rsa::BigUint::from_bytes_be(n);
-                let bits = n.bits();
-                if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
-                    return Err(Refusal::UnsupportedKey);
-                }
-                let e = rsa::BigUint::from_bytes_be(e);
-                PublicKey::Rsa(rsa::RsaPublicKey::new(n, e).map_err(|_| Refusal::UnsupportedKey)?)
-            }
-            _ => return Err(Refusal::UnsupportedKey),
-        };
-        Ok((key, alg))
-    }
+fn without_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    &bytes[first..]
+}
 
-    /// Whether `signature` is this key's over `message`. ES256 signatures are DER (WebAuthn
-    /// §6.5.5); RS256 is PKCS#1 v1.5 with SHA-256.
-    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        match self {
-            PublicKey::Ed25519(key) => ed25519_compact::Signature::from_slice(signature)
-                .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
-            PublicKey::P256(key) => {
-                use p256::ecdsa::signature::Verifier;
-                p256::ecdsa::Signature::from_der(signature)
-                    .is_ok_and(|signature| key.verify(message, &signature).is_ok())
-            }
-            PublicKey::Rsa(key) => {
-                use rsa::signature::Verifier;
-                let key = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone());
-                rsa::pkcs1v15::Signature::try_from(signature)
-                    .is_ok_and(|signature| key.verify(message, &signature).is_ok())
-            }
-        }
+/// The bits of a big-endian unsigned number without leading zero bytes.
+fn bit_length(big_endian: &[u8]) -> usize {
+    match big_endian.first() {
+        Some(&first) => big_endian.len() * 8 - first.leading_zeros() as usize,
+        None => 0,
     }
 }
 
@@ -593,7 +572,7 @@ pub fn verify_registration(
     if id != raw_id {
         return Err(Refusal::Malformed);
     }
-    let (_, algorithm) = PublicKey::from_cose(&public_key)?;
+    let (_, algorithm) = public_key_from_cose(&public_key)?;
     let mut transports: Vec<String> = TRANSPORTS
         .iter()
         .filter(|known| credential.response.transports.iter().any(|t| t == *known))
@@ -614,8 +593,8 @@ pub fn verify_registration(
 
 /// A stored passkey, as an assertion is checked against it.
 pub struct StoredPasskey<'a> {
+    /// Its COSE key.
     pub public_key: &'a [u8],
-    pub sign_count: u32,
 }
 
 /// A sign-in with a passkey, verified: its new counter and backup state, and the challenge
@@ -627,15 +606,27 @@ pub struct Assertion {
     pub challenge: Vec<u8>,
 }
 
+/// WebAuthn §7.2 step 22: whether the counter moved forward from `stored` to `presented`,
+/// or stayed at zero on both sides (authenticators that keep no counter, synced passkeys).
+/// The statement that records a sign-in decides by this same rule (src/store/passkeys.rs
+/// `signed_in`), so that two sign-ins racing with one counter value cannot both pass.
+pub fn counter_advances(stored: u32, presented: u32) -> bool {
+    (presented == 0 && stored == 0) || presented > stored
+}
+
 /// Verifies an assertion (WebAuthn §7.2) by the passkey `stored` whose credential id the
 /// caller looked up: `challenge_ok` says whether the challenge is one issued for this
-/// ceremony. The counter must move forward unless it is zero both before and now.
+/// ceremony. Every check but the signature is made here; the signature over
+/// `authenticatorData ‖ SHA-256(clientDataJSON)` is the [`Unverified`]'s check (an ES256
+/// signature, DER in WebAuthn, converted to `r‖s`; one that is not strict DER is refused).
+/// The counter is not compared here: the statement that records the sign-in does that with
+/// [`counter_advances`]'s rule.
 pub fn verify_assertion(
     rp: &RelyingParty,
     credential: &AuthenticationResponse,
     stored: &StoredPasskey<'_>,
     challenge_ok: impl FnOnce(&[u8]) -> bool,
-) -> Result<Assertion, Refusal> {
+) -> Result<Unverified<Assertion>, Refusal> {
     credential.credential_id()?;
     let (challenge, client_hash) = check_client_data(
         &credential.response.client_data_json,
@@ -650,20 +641,27 @@ pub fn verify_assertion(
     let data = parse_authenticator_data(&authenticator_data)?;
     check_authenticator(&data, rp)?;
     let signature = decode(&credential.response.signature, MAX_SIGNATURE)?;
-    let (key, _) = PublicKey::from_cose(stored.public_key)?;
+    let (key, _) = public_key_from_cose(stored.public_key)?;
+    let signature = match key {
+        PublicKey::P256(_) => der_to_p1363(&signature)
+            .ok_or(Refusal::BadSignature)?
+            .to_vec(),
+        _ => signature,
+    };
     let mut message = authenticator_data;
     message.extend_from_slice(&client_hash);
-    if !key.verify(&message, &signature) {
-        return Err(Refusal::BadSignature);
-    }
-    if (data.sign_count != 0 || stored.sign_count != 0) && data.sign_count <= stored.sign_count {
-        return Err(Refusal::CounterRegression);
-    }
-    Ok(Assertion {
-        sign_count: data.sign_count,
-        backed_up: data.flags & BACKED_UP != 0,
-        challenge,
-    })
+    Ok(Unverified::new(
+        Assertion {
+            sign_count: data.sign_count,
+            backed_up: data.flags & BACKED_UP != 0,
+            challenge,
+        },
+        SignatureCheck {
+            key,
+            message,
+            signature,
+        },
+    ))
 }
 
 #[cfg(test)]

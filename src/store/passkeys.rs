@@ -399,8 +399,12 @@ pub async fn find(db: &Db, credential_id: &str) -> Result<Option<SigningIn>> {
     first_row(db, statement, context).await
 }
 
-/// The statement recording a sign-in with passkey `id`: its new counter (never moved back,
-/// should two sign-ins race), backup state and time.
+/// Records a sign-in with passkey `id`: its new counter, backup state and time. The counter
+/// is decided here, in the statement that writes: it must move forward from the stored one,
+/// or stay at zero on both sides (WebAuthn §7.2 step 22, `webauthn::counter_advances`).
+/// Otherwise the new value is NULL, which `sign_count NOT NULL` refuses, failing the whole
+/// batch ([`is_counter_regression`]), so that of two sign-ins presenting one counter value,
+/// only the first to write succeeds and nothing of the other is written.
 pub fn signed_in(
     db: &Db,
     id: i64,
@@ -409,8 +413,8 @@ pub fn signed_in(
 ) -> Result<D1PreparedStatement> {
     statement(
         db,
-        "UPDATE passkeys SET sign_count = max(sign_count, ?2), backed_up = ?3, \
-         last_used_at = ?4 WHERE id = ?1",
+        "UPDATE passkeys SET sign_count = CASE WHEN ?2 > sign_count OR (?2 = 0 AND \
+         sign_count = 0) THEN ?2 END, backed_up = ?3, last_used_at = ?4 WHERE id = ?1",
         &[
             int(id),
             int(i64::from(sign_count)),
@@ -419,6 +423,12 @@ pub fn signed_in(
         ],
         "recording a passkey sign-in",
     )
+}
+
+/// Whether a batch failed because [`signed_in`] found the counter had not moved forward.
+pub fn is_counter_regression(error: &ApiError) -> bool {
+    matches!(error, ApiError::Internal(cause)
+        if cause.contains("NOT NULL constraint failed: passkeys.sign_count"))
 }
 
 /// The user whose login waits with the `mfa_token` stored as `token_hash` (unexpired,

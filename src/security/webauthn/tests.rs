@@ -3,6 +3,7 @@ use super::test_authenticator::{
     WEAK_RSA_N,
 };
 use super::*;
+use crate::security::signature::native;
 
 const RP_ID: &str = "localhost";
 const ORIGIN: &str = "http://localhost:8787";
@@ -51,13 +52,19 @@ fn sign_in(
 ) -> Result<Assertion, Refusal> {
     let stored = StoredPasskey {
         public_key: stored_key,
-        sign_count,
     };
-    verify_assertion(&rp(), credential, &stored, |challenge| {
+    let unverified = verify_assertion(&rp(), credential, &stored, |challenge| {
         key()
             .open(challenge, Purpose::Login, b"", NOW + 1)
             .is_some()
-    })
+    })?;
+    // What the worker does: the signature through Web Crypto (here, natively), then the
+    // counter in the statement that records the sign-in, by the same rule.
+    let assertion = native::verdict(unverified).map_err(|_| Refusal::BadSignature)?;
+    if !counter_advances(sign_count, assertion.sign_count) {
+        return Err(Refusal::CounterRegression);
+    }
+    Ok(assertion)
 }
 
 #[test]
@@ -318,6 +325,19 @@ fn an_algorithm_not_offered_is_refused() {
 }
 
 #[test]
+fn a_p256_point_off_the_curve_is_refused() {
+    let cose = TestKey::p256(2).cose();
+    // The last byte of y, the map's last value, flipped.
+    let mut off = cose.clone();
+    *off.last_mut().unwrap() ^= 1;
+    assert!(public_key_from_cose(&cose).is_ok());
+    assert_eq!(
+        public_key_from_cose(&off).unwrap_err(),
+        Refusal::UnsupportedKey
+    );
+}
+
+#[test]
 fn rsa_keys_below_2048_bits_are_refused() {
     let mut e = minicbor::Encoder::new(Vec::new());
     e.map(4).unwrap();
@@ -330,7 +350,7 @@ fn rsa_keys_below_2048_bits_are_refused() {
     e.i64(-2).unwrap().bytes(&[1, 0, 1]).unwrap();
     let cose = e.into_writer();
     assert_eq!(
-        PublicKey::from_cose(&cose).unwrap_err(),
+        public_key_from_cose(&cose).unwrap_err(),
         Refusal::UnsupportedKey
     );
 }
