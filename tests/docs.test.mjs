@@ -17,11 +17,18 @@ describe('OpenAPI document', () => {
     }
   });
 
-  test('is the committed src/api/openapi.json, which a unit test keeps equal to the annotations', async () => {
+  test('is the committed assets/api/v1/openapi.json, served as a static asset, which a unit test keeps equal to the annotations', async () => {
     const res = await api('/api/v1/openapi.json');
-    assert.equal(res.headers.get('content-type'), 'application/json');
-    const committed = JSON.parse(readFileSync(new URL('../src/api/openapi.json', import.meta.url), 'utf8'));
+    assert.match(res.headers.get('content-type'), /^application\/json/);
+    assert.equal(res.headers.get('access-control-allow-origin'), '*', 'any origin\'s tools may read it');
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    const committed = JSON.parse(readFileSync(new URL('../assets/api/v1/openapi.json', import.meta.url), 'utf8'));
     assert.deepEqual(res.body, committed);
+  });
+
+  test('other methods are refused with 405', async () => {
+    const res = await api('/api/v1/openapi.json', { method: 'POST', json: {} });
+    assert.equal(res.status, 405);
   });
 });
 
