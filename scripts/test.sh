@@ -109,13 +109,45 @@ else
 fi
 
 echo "== integration tests (wasm in workerd, local D1)"
+# In TEST_SHARDS shards (default 2) run side by side, each a scripts/with-server.sh of its own:
+# its own server, D1, mail catcher and stand-ins on free ports, its files one after another.
+# The files are dealt in turn by name. Most of a file's time is waiting (TOTP steps, second
+# servers starting, timers), so two shards take little more than half the time of one.
+# Each shard's output is printed when it ends, whole.
+shards=${TEST_SHARDS:-2}
+"$ROOT/scripts/build.sh" > "$results/build.log" 2>&1 || { cat "$results/build.log" >&2; record "integration tests" FAILED "the build"; exit 1; }
+files=(tests/*.test.mjs)
+pids=()
+for ((shard = 0; shard < shards; shard++)); do
+    mine=()
+    for i in "${!files[@]}"; do
+        if [ $((i % shards)) = "$shard" ]; then mine+=("${files[$i]}"); fi
+    done
+    echo "shard $((shard + 1)) of $shards: ${#mine[@]} files (${mine[*]})"
+    RECIPE_API_BUILT=1 "$ROOT/scripts/with-server.sh" node --test --test-concurrency=1 \
+        --test-reporter=spec --test-reporter-destination=stdout \
+        --test-reporter="$ROOT/scripts/test-summary.mjs" --test-reporter-destination="$results/integration.$shard" \
+        "${mine[@]}" > "$results/output.$shard" 2>&1 &
+    pids+=($!)
+done
 status=0
-"$ROOT/scripts/with-server.sh" node --test --test-concurrency=1 \
-    --test-reporter=spec --test-reporter-destination=stdout \
-    --test-reporter="$ROOT/scripts/test-summary.mjs" --test-reporter-destination="$results/integration" \
-    'tests/*.test.mjs' || status=$?
-counts=$(head -n 1 "$results/integration" 2>/dev/null || true)
-grep '^FAILED ' "$results/integration" 2>/dev/null | sed 's/^FAILED //' > "$results/failed" || true
+for ((shard = 0; shard < shards; shard++)); do
+    wait "${pids[$shard]}" || status=1
+    echo "-- shard $((shard + 1)) of $shards"
+    cat "$results/output.$shard"
+done
+# Each shard's first summary line: "N passed, M failed, …, in K files"; added up here.
+counts=$(for ((shard = 0; shard < shards; shard++)); do head -n 1 "$results/integration.$shard" 2>/dev/null; done |
+    node -e '
+        const totals = new Map();
+        for (const line of require("fs").readFileSync(0, "utf8").split("\n").filter(Boolean)) {
+            for (const [, n, what] of line.matchAll(/(\d+) (\w+)/g)) totals.set(what, (totals.get(what) ?? 0) + Number(n));
+        }
+        const files = totals.get("files") ?? 0;
+        totals.delete("files");
+        console.log([...totals].map(([what, n]) => `${n} ${what}`).join(", ") + `, in ${files} files`);
+    ')
+cat "$results"/integration.* 2>/dev/null | grep '^FAILED ' | sed 's/^FAILED //' > "$results/failed" || true
 if [ "$status" = 0 ]; then
     record "integration tests" ok "$counts"
 else

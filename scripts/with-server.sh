@@ -21,9 +21,18 @@ use_project_node
 
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 state=$(mktemp -d "${TMPDIR:-/tmp}/recipe-api-test.XXXXXX")
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-inspector=$(free_port)
+# free_port NAME: sets $NAME to a port free now and not handed out before in this run (the
+# kernel may offer a port it just closed again; two servers given one port would hang).
+taken=" "
+free_port() {
+    local given
+    while given=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+          [[ $taken == *" $given "* ]]; do :; done
+    taken+="$given "
+    printf -v "$1" '%s' "$given"
+}
+free_port port
+free_port inspector
 server=""
 catcher=""
 siteverify=""
@@ -73,7 +82,7 @@ wait_until_up() { # url pid log name
 
 # The worker's email API: a mail catcher with a key of its own (passed in the environment, not
 # on its command line). Tests read what it received from MAIL_CATCHER_URL/api/messages.
-mail_port=$(free_port)
+free_port mail_port
 export MAIL_CATCHER_URL="http://127.0.0.1:$mail_port" MAIL_CATCHER_API_KEY=$(random_hex 24)
 node "$ROOT/scripts/mail-catcher.mjs" --port "$mail_port" > "$state/mail.log" 2>&1 &
 catcher=$!
@@ -84,7 +93,7 @@ wait_until_up "$MAIL_CATCHER_URL/api/messages" "$catcher" "$state/mail.log" "the
 # Turnstile is off here and the other tests run as without it; tests/turnstile.test.mjs starts
 # second servers with a test secret and TURNSTILE_VERIFY_URL, and reads what the stand-in was
 # asked from TURNSTILE_STANDIN_URL/api/requests.
-siteverify_port=$(free_port)
+free_port siteverify_port
 export TURNSTILE_STANDIN_URL="http://127.0.0.1:$siteverify_port"
 export TURNSTILE_VERIFY_URL="$TURNSTILE_STANDIN_URL/turnstile/v0/siteverify"
 node "$ROOT/scripts/turnstile-siteverify.mjs" --port "$siteverify_port" > "$state/siteverify.log" 2>&1 &
@@ -98,14 +107,14 @@ wait_until_up "$TURNSTILE_STANDIN_URL/api/requests" "$siteverify" "$state/siteve
 # Tests drive sign-ins through OIDC_ISSUER_URL and GITHUB_STANDIN_URL, read what the GitHub
 # stand-in was asked from GITHUB_STANDIN_URL/api/requests, and get the clients' ids and
 # secrets (OIDC_STANDIN_CLIENT_ID … GITHUB_STANDIN_CLIENT_SECRET) for second servers.
-openid_port=$(free_port)
+free_port openid_port
 export OIDC_ISSUER_URL="http://127.0.0.1:$openid_port"
 export OIDC_STANDIN_CLIENT_ID="recipe-api-test-$(random_hex 4)" OIDC_STANDIN_CLIENT_SECRET=$(random_hex 24)
 OIDC_CLIENT_SECRET="$OIDC_STANDIN_CLIENT_SECRET" node "$ROOT/scripts/oidc-provider.mjs" --port "$openid_port" \
     --client-id "$OIDC_STANDIN_CLIENT_ID" --redirect-uri "http://127.0.0.1:$port/api/v1/auth/oauth/oidc/callback" \
     > "$state/openid.log" 2>&1 &
 openid=$!
-github_port=$(free_port)
+free_port github_port
 export GITHUB_STANDIN_URL="http://127.0.0.1:$github_port"
 export GITHUB_STANDIN_CLIENT_ID="Iv1.$(random_hex 8)" GITHUB_STANDIN_CLIENT_SECRET=$(random_hex 20)
 GITHUB_CLIENT_SECRET="$GITHUB_STANDIN_CLIENT_SECRET" node "$ROOT/scripts/github-oauth.mjs" --port "$github_port" \
@@ -121,7 +130,7 @@ wait_until_up "$GITHUB_STANDIN_URL/api/requests" "$github" "$state/github.log" "
 # The breached-password range API: every signup, password change and reset asks it. Tests
 # read what it was asked from PWNED_STANDIN_URL/api/requests, and second servers (startServer
 # in tests/helpers.mjs) get PWNED_PASSWORDS_URL too unless a test gives another.
-pwned_port=$(free_port)
+free_port pwned_port
 export PWNED_STANDIN_URL="http://127.0.0.1:$pwned_port"
 export PWNED_PASSWORDS_URL="$PWNED_STANDIN_URL/range/"
 node "$ROOT/scripts/pwned-passwords.mjs" --port "$pwned_port" > "$state/pwned.log" 2>&1 &
@@ -137,7 +146,11 @@ wrangler d1 migrations apply DB --local --persist-to "$state/d1" > "$state/migra
 # Build once here, where a first build (std for wasm, about a minute) has no time limit, then
 # serve that build with a copy of wrangler.toml minus its [build] command: wrangler dev would
 # otherwise build twice more at start and again whenever a source file changes mid-run.
-"$ROOT/scripts/build.sh" > "$state/build.log" 2>&1 || { cat "$state/build.log" >&2; exit 1; }
+# RECIPE_API_BUILT=1: the caller has just built (scripts/test.sh, once for all its servers,
+# so no build rewrites build/ under a server of another shard).
+if [ "${RECIPE_API_BUILT:-}" != 1 ]; then
+    "$ROOT/scripts/build.sh" > "$state/build.log" 2>&1 || { cat "$state/build.log" >&2; exit 1; }
+fi
 config="$ROOT/.wrangler-served.$$.toml"
 awk '/^\[build\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' wrangler.toml > "$config"
 # The suite's own server sends thousands of auth requests from one address (127.0.0.1), and

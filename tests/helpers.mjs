@@ -206,12 +206,25 @@ export function createRecipe(token, fields = {}) {
   return api('/api/v1/recipes/', { method: 'POST', token, json: recipeBody(fields) });
 }
 
-const freePort = () => new Promise((resolve) => {
-  const server = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = server.address();
-    server.close(() => resolve(port));
-  });
-});
+/** Ports this process handed out: the kernel may offer a port it just closed again, and two
+ * servers started at once must not be given one port (one would wait forever on the other). */
+const handedOut = new Set();
+
+/** A port free now that this process has not handed out before. */
+async function freePort() {
+  for (;;) {
+    const port = await new Promise((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port: given } = server.address();
+        server.close(() => resolve(given));
+      });
+    });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
 
 function wrangler(args) {
   return new Promise((resolve, reject) => {
@@ -293,7 +306,7 @@ export async function startServer(vars, { config = process.env.SERVED_CONFIG, d1
     for (let i = 0; i < 240; i++) {
       if (server.exitCode !== null) break;
       try {
-        await fetch(`${base}/api/v1/nope`);
+        await fetch(`${base}/api/v1/nope`, { signal: AbortSignal.timeout(5000) });
         return { base, log: logFile, d1: persist, stop };
       } catch {
         await new Promise((r) => setTimeout(r, 250));
