@@ -412,13 +412,19 @@ describe('the sign-in page in Chromium', () => {
   before(async () => { browser = await launchChromium(); });
   after(async () => { await browser?.close(); });
 
-  test('"Email me a sign-in link" on /login, then the link, opened in the browser, signs in and lands on /account', async () => {
-    const { user } = await newUser();
+  /** A new browser context on /login, where "Email me a sign-in link" was asked for `email`. */
+  async function askOnLogin(email) {
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(`${BASE_URL}/login`);
-    await page.getByLabel('Your address, for a sign-in link').fill(user.email);
+    await page.getByLabel('Your address, for a sign-in link').fill(email);
     await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+    return { context, page };
+  }
+
+  test('"Email me a sign-in link" on /login, then the link, opened in the browser, signs in and lands on /account', async () => {
+    const { user } = await newUser();
+    const { context, page } = await askOnLogin(user.email);
     await page.getByLabel('Six-digit sign-in code').waitFor();
     const { link } = await signInMail(user.email);
     assert.ok(link.startsWith(`${BASE_URL}/login#email_token=`), link);
@@ -433,11 +439,7 @@ describe('the sign-in page in Chromium', () => {
 
   test('the link opened in the tab already on /login (only the fragment changes) signs in too', async () => {
     const { user } = await newUser();
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await page.goto(`${BASE_URL}/login`);
-    await page.getByLabel('Your address, for a sign-in link').fill(user.email);
-    await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+    const { context, page } = await askOnLogin(user.email);
     const { link } = await signInMail(user.email);
     await page.goto(link);
     await page.waitForURL((url) => url.pathname === '/account');
@@ -446,11 +448,7 @@ describe('the sign-in page in Chromium', () => {
 
   test('the code typed on /login signs in', async () => {
     const { user } = await newUser();
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await page.goto(`${BASE_URL}/login`);
-    await page.getByLabel('Your address, for a sign-in link').fill(user.email);
-    await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+    const { context, page } = await askOnLogin(user.email);
     const { code } = await signInMail(user.email);
     await page.getByLabel('Six-digit sign-in code').fill(code);
     await page.getByRole('button', { name: 'Sign in with the code' }).click();

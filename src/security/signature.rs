@@ -160,14 +160,7 @@ fn sub(a: &[u64; 4], b: &[u64; 4]) -> ([u64; 4], bool) {
 
 /// `a + b mod p`, for `a` and `b` below p.
 fn add_mod(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
-    let mut out = [0u64; 4];
-    let mut carry = false;
-    for i in 0..4 {
-        let (s, c1) = a[i].overflowing_add(b[i]);
-        let (s, c2) = s.overflowing_add(u64::from(carry));
-        out[i] = s;
-        carry = c1 || c2;
-    }
+    let (mut out, carry) = add(a, b);
     if carry || !below_p(&out) {
         out = sub(&out, &P).0;
     }
@@ -177,12 +170,13 @@ fn add_mod(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
 fn sub_mod(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
     match sub(a, b) {
         (d, false) => d,
-        (d, true) => add_mod_wrapping(&d, &P),
+        // A difference that borrowed, plus p, modulo 2^256.
+        (d, true) => add(&d, &P).0,
     }
 }
 
-/// `a + b` modulo 2^256 (for a difference that borrowed, plus p).
-fn add_mod_wrapping(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+/// `a + b` modulo 2^256, and whether it carried.
+fn add(a: &[u64; 4], b: &[u64; 4]) -> ([u64; 4], bool) {
     let mut out = [0u64; 4];
     let mut carry = false;
     for i in 0..4 {
@@ -191,7 +185,7 @@ fn add_mod_wrapping(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
         out[i] = s;
         carry = c1 || c2;
     }
-    out
+    (out, carry)
 }
 
 /// `a · b mod p` by doubling and adding: slow, small, and run only when a key is read.

@@ -398,7 +398,12 @@ mod tests {
     use crate::security::signature::native;
 
     /// As the worker issues: ES256 and EdDSA signed as Web Crypto signs (here, natively).
-    fn issue_access_token(keys: &TokenKeys, subject: &Subject, now: i64, lifetime: i64) -> String {
+    pub(super) fn issue_access_token(
+        keys: &TokenKeys,
+        subject: &Subject,
+        now: i64,
+        lifetime: i64,
+    ) -> String {
         match super::issue_access_token(keys, subject, now, lifetime) {
             AccessToken::Signed(token) => token,
             AccessToken::ToSign(input) => {
@@ -409,7 +414,11 @@ mod tests {
     }
 
     /// As the worker verifies: the signature of ES256 and EdDSA as Web Crypto would (natively).
-    fn verify_access_token(keys: &TokenKeys, token: &str, now: i64) -> Result<Subject, TokenError> {
+    pub(super) fn verify_access_token(
+        keys: &TokenKeys,
+        token: &str,
+        now: i64,
+    ) -> Result<Subject, TokenError> {
         native::verdict(super::verify_access_token(keys, token, now)?)
             .map_err(|_| TokenError::BadSignatureOrAlgorithm)
     }
@@ -843,25 +852,10 @@ pub fn bearer_token(header: Option<&str>) -> Option<&str> {
 
 #[cfg(test)]
 mod asymmetric_tests {
+    use super::tests::{issue_access_token, verify_access_token};
     use super::*;
     use crate::security::signature::native;
 
-    /// As the worker issues: ES256 and EdDSA signed as Web Crypto signs (here, natively).
-    fn issue_access_token(keys: &TokenKeys, subject: &Subject, now: i64, lifetime: i64) -> String {
-        match super::issue_access_token(keys, subject, now, lifetime) {
-            AccessToken::Signed(token) => token,
-            AccessToken::ToSign(input) => {
-                let signature = native::sign(&input.key, input.input.as_bytes());
-                input.token(&signature)
-            }
-        }
-    }
-
-    /// As the worker verifies: the signature of ES256 and EdDSA as Web Crypto would (natively).
-    fn verify_access_token(keys: &TokenKeys, token: &str, now: i64) -> Result<Subject, TokenError> {
-        native::verdict(super::verify_access_token(keys, token, now)?)
-            .map_err(|_| TokenError::BadSignatureOrAlgorithm)
-    }
     use crate::security::secret::tests::{P256_JWK, RFC8037_PEM};
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use base64::Engine;
