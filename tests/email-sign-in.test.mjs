@@ -8,8 +8,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
 import {
   api, newUser, signup, login, me, randomEmail, PASSWORD, sql, sqlText, nowSeconds, BASE_URL,
-  fromAddress, randomIPv4, startServer, logSince, superuserToken, MAIL_CATCHER_URL,
-  MAIL_CATCHER_API_KEY, mailTo, mailsTo, launchChromium,
+  fromAddress, randomIPv4, startServer, logSince, superuserToken,
+  mailTo, mailsTo, launchChromium, MAIL_VARS
 } from './helpers.mjs';
 import { authenticator } from './totp.mjs';
 
@@ -370,8 +370,7 @@ describe('with EMAIL_SIGN_IN_SIGNUP=true (a second server)', () => {
   before(async () => {
     server = await startServer({
       JWT_SECRET: randomBytes(32).toString('hex'),
-      EMAIL_API_URL: `${MAIL_CATCHER_URL}/emails`,
-      EMAIL_API_KEY: MAIL_CATCHER_API_KEY,
+      ...MAIL_VARS,
       EMAIL_SIGN_IN_SIGNUP: 'true',
     });
   });

@@ -9,7 +9,7 @@ import { statSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   api, signup, randomEmail, PASSWORD, phcHash, sql, sqlText, startServer, logSince,
-  fromAddress, randomIPv4, MAIL_CATCHER_URL, MAIL_CATCHER_API_KEY, mailTo, tokenFrom,
+  fromAddress, randomIPv4, mailTo, tokenFrom, MAIL_VARS
 } from './helpers.mjs';
 
 const LOGIN = '/api/v1/auth/login';
@@ -124,8 +124,7 @@ describe('a second server whose PASSWORD_ITERATIONS was lowered to 10000', () =>
       JWT_SECRET: process.env.TEST_JWT_SECRET,
       PASSWORD_ITERATIONS: String(CONFIGURED),
       SIGNUP_LIMIT_PER_HOUR: '100000',
-      EMAIL_API_URL: `${MAIL_CATCHER_URL}/emails`,
-      EMAIL_API_KEY: MAIL_CATCHER_API_KEY,
+      ...MAIL_VARS,
     });
   });
   after(() => server?.stop());

@@ -346,6 +346,8 @@ export function logSince(offset, file = process.env.WORKER_LOG) {
 /** The catcher's address and key, exported by scripts/with-server.sh. */
 export const MAIL_CATCHER_URL = process.env.MAIL_CATCHER_URL;
 export const MAIL_CATCHER_API_KEY = process.env.MAIL_CATCHER_API_KEY;
+/** The vars that make a second server (startServer) send its email through the catcher. */
+export const MAIL_VARS = { EMAIL_API_URL: `${MAIL_CATCHER_URL}/emails`, EMAIL_API_KEY: MAIL_CATCHER_API_KEY };
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

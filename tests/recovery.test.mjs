@@ -10,7 +10,7 @@ import { statSync } from 'node:fs';
 import {
   api, signup, login, newUser, me, refresh, changePassword, randomEmail, PASSWORD, sql, BASE_URL,
   fromAddress, randomIPv4, randomIPv6Prefix, startServer, logSince, superuserToken,
-  MAIL_CATCHER_URL, MAIL_CATCHER_API_KEY, mailTo, mailsTo, linkFrom, tokenFrom, launchChromium,
+  MAIL_CATCHER_URL, MAIL_CATCHER_API_KEY, mailTo, mailsTo, linkFrom, tokenFrom, launchChromium, MAIL_VARS
 } from './helpers.mjs';
 
 const RECOVERY_SENT = { detail: 'If that email is registered, a reset link has been sent' };
@@ -379,8 +379,7 @@ describe('with REQUIRE_VERIFIED_EMAIL=true (a second server)', () => {
   before(async () => {
     server = await startServer({
       JWT_SECRET: randomBytes(32).toString('hex'),
-      EMAIL_API_URL: `${MAIL_CATCHER_URL}/emails`,
-      EMAIL_API_KEY: MAIL_CATCHER_API_KEY,
+      ...MAIL_VARS,
       REQUIRE_VERIFIED_EMAIL: 'true',
     });
   });
